@@ -1,0 +1,1 @@
+"""Renkei: a Slack bot for a municipality's home medical and long-term care team."""

@@ -1,0 +1,190 @@
+"""Unified liaison forms (連絡様式の統一), defined in `config/forms/*.yaml`.
+
+A form is data: an id, a Japanese title, typed fields. This module loads and
+checks the definitions and validates submitted values; turning a form into a
+Slack modal lives in `bot/slack/form_view.py`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+FIELD_TYPES = {"text", "long_text", "choice", "multi_choice", "date", "number", "yes_no"}
+YES_NO = {"yes": "はい", "no": "いいえ"}
+# Slack's plain_text_input refuses more than 3000 characters.
+SLACK_TEXT_LIMIT = 3000
+
+
+class FormError(ValueError):
+    """A form definition is broken; raised at load time, never at submit time."""
+
+
+@dataclass(frozen=True)
+class FormField:
+    id: str
+    label: str
+    type: str
+    required: bool = False
+    max_length: int | None = None
+    options: tuple[str, ...] = ()
+    min: float | None = None
+    max: float | None = None
+    hint: str = ""
+    placeholder: str = ""
+
+
+@dataclass(frozen=True)
+class Form:
+    id: str
+    title: str
+    fields: tuple[FormField, ...]
+    order: int = 100
+    # The field that `/liaison <patient> <free text>` fills.
+    quick_field: str | None = None
+    # The field whose value becomes the note's urgency (shown on channel posts).
+    urgency_field: str | None = None
+
+    def field(self, field_id: str) -> FormField:
+        return next(f for f in self.fields if f.id == field_id)
+
+
+@dataclass
+class FormRegistry:
+    forms: dict[str, Form] = field(default_factory=dict)
+
+    @property
+    def ordered(self) -> list[Form]:
+        return sorted(self.forms.values(), key=lambda f: (f.order, f.id))
+
+    @property
+    def default(self) -> Form:
+        return self.ordered[0]
+
+    def get(self, form_id: str) -> Form | None:
+        return self.forms.get(form_id)
+
+    def quick(self) -> Form:
+        return next(f for f in self.ordered if f.quick_field)
+
+
+def _parse_field(form_id: str, raw: dict[str, Any]) -> FormField:
+    where = f"form {form_id!r} field {raw.get('id')!r}"
+    if raw.get("type") not in FIELD_TYPES:
+        raise FormError(f"{where}: type must be one of {sorted(FIELD_TYPES)}")
+    if not raw.get("id") or not raw.get("label"):
+        raise FormError(f"{where}: id and label are required")
+    options = tuple(str(o) for o in raw.get("options", ()))
+    if raw["type"] in {"choice", "multi_choice"} and not options:
+        raise FormError(f"{where}: choice fields need options")
+    max_length = raw.get("max_length")
+    if raw["type"] in {"text", "long_text"}:
+        max_length = min(int(max_length or (200 if raw["type"] == "text" else 2000)), SLACK_TEXT_LIMIT)
+    return FormField(
+        id=str(raw["id"]), label=str(raw["label"]), type=raw["type"],
+        required=bool(raw.get("required", False)), max_length=max_length, options=options,
+        min=raw.get("min"), max=raw.get("max"), hint=str(raw.get("hint", "")),
+        placeholder=str(raw.get("placeholder", "")),
+    )
+
+
+def parse_form(raw: dict[str, Any]) -> Form:
+    if not raw.get("id") or not raw.get("title") or not raw.get("fields"):
+        raise FormError(f"form {raw.get('id')!r}: id, title and fields are required")
+    form_id = str(raw["id"])
+    fields = tuple(_parse_field(form_id, f) for f in raw["fields"])
+    ids = [f.id for f in fields]
+    if len(ids) != len(set(ids)) or "form_type" in ids:
+        raise FormError(f"form {form_id!r}: field ids must be unique and not 'form_type'")
+    for ref in ("quick_field", "urgency_field"):
+        if raw.get(ref) and raw[ref] not in ids:
+            raise FormError(f"form {form_id!r}: {ref} {raw[ref]!r} is not a field")
+    return Form(id=form_id, title=str(raw["title"]), fields=fields, order=int(raw.get("order", 100)),
+                quick_field=raw.get("quick_field"), urgency_field=raw.get("urgency_field"))
+
+
+def load_forms(directory: Path) -> FormRegistry:
+    registry = FormRegistry()
+    for path in sorted(Path(directory).glob("*.yaml")):
+        form = parse_form(yaml.safe_load(path.read_text(encoding="utf-8")))
+        if form.id in registry.forms:
+            raise FormError(f"{path}: duplicate form id {form.id!r}")
+        registry.forms[form.id] = form
+    if not registry.forms:
+        raise FormError(f"no forms in {directory}")
+    if not any(f.quick_field for f in registry.forms.values()):
+        raise FormError("one form needs a quick_field for `/liaison <patient> <text>`")
+    return registry
+
+
+def validate(form: Form, raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Clean values and per-field error messages (Japanese, shown on the field)."""
+    clean: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for f in form.fields:
+        value = raw.get(f.id)
+        if isinstance(value, str):
+            value = value.strip()
+        if value in (None, "", [], ()):
+            if f.required:
+                errors[f.id] = f"「{f.label}」は必須です。"
+            continue
+        try:
+            clean[f.id] = _clean_value(f, value)
+        except ValueError as e:
+            errors[f.id] = str(e)
+    return clean, errors
+
+
+def _clean_value(f: FormField, value: Any) -> Any:
+    if f.type in {"text", "long_text"}:
+        text = str(value)
+        if f.max_length and len(text) > f.max_length:
+            raise ValueError(f"「{f.label}」は{f.max_length}文字までです（いま{len(text)}文字）。")
+        return text
+    if f.type == "choice":
+        if value not in f.options:
+            raise ValueError(f"「{f.label}」は {'・'.join(f.options)} から選んでください。")
+        return value
+    if f.type == "multi_choice":
+        values = [value] if isinstance(value, str) else list(value)
+        bad = [v for v in values if v not in f.options]
+        if bad:
+            raise ValueError(f"「{f.label}」に選べない値があります: {'・'.join(bad)}")
+        return values
+    if f.type == "date":
+        try:
+            return date.fromisoformat(str(value)).isoformat()
+        except ValueError:
+            raise ValueError(f"「{f.label}」は日付（例 2026-12-01）で入力してください。") from None
+    if f.type == "number":
+        try:
+            number = float(str(value))
+        except ValueError:
+            raise ValueError(f"「{f.label}」は数字で入力してください。") from None
+        if (f.min is not None and number < f.min) or (f.max is not None and number > f.max):
+            raise ValueError(f"「{f.label}」は{_fmt(f.min)}〜{_fmt(f.max)}の範囲で入力してください。")
+        return int(number) if number.is_integer() else number
+    if f.type == "yes_no":
+        if value not in YES_NO:
+            raise ValueError(f"「{f.label}」は はい か いいえ を選んでください。")
+        return value
+    raise ValueError(f"unknown field type {f.type}")
+
+
+def _fmt(n: float | None) -> str:
+    if n is None:
+        return ""
+    return str(int(n)) if float(n).is_integer() else str(n)
+
+
+def display_value(f: FormField, value: Any) -> str:
+    """How a stored value reads in a note."""
+    if f.type == "multi_choice":
+        return "、".join(value)
+    if f.type == "yes_no":
+        return YES_NO.get(value, str(value))
+    return str(value)

@@ -1,0 +1,79 @@
+"""One Settings object: environment and `.env` for secrets and wiring,
+`<RENKEI_CONFIG>/renkei.toml` for what a team tunes (privacy, freshness, hours)."""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class PrivacyConfig(BaseModel):
+    # "minimal": channel posts carry code, initials, form, urgency, author only.
+    # "full": the note body is posted too (a team's explicit choice).
+    channel_detail: str = Field("minimal", pattern="^(minimal|full)$")
+
+
+class ScheduleConfig(BaseModel):
+    quiet_start: time = time(21, 0)
+    quiet_end: time = time(7, 0)
+    # A missed timed message is still sent if it is at most this late.
+    late_grace_hours: float = 12.0
+
+
+class VacancyConfig(BaseModel):
+    freshness_hours: float = 48.0
+    morning_prompt: time = time(8, 30)
+    max_range_days: int = 31
+
+
+class TeamConfig(BaseModel):
+    privacy: PrivacyConfig = PrivacyConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    vacancy: VacancyConfig = VacancyConfig()
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    slack_bot_token: str = Field("", alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: str = Field("", alias="SLACK_SIGNING_SECRET")
+    slack_app_token: str = Field("", alias="SLACK_APP_TOKEN")
+    database_url: str = Field("sqlite:///renkei.db", alias="RENKEI_DATABASE_URL")
+    slack_api_url: str = Field("https://slack.com/api/", alias="RENKEI_SLACK_API_URL")
+    config_dir: Path = Field(Path("config"), alias="RENKEI_CONFIG")
+    timezone: str = Field("Asia/Tokyo", alias="RENKEI_TIMEZONE")
+    admins_csv: str = Field("", alias="RENKEI_ADMINS")
+
+    team: TeamConfig = TeamConfig()
+
+    @property
+    def admins(self) -> frozenset[str]:
+        return frozenset(a.strip() for a in self.admins_csv.split(",") if a.strip())
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def has_slack_credentials(self) -> bool:
+        return bool(self.slack_bot_token and self.slack_signing_secret)
+
+    @property
+    def forms_dir(self) -> Path:
+        return self.config_dir / "forms"
+
+
+def load_settings(**overrides) -> Settings:
+    """Environment first, then explicit overrides (tests, the console); the
+    team file is read from the resulting config directory."""
+    settings = Settings(**overrides)
+    toml_path = settings.config_dir / "renkei.toml"
+    if "team" not in overrides and toml_path.exists():
+        with toml_path.open("rb") as f:
+            settings.team = TeamConfig.model_validate(tomllib.load(f))
+    return settings

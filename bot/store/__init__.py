@@ -1,0 +1,1 @@
+"""The record: SQLModel tables, sessions, and the queries commands share."""

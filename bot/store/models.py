@@ -1,0 +1,111 @@
+"""Tables. One class per table; relationships are queried explicitly in
+`store/queries.py` so every read of patient data goes through code we audit."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Column, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from bot.store.types import UTCDateTime
+
+
+def _ts(nullable: bool = False, index: bool = False):
+    return Field(sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+class Member(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    slack_user_id: str = Field(unique=True, index=True, max_length=32)
+    display_name: str = Field(default="", max_length=80)
+    profession: str = Field(default="", max_length=40)
+    organisation: str = Field(default="", max_length=80)
+    created_at: datetime = _ts()
+
+
+class Patient(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(unique=True, index=True, max_length=16)
+    name: str = Field(max_length=60)
+    kana: str = Field(default="", max_length=60)
+    area: str = Field(default="", max_length=40)
+    care_level: str = Field(default="", max_length=16)
+    # "yes" | "no" | "unknown": withdrawal ("no") stops new notes.
+    consent: str = Field(default="unknown", max_length=8)
+    channel_id: str | None = Field(default=None, max_length=32)
+    status: str = Field(default="active", max_length=8)
+    outcome: str | None = Field(default=None, max_length=16)
+    ended_on: date | None = None
+    created_by_id: int | None = Field(default=None, foreign_key="member.id")
+    created_at: datetime = _ts()
+
+
+class CareTeamMember(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("patient_id", "member_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    member_id: int = Field(foreign_key="member.id", index=True)
+    added_at: datetime = _ts()
+
+
+class Note(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    form_id: str = Field(max_length=32)
+    urgency: str | None = Field(default=None, max_length=16)
+    # Field values as JSON, keyed by the form's field ids.
+    body_json: str = Field(sa_column=Column(Text, nullable=False))
+    author_id: int = Field(foreign_key="member.id")
+    created_at: datetime = _ts(index=True)
+    # Slack may deliver the same submission twice; the key makes the second a no-op.
+    request_key: str = Field(unique=True, max_length=128)
+    channel_id: str | None = Field(default=None, max_length=32)
+    message_ts: str | None = Field(default=None, max_length=32)
+
+
+class NoteAck(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("note_id", "member_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    note_id: int = Field(foreign_key="note.id", index=True)
+    member_id: int = Field(foreign_key="member.id")
+    acked_at: datetime = _ts()
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only (database triggers refuse UPDATE and DELETE) and chained:
+    each row's hash covers the previous row's hash, so an edited or removed
+    row shows up in `renkei audit verify`."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _ts(index=True)
+    actor: str = Field(max_length=64)
+    action: str = Field(max_length=32)
+    patient_code: str | None = Field(default=None, max_length=16, index=True)
+    target: str = Field(default="", max_length=128)
+    allowed: bool
+    detail: str = Field(default="", max_length=256)
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class Facility(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=80)
+    kana: str = Field(default="", max_length=80)
+    area: str = Field(default="", max_length=40, index=True)
+    # 短期入所生活介護 | 短期入所療養介護
+    kind: str = Field(default="短期入所生活介護", max_length=16)
+    capacity: int = 0
+    phone: str = Field(default="", max_length=32)
+    contact_member_id: int | None = Field(default=None, foreign_key="member.id")
+    # Comma-separated care needs the facility accepts (経管栄養,喀痰吸引,...).
+    accepts: str = Field(default="", max_length=256)
+    created_at: datetime = _ts()
+
+
+class FacilityStaff(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("facility_id", "member_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    facility_id: int = Field(foreign_key="facility.id", index=True)
+    member_id: int = Field(foreign_key="member.id", index=True)

@@ -1,0 +1,52 @@
+"""Queries that more than one command needs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, func, select
+
+from bot.lookup import FuzzyIndex
+from bot.store.models import CareTeamMember, Member, Patient
+
+
+def get_or_create_member(session: Session, slack_user_id: str, now: datetime,
+                         display_name: str = "") -> Member:
+    member = session.exec(select(Member).where(Member.slack_user_id == slack_user_id)).first()
+    if member is None:
+        member = Member(slack_user_id=slack_user_id, display_name=display_name[:80], created_at=now)
+        try:
+            with session.begin_nested():
+                session.add(member)
+        except IntegrityError:  # created by a concurrent request a moment ago
+            member = session.exec(select(Member).where(Member.slack_user_id == slack_user_id)).one()
+    elif display_name and not member.display_name:
+        member.display_name = display_name[:80]
+        session.add(member)
+    return member
+
+
+def patient_index(session: Session, include_ended: bool = True) -> FuzzyIndex[Patient]:
+    query = select(Patient).order_by(Patient.id)
+    if not include_ended:
+        query = query.where(Patient.status == "active")
+    return FuzzyIndex(
+        session.exec(query).all(),
+        keys=lambda p: (p.name, p.kana),
+        code=lambda p: p.code,
+        code_prefix="P",
+    )
+
+
+def next_patient_code(session: Session) -> str:
+    # Codes are never reused: the highest ever issued plus one.
+    highest = session.exec(select(func.max(Patient.id))).one() or 0
+    return f"P-{highest + 1:04d}"
+
+
+def care_team(session: Session, patient: Patient) -> list[Member]:
+    return list(session.exec(
+        select(Member).join(CareTeamMember, CareTeamMember.member_id == Member.id)
+        .where(CareTeamMember.patient_id == patient.id).order_by(CareTeamMember.id)
+    ))
