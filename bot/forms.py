@@ -23,6 +23,20 @@ class FormError(ValueError):
     """A form definition is broken; raised at load time, never at submit time."""
 
 
+class FieldInvalid(ValueError):
+    """A submitted value is wrong; `code` and `params` are worded by the
+    `common/field_error` template, so the wording stays out of Python."""
+
+    def __init__(self, code: str, **params: Any):
+        super().__init__(code)
+        self.code = code
+        self.params = params
+
+    @property
+    def problem(self) -> tuple[str, dict[str, Any]]:
+        return self.code, self.params
+
+
 @dataclass(frozen=True)
 class FormField:
     id: str
@@ -120,22 +134,25 @@ def load_forms(directory: Path) -> FormRegistry:
     return registry
 
 
-def validate(form: Form, raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
-    """Clean values and per-field error messages (Japanese, shown on the field)."""
+Problem = tuple[str, dict[str, Any]]
+
+
+def validate(form: Form, raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Problem]]:
+    """Clean values, and per-field problems to show on the field."""
     clean: dict[str, Any] = {}
-    errors: dict[str, str] = {}
+    errors: dict[str, Problem] = {}
     for f in form.fields:
         value = raw.get(f.id)
         if isinstance(value, str):
             value = value.strip()
         if value in (None, "", [], ()):
             if f.required:
-                errors[f.id] = f"「{f.label}」は必須です。"
+                errors[f.id] = ("required", {"label": f.label})
             continue
         try:
             clean[f.id] = _clean_value(f, value)
-        except ValueError as e:
-            errors[f.id] = str(e)
+        except FieldInvalid as e:
+            errors[f.id] = e.problem
     return clean, errors
 
 
@@ -143,34 +160,34 @@ def _clean_value(f: FormField, value: Any) -> Any:
     if f.type in {"text", "long_text"}:
         text = str(value)
         if f.max_length and len(text) > f.max_length:
-            raise ValueError(f"「{f.label}」は{f.max_length}文字までです（いま{len(text)}文字）。")
+            raise FieldInvalid("too_long", label=f.label, limit=f.max_length, length=len(text))
         return text
     if f.type == "choice":
         if value not in f.options:
-            raise ValueError(f"「{f.label}」は {'・'.join(f.options)} から選んでください。")
+            raise FieldInvalid("not_an_option", label=f.label, options=f.options)
         return value
     if f.type == "multi_choice":
         values = [value] if isinstance(value, str) else list(value)
         bad = [v for v in values if v not in f.options]
         if bad:
-            raise ValueError(f"「{f.label}」に選べない値があります: {'・'.join(bad)}")
+            raise FieldInvalid("not_an_option", label=f.label, options=f.options)
         return values
     if f.type == "date":
         try:
             return date.fromisoformat(str(value)).isoformat()
         except ValueError:
-            raise ValueError(f"「{f.label}」は日付（例 2026-12-01）で入力してください。") from None
+            raise FieldInvalid("bad_date", label=f.label) from None
     if f.type == "number":
         try:
             number = float(str(value))
         except ValueError:
-            raise ValueError(f"「{f.label}」は数字で入力してください。") from None
+            raise FieldInvalid("not_a_number", label=f.label) from None
         if (f.min is not None and number < f.min) or (f.max is not None and number > f.max):
-            raise ValueError(f"「{f.label}」は{_fmt(f.min)}〜{_fmt(f.max)}の範囲で入力してください。")
+            raise FieldInvalid("out_of_range", label=f.label, min=_fmt(f.min), max=_fmt(f.max))
         return int(number) if number.is_integer() else number
     if f.type == "yes_no":
         if value not in YES_NO:
-            raise ValueError(f"「{f.label}」は はい か いいえ を選んでください。")
+            raise FieldInvalid("not_an_option", label=f.label, options=tuple(YES_NO.values()))
         return value
     raise ValueError(f"unknown field type {f.type}")
 

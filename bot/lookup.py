@@ -143,11 +143,16 @@ class FuzzyIndex(Generic[T]):
         `山田 太郎 熱が出ました`, `やまだ list` and `P-0003 list 5` all work: the
         longest leading run of words that names something exactly (or as a
         substring) wins; failing that, the first word is matched fuzzily."""
-        words = unwrap_slack(text).split()
+        words = list(re.finditer(r"\S+", text))
         if not words:
             return Match("none", ""), ""
+
+        def rest_after(n: int) -> str:
+            # The rest keeps the user's own line breaks and markup untouched.
+            return text[words[n - 1].end():].strip()
+
         for n in range(min(max_words, len(words)), 0, -1):
-            m = self.search(" ".join(words[:n]), fuzzy=False)
+            m = self.search(" ".join(w.group() for w in words[:n]), fuzzy=False)
             if m.kind != "none":
-                return m, " ".join(words[n:])
-        return self.search(words[0]), " ".join(words[1:])
+                return m, rest_after(n)
+        return self.search(words[0].group()), rest_after(1)

@@ -79,11 +79,12 @@ def environment(flavour: str) -> Environment:
         env = Environment(loader=_loader("text"), **options)
         env.filters["who"] = lambda m: m.display_name or m.slack_user_id
         env.filters["b"] = lambda v: str(v)
-        env.filters["link"] = lambda v, url: str(v)
+        env.filters["chan"] = lambda c: f"#{c}"
     elif flavour == "mrkdwn":
         env = Environment(loader=_loader("text"), finalize=slack_escape, **options)
         env.filters["who"] = lambda m: SlackMarkup(f"<@{m.slack_user_id}>")
         env.filters["b"] = lambda v: SlackMarkup(f"*{slack_escape(v)}*")
+        env.filters["chan"] = lambda c: SlackMarkup(f"<#{slack_escape(c)}>")
     elif flavour == "blocks":
         env = Environment(loader=_loader("slack"), **options)
         env.filters["plain"] = lambda v: json.dumps(str(v), ensure_ascii=False)

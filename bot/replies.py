@@ -42,8 +42,11 @@ class Reply:
     posts: list[Post] = field(default_factory=list)
     # Re-render the message a button was clicked on (e.g. the ack count).
     update: Post | None = None
-    # For modal submissions: field id -> message, shown on the field.
-    field_errors: dict[str, str] = field(default_factory=dict)
+    # For modal submissions: field id -> (problem code, params), worded by
+    # `templates/text/common/field_error.txt.j2` and shown on the field.
+    field_errors: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
+    # The command did not complete (database down, a bug): nothing was stored.
+    error: bool = False
 
 
 def say(template: str, **values: Any) -> Reply:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, func, select
+from sqlmodel import Session, select
 
 from bot.lookup import FuzzyIndex
 from bot.store.models import CareTeamMember, Member, Patient
@@ -39,10 +40,17 @@ def patient_index(session: Session, include_ended: bool = True) -> FuzzyIndex[Pa
     )
 
 
-def next_patient_code(session: Session) -> str:
-    # Codes are never reused: the highest ever issued plus one.
-    highest = session.exec(select(func.max(Patient.id))).one() or 0
-    return f"P-{highest + 1:04d}"
+def insert_patient(session: Session, patient: Patient) -> Patient:
+    """Insert and give the short stable code (P-0007). The code comes from the
+    row id, so two people adding patients at once never collide and a code
+    is never reused."""
+    patient.code = f"T{uuid.uuid4().hex[:12]}"
+    session.add(patient)
+    session.flush()
+    patient.code = f"P-{patient.id:04d}"
+    session.add(patient)
+    session.flush()
+    return patient
 
 
 def care_team(session: Session, patient: Patient) -> list[Member]:

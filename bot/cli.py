@@ -1,0 +1,200 @@
+"""The `renkei` command: serve, console, run, demo, db, import, audit, jobs."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import sys
+from datetime import datetime, time
+from pathlib import Path
+
+from bot.render import render_text
+from bot.runtime import Runtime, Who
+from bot.settings import Settings, load_settings
+from bot.store import db
+
+log = logging.getLogger("renkei")
+DEMO_DATABASE = "sqlite:///renkei-demo.db"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="renkei", description="在宅医療・介護連携 Slack bot")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+
+    p = sub.add_parser("run", help="serve Slack if credentials are set, else the demo console")
+    p.add_argument("--host", default="0.0.0.0")
+    p.add_argument("--port", type=int, default=3000)
+    p = sub.add_parser("serve", help="apply migrations and serve Slack (HTTP or Socket Mode)")
+    p.add_argument("--host", default="0.0.0.0")
+    p.add_argument("--port", type=int, default=3000)
+    p = sub.add_parser("console", help="type commands as in Slack, read replies as text")
+    p.add_argument("--user", default=None, help="Slack user id to act as")
+    p.add_argument("--demo", action="store_true", help="use the demo town database")
+    p = sub.add_parser("demo", help="fill the database with the demo town (if empty)")
+    p.add_argument("--reset", action="store_true", help="delete the demo SQLite file first")
+    p = sub.add_parser("db", help="database maintenance")
+    p.add_argument("action", choices=["upgrade"])
+    p = sub.add_parser("import", help="import a CSV file (UTF-8 or Shift_JIS)")
+    p.add_argument("kind", choices=["patients"])
+    p.add_argument("file", type=Path)
+    p.add_argument("--as-user", default="CLI", help="actor recorded in the audit log")
+    p = sub.add_parser("audit", help="the audit trail")
+    p.add_argument("action", choices=["export", "verify"])
+    p.add_argument("--since", default=None, help="YYYY-MM-DD (export)")
+    p.add_argument("--out", type=Path, default=None, help="file to write (default stdout)")
+
+    args = parser.parse_args(argv)
+    settings = load_settings()
+    # The console and one-shot commands print their own results; only the
+    # server logs its progress.
+    verbose = args.cmd == "serve" or (args.cmd == "run" and settings.has_slack_credentials)
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return {
+        "run": cmd_run, "serve": cmd_serve, "console": cmd_console, "demo": cmd_demo, "db": cmd_db,
+        "import": cmd_import, "audit": cmd_audit,
+    }[args.cmd](settings, args)
+
+
+def _runtime(settings: Settings) -> Runtime:
+    runtime = Runtime.build(settings)
+    db.upgrade(runtime.engine)
+    return runtime
+
+
+def cmd_run(settings: Settings, args) -> int:
+    if settings.has_slack_credentials:
+        return cmd_serve(settings, args)
+    args.user, args.demo = None, True
+    return cmd_console(settings, args)
+
+
+def cmd_serve(settings: Settings, args) -> int:
+    from bot.app import create_app
+    from bot.web import make_wsgi
+
+    if not settings.has_slack_credentials:
+        print("SLACK_BOT_TOKEN と SLACK_SIGNING_SECRET を設定してください（README「Slack の設定」）。", file=sys.stderr)
+        return 2
+    runtime = _runtime(settings)
+    app = create_app(settings, runtime)
+    identity = app.client.auth_test()
+    log.info("connected to Slack as %s in %s", identity.get("user"), identity.get("team"))
+    if settings.slack_app_token:
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        log.info("Socket Mode")
+        SocketModeHandler(app, settings.slack_app_token).start()
+        return 0
+    import waitress
+
+    log.info("serving POST /slack/events and GET /healthz on %s:%s", args.host, args.port)
+    waitress.serve(make_wsgi(app, runtime), host=args.host, port=args.port, threads=8, ident="renkei")
+    return 0
+
+
+def _demo_settings(settings: Settings) -> tuple[Settings, dict]:
+    from bot.demo import load_town
+
+    town = load_town(settings.config_dir / "demo" / "town.yaml")
+    admins = ",".join(filter(None, [settings.admins_csv, *town.get("admins", [])]))
+    return settings.model_copy(update={"database_url": DEMO_DATABASE, "admins_csv": admins}), town
+
+
+def cmd_console(settings: Settings, args) -> int:
+    from bot.console import Console
+    from bot.demo import seed
+
+    user = args.user
+    if args.demo:
+        settings, town = _demo_settings(settings)
+        runtime = _runtime(settings)
+        seed(runtime, town)
+        user = user or town.get("console_user")
+    else:
+        runtime = _runtime(settings)
+    Console(runtime, user or "CONSOLE").loop()
+    return 0
+
+
+def cmd_demo(settings: Settings, args) -> int:
+    from bot.demo import load_town, seed
+
+    if args.reset and settings.database_url.startswith("sqlite:///"):
+        Path(settings.database_url[len("sqlite:///"):]).unlink(missing_ok=True)
+    runtime = _runtime(settings)
+    seeded = seed(runtime, load_town(settings.config_dir / "demo" / "town.yaml"))
+    print("demo town loaded" if seeded else "database already has patients; nothing loaded")
+    return 0
+
+
+def cmd_db(settings: Settings, args) -> int:
+    _runtime(settings)
+    print("database is at the latest revision")
+    return 0
+
+
+def cmd_import(settings: Settings, args) -> int:
+    from bot.csvfile import CsvError
+    from bot.importer import import_patients
+
+    runtime = _runtime(settings)
+    if not args.file.exists():
+        print(f"{args.file}: ファイルがありません", file=sys.stderr)
+        return 2
+    holder = {}
+
+    def action(ctx):
+        holder["result"] = import_patients(ctx, args.file)
+        from bot.replies import Reply
+        return Reply()
+
+    try:
+        reply = runtime.run(Who(user_id=args.as_user, name="import"), action)
+    except CsvError as e:
+        print(f"{args.file}: {e}", file=sys.stderr)
+        return 2
+    if reply.error:
+        print(render_text(reply.template, reply.values), file=sys.stderr)
+        return 1
+    print(render_text("cli/import_result", {"file": args.file, "result": holder["result"]}))
+    return 1 if holder["result"].problems else 0
+
+
+def cmd_audit(settings: Settings, args) -> int:
+    from sqlmodel import select
+
+    from bot.privacy import verify_chain
+    from bot.store.models import AuditEvent
+
+    runtime = _runtime(settings)
+    with db.session_scope(runtime.engine) as session:
+        if args.action == "verify":
+            count, broken = verify_chain(session)
+            if broken is None:
+                print(f"audit chain intact: {count} rows")
+                return 0
+            print(f"audit chain BROKEN at row id {broken} (checked {count} rows)", file=sys.stderr)
+            return 1
+        query = select(AuditEvent).order_by(AuditEvent.id)
+        if args.since:
+            try:
+                since = datetime.combine(datetime.fromisoformat(args.since).date(), time(0), tzinfo=settings.tz)
+            except ValueError:
+                print(f"--since は YYYY-MM-DD で指定してください: {args.since}", file=sys.stderr)
+                return 2
+            query = query.where(AuditEvent.at >= since)
+        out = args.out.open("w", newline="", encoding="utf-8") if args.out else sys.stdout
+        writer = csv.writer(out)
+        writer.writerow(["id", "at", "actor", "action", "patient_code", "target", "allowed", "detail", "hash"])
+        for e in session.exec(query):
+            writer.writerow([e.id, e.at.astimezone(settings.tz).isoformat(), e.actor, e.action,
+                             e.patient_code or "", e.target, "yes" if e.allowed else "no", e.detail, e.hash])
+        if args.out:
+            out.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""Resolving a `<patient>` argument into one patient, or into the reply that
+asks which one / says none was found."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.context import Context
+from bot.privacy import initials, may_access_notes
+from bot.replies import Reply
+from bot.store.models import Patient
+from bot.store.queries import patient_index
+
+# A button's value may hold 2000 characters; longer text is not carried along.
+CARRY_LIMIT = 1500
+
+
+@dataclass
+class PatientChoice:
+    code: str
+    label: str
+    text: str  # the command text to run if this one is chosen
+
+
+def patient_label(ctx: Context, patient: Patient) -> str:
+    """The name only for those who may see it; code, initials and area otherwise."""
+    if may_access_notes(ctx, patient):
+        return f"{patient.code} {patient.name}"
+    area = f"（{patient.area}）" if patient.area else ""
+    return f"{patient.code} {initials(patient)}{area}"
+
+
+def resolve_patient(ctx: Context, command: str, text: str, before: str = "",
+                    include_ended: bool = True) -> tuple[Patient | None, str, Reply | None]:
+    """(patient, rest of text, None) or (None, "", reply to send instead).
+
+    `before` is put back in front of the code when a choice is re-run
+    (e.g. `team` for `/patient team <patient> add ...`)."""
+    match, rest = patient_index(ctx.session, include_ended).search_leading(text)
+    if match.kind == "one":
+        return match.item, rest, None
+    carry = rest if len(rest) <= CARRY_LIMIT else ""
+    choices = [
+        PatientChoice(p.code, patient_label(ctx, p), " ".join(x for x in (before, p.code, carry) if x))
+        for p in match.items
+    ]
+    template = "common/choose" if match.kind == "many" else "common/not_found"
+    return None, "", Reply(template, {
+        "command": command, "query": match.query, "choices": choices,
+        "dropped_text": bool(rest) and not carry,
+    })

@@ -1,0 +1,54 @@
+"""`renkei import patients FILE.csv`: the city's list of people in care.
+Good rows are stored, each bad row is reported by its line number."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jaconv
+
+from bot.commands import patient as patient_cmd
+from bot.context import Context
+from bot.csvfile import read_rows
+from bot.privacy import audit
+from bot.store.models import CareTeamMember, Patient
+from bot.store.queries import get_or_create_member, insert_patient
+
+PATIENT_COLUMNS = {
+    "氏名": "name", "名前": "name", "ふりがな": "kana", "フリガナ": "kana", "かな": "kana",
+    "地区": "area", "地域": "area", "介護度": "care", "要介護度": "care", "care_level": "care",
+    "同意": "consent", "チーム": "team", "担当": "team",
+}
+
+
+@dataclass
+class ImportResult:
+    encoding: str = ""
+    stored: list[str] = field(default_factory=list)
+    problems: list[tuple[int, str]] = field(default_factory=list)
+
+
+def import_patients(ctx: Context, path: Path) -> ImportResult:
+    rows, encoding = read_rows(path, PATIENT_COLUMNS)
+    result = ImportResult(encoding=encoding)
+    for line, row in rows:
+        consent = row.get("consent") or "unknown"
+        problems = patient_cmd.validate_new(row.get("name", ""), row.get("kana", ""), row.get("area", ""),
+                                            row.get("care", ""), consent)
+        if row.get("__extra__"):
+            problems.append("extra_columns")
+        if problems:
+            result.problems.append((line, ",".join(problems)))
+            continue
+        with ctx.session.begin_nested():
+            patient = insert_patient(ctx.session, Patient(
+                code="", name=row["name"], kana=jaconv.hira2kata(row.get("kana", "")), area=row.get("area", ""),
+                care_level=patient_cmd.normalise_care(row.get("care", "")) or "",
+                consent=patient_cmd.CONSENT[consent.lower()], created_at=ctx.now, created_by_id=ctx.member.id))
+            for user_id in dict.fromkeys(row.get("team", "").split()):
+                member = get_or_create_member(ctx.session, user_id, ctx.now)
+                ctx.session.add(CareTeamMember(patient_id=patient.id, member_id=member.id, added_at=ctx.now))
+            audit(ctx, "patient.import", patient=patient, detail=f"{path.name}:{line}")
+        result.stored.append(patient.code)
+    return result

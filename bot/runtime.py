@@ -1,0 +1,86 @@
+"""The dependencies every front end shares (settings, database, forms,
+clock) and the one way to run a command against them: open a transaction,
+build the Context, call the command, turn database trouble into a reply."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from bot.context import Clock, Context
+from bot.forms import FormRegistry, load_forms
+from bot.replies import Reply
+from bot.settings import Settings
+from bot.store.db import make_engine, session_scope
+from bot.store.queries import get_or_create_member
+
+log = logging.getLogger(__name__)
+
+
+def system_clock() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class Who:
+    """The person acting and where: taken from a Slack payload or the console."""
+
+    user_id: str
+    name: str = ""
+    channel_id: str | None = None
+    request_key: str | None = None
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    forms: FormRegistry
+    clock: Clock = system_clock
+    # Slow work after the reply (posting to other channels) runs here, off
+    # the request path.
+    background: Executor = field(default_factory=lambda: ThreadPoolExecutor(4, "renkei-bg"))
+
+    @classmethod
+    def build(cls, settings: Settings, clock: Clock | None = None, engine: Engine | None = None) -> "Runtime":
+        return cls(settings=settings, engine=engine or make_engine(settings.database_url),
+                   forms=load_forms(settings.forms_dir), clock=clock or system_clock)
+
+    def run(self, who: Who, action: Callable[[Context], Reply]) -> Reply:
+        """Run `action` in one transaction. Any failure rolls everything back
+        (no half-stored note) and becomes a reply that says so."""
+        try:
+            with session_scope(self.engine) as session:
+                now = self.clock()
+                member = get_or_create_member(session, who.user_id, now, who.name)
+                ctx = Context(session=session, settings=self.settings, forms=self.forms, member=member,
+                              now=now, channel_id=who.channel_id, request_key=who.request_key)
+                return action(ctx)
+        except (OperationalError, DBAPIError) as e:
+            if isinstance(e, OperationalError) or e.connection_invalidated:
+                log.warning("database unavailable: %s", e.__class__.__name__)
+                return Reply("common/db_down", error=True)
+            log.exception("database error")
+            return Reply("common/error", error=True)
+        except Exception:
+            log.exception("command failed")
+            return Reply("common/error", error=True)
+
+    def after(self, fn: Callable[[], None]) -> None:
+        def guarded():
+            try:
+                fn()
+            except Exception:
+                log.exception("background work failed")
+
+        self.background.submit(guarded)
+
+    def in_session(self, fn: Callable[..., None], *args) -> None:
+        with session_scope(self.engine) as session:
+            fn(session, *args)

@@ -1,0 +1,61 @@
+"""Sending a Reply: as the HTTP ack body, with respond(), views.open or
+chat.postMessage. Rendering is done by `bot.render`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.render import render_message, render_text, render_view  # noqa: F401 (render_text used by views)
+from bot.replies import Modal, Post, Reply
+from bot.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def message(reply: Reply) -> dict[str, Any]:
+    payload = render_message(reply.template, reply.values)
+    payload["response_type"] = "in_channel" if reply.in_channel else "ephemeral"
+    return payload
+
+
+def view(modal: Modal) -> dict[str, Any]:
+    return render_view(f"views/{modal.kind}", modal.values)
+
+
+def field_errors(reply: Reply) -> dict[str, str]:
+    return {
+        block: render_text("common/field_error", {"code": code, **params})[:150]
+        for block, (code, params) in reply.field_errors.items()
+    }
+
+
+def open_modal(client: WebClient, trigger_id: str, modal: Modal) -> None:
+    client.views_open(trigger_id=trigger_id, view=view(modal))
+
+
+def send_posts(runtime: Runtime, client: WebClient, reply: Reply) -> None:
+    """Post to other channels after the reply has gone, off the request path."""
+    for post in reply.posts:
+        runtime.after(lambda post=post: send_post(runtime, client, post))
+
+
+def send_post(runtime: Runtime, client: WebClient, post: Post) -> str | None:
+    try:
+        response = client.chat_postMessage(channel=post.channel, **render_message(post.template, post.values))
+    except SlackApiError as e:
+        log.warning("post to %s failed: %s", post.channel, e.response.get("error"))
+        return None
+    if post.on_sent:
+        runtime.in_session(post.on_sent, response["channel"], response["ts"])
+    return response["ts"]
+
+
+def update_message(client: WebClient, channel: str, ts: str, post: Post) -> None:
+    try:
+        client.chat_update(channel=channel, ts=ts, **render_message(post.template, post.values))
+    except SlackApiError as e:
+        log.warning("update of %s/%s failed: %s", channel, ts, e.response.get("error"))
