@@ -1,0 +1,115 @@
+"""Fixtures: a fake Slack, a database (SQLite, and PostgreSQL when
+RENKEI_TEST_DATABASE_URL is set), a movable clock, and the real app."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import text
+
+from bot.app import create_app
+from bot.demo import load_town, seed
+from bot.runtime import Runtime
+from bot.settings import load_settings
+from bot.store.db import make_engine, session_scope, upgrade
+from bot.web import make_wsgi
+from tests.slackfake import FakeSlack
+from tests.slackreq import SlackClientSim
+
+ROOT = Path(__file__).resolve().parent.parent
+JST = ZoneInfo("Asia/Tokyo")
+SECRET = "test-signing-secret"
+PG_URL = os.environ.get("RENKEI_TEST_DATABASE_URL")
+
+
+class FakeClock:
+    def __init__(self, start: datetime):
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def set(self, when: datetime) -> None:
+        self.now = when
+
+    def advance(self, **delta) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture(scope="session")
+def fake():
+    server = FakeSlack().start()
+    yield server
+    server.stop()
+
+
+def _fresh_postgres(url: str) -> None:
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite"] + (["postgresql"] if PG_URL else []))
+def db_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'renkei.db'}"
+    _fresh_postgres(PG_URL)
+    return PG_URL
+
+
+@pytest.fixture
+def clock():
+    return FakeClock(datetime(2026, 11, 24, 10, 0, tzinfo=JST))
+
+
+@dataclass
+class Bot:
+    sim: SlackClientSim
+    fake: FakeSlack
+    runtime: Runtime
+    clock: FakeClock
+    app: object
+
+    def session(self):
+        return session_scope(self.runtime.engine)
+
+    def open_view(self, response=None) -> dict:
+        """The view of the last views.open call."""
+        return self.fake.wait_for("views.open")[-1].body["view"]
+
+    def responses(self) -> list[dict]:
+        return [c.body for c in self.fake.of("response_url")]
+
+
+def make_bot(db_url: str, fake: FakeSlack, clock: FakeClock, **overrides) -> Bot:
+    settings = load_settings(
+        database_url=db_url, slack_signing_secret=SECRET, slack_bot_token="xoxb-test",
+        slack_api_url=fake.api_url, admins_csv="U0DEMOADM", config_dir=ROOT / "config", **overrides,
+    )
+    runtime = Runtime.build(settings, clock=clock)
+    upgrade(runtime.engine)
+    seed(runtime, load_town(ROOT / "config" / "demo" / "town.yaml"))
+    app = create_app(settings, runtime)
+    return Bot(SlackClientSim(make_wsgi(app, runtime), SECRET, fake), fake, runtime, clock, app)
+
+
+@pytest.fixture
+def bot(db_url, fake, clock):
+    fake.clear()
+    fake.failures.clear()
+    bot = make_bot(db_url, fake, clock)
+    yield bot
+    bot.runtime.background.shutdown(wait=True)
+    bot.runtime.engine.dispose()
+
+
+def blocks_text(message: dict) -> str:
+    return json.dumps(message.get("blocks", []), ensure_ascii=False) + message.get("text", "")

@@ -1,0 +1,132 @@
+"""A fake Slack Web API server on a free local port.
+
+It answers the methods the bot uses, records every call (and every POST to
+a response_url) so tests can assert on what a user would see, and can be
+told to fail a method to exercise retries."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl
+
+
+@dataclass
+class Call:
+    method: str  # "chat.postMessage", ..., or "response_url"
+    body: dict[str, Any]
+    path: str = ""
+
+    def text(self) -> str:
+        """Everything a person would read in this message or view, joined."""
+        return json.dumps(self.body, ensure_ascii=False)
+
+
+@dataclass
+class FakeSlack:
+    calls: list[Call] = field(default_factory=list)
+    failures: dict[str, list[str]] = field(default_factory=dict)
+    _lock: threading.Condition = field(default_factory=threading.Condition)
+    _ts: int = 0
+
+    def start(self) -> "FakeSlack":
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # keep test output clean
+                pass
+
+            def do_POST(self):
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+                if "json" in (self.headers.get("Content-Type") or ""):
+                    body = json.loads(raw or "{}")
+                else:
+                    body = dict(parse_qsl(raw))
+                    for k, v in list(body.items()):
+                        if v[:1] in "[{":
+                            try:
+                                body[k] = json.loads(v)
+                            except ValueError:
+                                pass
+                if self.path.startswith("/api/"):
+                    method = self.path[len("/api/"):]
+                else:
+                    method = "response_url"
+                reply = fake._answer(method, body, self.path)
+                data = json.dumps(reply).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}/"
+
+    @property
+    def api_url(self) -> str:
+        return self.url + "api/"
+
+    def response_url(self, name: str = "r1") -> str:
+        return f"{self.url}response/{name}"
+
+    def fail(self, method: str, error: str = "internal_error", times: int = 1) -> None:
+        self.failures.setdefault(method, []).extend([error] * times)
+
+    def _answer(self, method: str, body: dict, path: str) -> dict:
+        with self._lock:
+            if self.failures.get(method):
+                error = self.failures[method].pop(0)
+                self.calls.append(Call(method + "!failed", body, path))
+                self._lock.notify_all()
+                return {"ok": False, "error": error}
+            self.calls.append(Call(method, body, path))
+            self._ts += 1
+            ts = f"1800000000.{self._ts:06d}"
+            self._lock.notify_all()
+        if method == "auth.test":
+            return {"ok": True, "user_id": "UBOT", "bot_id": "BBOT", "team_id": "T1", "user": "renkei", "team": "demo"}
+        if method in ("chat.postMessage", "chat.update"):
+            channel = body.get("channel", "")
+            if channel.startswith("U"):  # a DM to a user lands in their IM channel
+                channel = "D" + channel[1:]
+            return {"ok": True, "channel": channel, "ts": body.get("ts") or ts, "message": body}
+        if method == "conversations.open":
+            return {"ok": True, "channel": {"id": "D" + str(body.get("users", "X"))[1:]}}
+        if method in ("views.open", "views.update", "views.push"):
+            return {"ok": True, "view": {"id": "V" + ts[-6:], **(body.get("view") or {})}}
+        return {"ok": True}
+
+    def of(self, method: str) -> list[Call]:
+        with self._lock:
+            return [c for c in self.calls if c.method == method]
+
+    def wait_for(self, method: str, count: int = 1, timeout: float = 5.0) -> list[Call]:
+        """Wait until `count` calls of `method` arrived (posts go out in the background)."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while len([c for c in self.calls if c.method == method]) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._lock.wait(left)
+            return [c for c in self.calls if c.method == method]
+
+    def clear(self) -> None:
+        with self._lock:
+            self.calls.clear()

@@ -1,0 +1,103 @@
+"""/patient through signed requests."""
+
+from sqlmodel import select
+
+from bot.store.models import AuditEvent, CareTeamMember, Patient
+
+
+def test_list_shows_only_my_patients_with_names(bot):
+    r = bot.sim.command("/patient", "list")
+    assert r.status == 200
+    body = r.json()
+    assert body["response_type"] == "ephemeral"
+    assert "山田 太郎" in r.text and "髙橋 ハナ" in r.text
+    assert "小林" not in r.text  # not on that care team
+
+
+def test_list_all_masks_other_teams_patients(bot):
+    r = bot.sim.command("/patient", "list all")
+    assert "P-0003 K.I." in r.text and "小林" not in r.text
+
+
+def test_add_with_fullwidth_options_and_kana(bot):
+    r = bot.sim.command("/patient", "add 中村 花子 なかむら はなこ area＝東地区 care=要介護２ consent=はい")
+    assert "P-0004" in r.text and "中村 花子" in r.text
+    with bot.session() as s:
+        p = s.exec(select(Patient).where(Patient.code == "P-0004")).one()
+        assert (p.kana, p.care_level, p.consent, p.area) == ("ナカムラ ハナコ", "要介護2", "yes", "東地区")
+        assert s.exec(select(CareTeamMember).where(CareTeamMember.patient_id == p.id)).one()
+
+
+def test_add_rejects_bad_care_level_and_stores_nothing(bot):
+    r = bot.sim.command("/patient", "add 中村 花子 care=要介護9 color=red")
+    assert "介護度" in r.text and "color" in r.text
+    with bot.session() as s:
+        assert s.exec(select(Patient).where(Patient.name == "中村 花子")).first() is None
+
+
+def test_add_without_arguments_opens_the_modal_and_submit_stores(bot):
+    r = bot.sim.command("/patient", "add")
+    assert r.status == 200
+    view = bot.open_view()
+    assert view["callback_id"] == "patient_add_submit"
+    r = bot.sim.submit(view, {"name": "", "kana": "x"})
+    assert r.json()["response_action"] == "errors" and "name" in r.json()["errors"]
+    r = bot.sim.submit(view, {"name": "森 一", "kana": "もり はじめ", "care": "要介護1", "consent": "yes"})
+    assert r.status == 200 and not r.body
+    dm = bot.fake.wait_for("chat.postMessage")[-1]
+    assert dm.body["channel"] == "U0DEMOCM1" and "森 一" in dm.text()
+
+
+def test_unknown_subcommand_gives_usage(bot):
+    r = bot.sim.command("/patient", "frobnicate")
+    assert "frobnicate" in r.text and "/patient add" in r.text
+
+
+def test_show_of_someone_elses_patient_is_limited_and_audited(bot):
+    r = bot.sim.command("/patient", "show こばやし")
+    assert "P-0003" in r.text and "小林" not in r.text
+    with bot.session() as s:
+        event = s.exec(select(AuditEvent).where(AuditEvent.action == "patient.show")).one()
+        assert event.patient_code == "P-0003" and event.detail == "limited"
+
+
+def test_team_add_and_remove_by_mention(bot):
+    r = bot.sim.command("/patient", "team 山田 add <@U0NEWPT1|pt>")
+    assert "追加" in r.text and "<@U0NEWPT1>" in r.text
+    r = bot.sim.command("/patient", "team P-0001 remove <@U0NEWPT1>")
+    assert "削除" in r.text
+
+
+def test_team_change_refused_for_non_member(bot):
+    r = bot.sim.command("/patient", "team 小林 add <@U0DEMOCM1>", user="U0DEMOCM1")
+    assert "ケアチームの方だけ" in r.text
+    with bot.session() as s:
+        event = s.exec(select(AuditEvent).where(AuditEvent.action == "team.add")).one()
+        assert event.allowed is False
+
+
+def test_end_with_outcome_and_date(bot):
+    r = bot.sim.command("/patient", "end 山田 outcome=看取り date=11/20")
+    assert "在宅看取り" in r.text
+    with bot.session() as s:
+        p = s.exec(select(Patient).where(Patient.code == "P-0001")).one()
+        assert p.status == "ended" and p.outcome == "在宅看取り" and p.ended_on.isoformat() == "2026-11-20"
+    r = bot.sim.command("/liaison", "山田 追加の連絡")
+    assert "支援終了" in r.text
+
+
+def test_end_rejects_future_date_and_unknown_outcome(bot):
+    assert "未来" in bot.sim.command("/patient", "end 山田 outcome=入院 date=2026-12-31").text
+    assert "outcome=" in bot.sim.command("/patient", "end 山田 outcome=宇宙").text
+    assert "ありません" in bot.sim.command("/patient", "end 山田 outcome=入院 date=2/30").text
+
+
+def test_ambiguous_name_offers_buttons_that_rerun(bot):
+    bot.sim.command("/patient", "add 山田 花子 やまだ はなこ")
+    r = bot.sim.command("/patient", "show 山田")
+    blocks = r.json()["blocks"]
+    buttons = [e for b in blocks if b["type"] == "actions" for e in b["elements"]]
+    assert len(buttons) == 2
+    bot.sim.click(buttons[0]["action_id"], buttons[0]["value"])
+    replaced = bot.responses()[-1]
+    assert replaced["replace_original"] is True and "山田 太郎" in str(replaced)
