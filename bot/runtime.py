@@ -5,7 +5,8 @@ build the Context, call the command, turn database trouble into a reply."""
 from __future__ import annotations
 
 import logging
-from concurrent.futures import Executor, ThreadPoolExecutor
+import threading
+from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
@@ -46,6 +47,8 @@ class Runtime:
     # Slow work after the reply (posting to other channels) runs here, off
     # the request path.
     background: Executor = field(default_factory=lambda: ThreadPoolExecutor(4, "renkei-bg"))
+    _pending: set = field(default_factory=set, repr=False)
+    _pending_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None, engine: Engine | None = None) -> "Runtime":
@@ -79,7 +82,20 @@ class Runtime:
             except Exception:
                 log.exception("background work failed")
 
-        self.background.submit(guarded)
+        future = self.background.submit(guarded)
+        with self._pending_lock:
+            self._pending.add(future)
+        future.add_done_callback(self._forget)
+
+    def _forget(self, future: Future) -> None:
+        with self._pending_lock:
+            self._pending.discard(future)
+
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        """Wait for background work already started (shutdown, tests)."""
+        with self._pending_lock:
+            pending = list(self._pending)
+        wait(pending, timeout=timeout)
 
     def in_session(self, fn: Callable[..., None], *args) -> None:
         with session_scope(self.engine) as session:

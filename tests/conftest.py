@@ -79,6 +79,8 @@ class Bot:
     app: object
 
     def session(self):
+        """A session to look at the record, once background posting settled."""
+        self.runtime.wait_idle()
         return session_scope(self.runtime.engine)
 
     def open_view(self, response=None) -> dict:

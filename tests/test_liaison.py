@@ -1,0 +1,232 @@
+"""/liaison through signed requests: modal, submit, channel post, privacy."""
+
+import json
+
+from sqlmodel import select
+
+from bot.store.models import AuditEvent, Note, NoteAck
+from tests.conftest import make_bot
+
+
+def _post_for(bot, count=1):
+    return bot.fake.wait_for("chat.postMessage", count)[count - 1]
+
+
+def _open_form(bot, form_id, patient="山田", **kw):
+    """/liaison <patient>, then pick the form type in the modal's first field."""
+    bot.sim.command("/liaison", patient, **kw)
+    view = {**bot.open_view(), "id": "V1", "hash": "h"}
+    bot.sim.click("liaison_form_type", "", view=view, selected=form_id)
+    return bot.fake.wait_for("views.update")[-1].body["view"]
+
+
+def test_modal_opens_for_care_team_member_with_form_selector_first(bot):
+    r = bot.sim.command("/liaison", "やまだ たろう")
+    assert r.status == 200
+    view = bot.open_view()
+    assert view["callback_id"] == "liaison_submit"
+    first = view["blocks"][1]
+    assert first["block_id"] == "form_type" and first["dispatch_action"] is True
+    titles = [o["text"]["text"] for o in first["element"]["options"]]
+    assert titles == ["日常連絡", "状態変化報告", "退院時連携", "服薬・処方連絡"]
+
+
+def test_changing_form_type_redraws_the_modal(bot):
+    bot.sim.command("/liaison", "P-0001")
+    view = {**bot.open_view(), "id": "V42", "hash": "h1"}
+    bot.sim.click("liaison_form_type", "", view=view, selected="discharge")
+    update = bot.fake.wait_for("views.update")[-1].body
+    assert update["view_id"] == "V42"
+    ids = [b.get("block_id") for b in update["view"]["blocks"]]
+    assert "key_person" in ids and "adl_eating" in ids
+    adl = next(b for b in update["view"]["blocks"] if b.get("block_id") == "adl_toilet")
+    assert [o["value"] for o in adl["element"]["options"]] == ["自立", "見守り", "一部介助", "全介助"]
+
+
+def test_submit_with_missing_and_out_of_range_fields_shows_errors_and_stores_nothing(bot):
+    view = _open_form(bot, "condition")
+    r = bot.sim.submit(view, {"form_type": "condition", "urgency": "緊急", "change": "x" * 2001, "temperature": "50"})
+    body = r.json()
+    assert body["response_action"] == "errors"
+    assert set(body["errors"]) == {"observed_on", "change", "temperature"}
+    assert "2000文字まで" in body["errors"]["change"]
+    with bot.session() as s:
+        assert s.exec(select(Note)).all() == []
+
+
+def test_submit_stores_and_posts_minimal_message_with_buttons(bot):
+    view = _open_form(bot, "condition", channel="C0TEAM")
+    r = bot.sim.submit(view, {"form_type": "condition", "urgency": "至急", "observed_on": "2026-11-24",
+                              "change": "昨夜から発熱 38.2℃", "temperature": "38.2"})
+    assert r.status == 200 and r.body == b""
+    post = _post_for(bot)
+    assert post.body["channel"] == "C0TEAM"
+    text = post.text()
+    assert "P-0001" in text and "Y.T." in text and "状態変化報告" in text and "至急" in text
+    assert "山田" not in text and "発熱" not in text  # no name, no body in the channel
+    buttons = [e["text"]["text"] for b in post.body["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert buttons == ["内容を表示", "確認しました"]
+    with bot.session() as s:
+        note = s.exec(select(Note)).one()
+        assert note.urgency == "至急" and json.loads(note.body_json)["temperature"] == 38.2
+        assert note.message_ts is not None  # remembered for ack updates
+
+
+def test_resubmitted_view_is_stored_once(bot):
+    bot.sim.command("/liaison", "山田")
+    view = bot.open_view()
+    values = {"form_type": "daily", "body": "訪問しました"}
+    bot.sim.submit(view, values, view_id="V777")
+    bot.sim.submit(view, values, view_id="V777", headers={"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"})
+    with bot.session() as s:
+        assert len(s.exec(select(Note)).all()) == 1
+
+
+def test_retried_command_delivery_stores_the_quick_note_once(bot):
+    first = bot.sim.command("/liaison", "山田 本日訪問、食欲あり", trigger_id="trig.same")
+    again = bot.sim.command("/liaison", "山田 本日訪問、食欲あり", trigger_id="trig.same",
+                            headers={"X-Slack-Retry-Num": "1"})
+    assert "登録しました" in first.text and "登録済み" in again.text
+    with bot.session() as s:
+        assert len(s.exec(select(Note)).all()) == 1
+
+
+def test_quick_note_with_markup_pings_nobody(bot):
+    bot.sim.command("/liaison", "山田 &lt;!channel&gt; <@U123> <https://evil.example|安全なリンク> 確認を")
+    with bot.session() as s:
+        note = s.exec(select(Note)).one()
+    bot.sim.click("note_show", str(note.id))
+    shown = json.dumps(bot.responses()[-1]["blocks"], ensure_ascii=False)
+    assert "&lt;!channel&gt;" in shown and "&lt;@U123&gt;" in shown and "&lt;https://evil.example|安全なリンク&gt;" in shown
+    assert "<!channel>" not in shown and "<@U123>" not in shown and "<https://" not in shown
+
+
+def test_show_button_gives_full_note_to_team_and_refuses_others(bot):
+    bot.sim.command("/liaison", "山田 夜間せん妄あり")
+    with bot.session() as s:
+        note = s.exec(select(Note)).one()
+    bot.sim.click("note_show", str(note.id), user="U0DEMONS1")
+    shown = bot.responses()[-1]
+    assert shown["response_type"] == "ephemeral" and "夜間せん妄あり" in str(shown) and "山田 太郎" in str(shown)
+    bot.sim.click("note_show", str(note.id), user="U0DEMOPH1")  # pharmacist, not on 山田's team
+    refused = bot.responses()[-1]
+    assert "夜間せん妄" not in str(refused) and "ケアチームの方だけ" in str(refused)
+    with bot.session() as s:
+        reads = s.exec(select(AuditEvent).where(AuditEvent.action == "note.read")).all()
+        assert [(e.actor, e.allowed) for e in reads] == [("U0DEMONS1", True), ("U0DEMOPH1", False)]
+
+
+def test_admin_may_read_any_note(bot):
+    bot.sim.command("/liaison", "山田 連絡")
+    with bot.session() as s:
+        note = s.exec(select(Note)).one()
+    bot.sim.click("note_show", str(note.id), user="U0DEMOADM")
+    assert "連絡" in str(bot.responses()[-1]) and "ケアチームの方だけ" not in str(bot.responses()[-1])
+
+
+def test_acknowledge_once_per_person_and_count_updates(bot):
+    bot.sim.command("/liaison", "山田 薬の変更あり")
+    _post_for(bot)
+    with bot.session() as s:
+        note = s.exec(select(Note)).one()
+    bot.sim.click("note_ack", str(note.id), user="U0DEMONS1")
+    bot.sim.click("note_ack", str(note.id), user="U0DEMONS1")
+    bot.sim.click("note_ack", str(note.id), user="U0DEMODR1")
+    updates = bot.fake.wait_for("chat.update", 3)
+    assert "確認済み 2人" in updates[-1].text()
+    assert "すでに確認済み" in str(bot.responses()[1])
+    with bot.session() as s:
+        assert len(s.exec(select(NoteAck)).all()) == 2
+
+
+def test_list_is_ephemeral_newest_first_and_limited(bot):
+    for i in range(3):
+        bot.sim.command("/liaison", f"P-0001 連絡{i}")
+        bot.clock.advance(minutes=5)
+    r = bot.sim.command("/liaison", "山田 list 2")
+    assert r.json()["response_type"] == "ephemeral"
+    text = r.text
+    assert text.index("連絡2") < text.index("連絡1") and "連絡0" not in text
+    assert "数字" in bot.sim.command("/liaison", "山田 list たくさん").text
+
+
+def test_non_team_member_cannot_write_or_list(bot):
+    r = bot.sim.command("/liaison", "小林 発熱あり", user="U0DEMOCM1")
+    assert "ケアチームの方だけ" in r.text
+    r = bot.sim.command("/liaison", "小林 list", user="U0DEMOCM1")
+    assert "ケアチームの方だけ" in r.text
+    with bot.session() as s:
+        assert s.exec(select(Note)).all() == []
+
+
+def test_withdrawn_consent_blocks_new_notes_and_says_why(bot):
+    r = bot.sim.command("/liaison", "小林 発熱あり", user="U0DEMONS1")
+    assert "同意" in r.text
+    with bot.session() as s:
+        assert s.exec(select(Note)).all() == []
+
+
+def test_too_long_quick_note_is_refused_with_the_limit(bot):
+    r = bot.sim.command("/liaison", "山田 " + "あ" * 2100)
+    assert "2000文字まで" in r.text and "2100" in r.text
+
+
+def test_unknown_patient_suggests_closest(bot):
+    r = bot.sim.command("/liaison", "山口 太郎 発熱")
+    assert "見つかりません" in r.text or "どの方" in r.text
+    assert "P-0001" in r.text
+
+
+def test_no_argument_gives_usage(bot):
+    r = bot.sim.command("/liaison", "")
+    assert "/liaison 対象者" in r.text
+
+
+def test_patient_channel_setting_routes_the_post(bot):
+    bot.sim.command("/patient", "channel 山田 <#C0YAMADA|yamada-team>")
+    bot.sim.command("/liaison", "山田 本日訪問", channel="C0OTHER")
+    assert _post_for(bot).body["channel"] == "C0YAMADA"
+
+
+def test_full_channel_detail_posts_the_body(db_url, fake, clock):
+    from bot.settings import TeamConfig
+
+    fake.clear()
+    team = TeamConfig.model_validate({"privacy": {"channel_detail": "full"}})
+    bot = make_bot(db_url, fake, clock, team=team)
+    try:
+        bot.sim.command("/liaison", "山田 食欲が戻りました")
+        assert "食欲が戻りました" in _post_for(bot).text()
+    finally:
+        bot.runtime.background.shutdown(wait=True)
+        bot.runtime.engine.dispose()
+
+
+def test_bad_signature_gets_401_and_stores_nothing(bot):
+    r = bot.sim.command("/liaison", "山田 偽物", signature="v0=deadbeef")
+    assert r.status == 401
+    r = bot.sim.command("/liaison", "山田 古い", timestamp=1_000_000_000)
+    assert r.status == 401
+    with bot.session() as s:
+        assert s.exec(select(Note)).all() == []
+
+
+def test_database_down_tells_user_to_retry_and_keeps_nothing(bot, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    from bot.commands import liaison
+
+    def broken_audit(*a, **k):
+        raise OperationalError("INSERT", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(liaison, "audit", broken_audit)
+    r = bot.sim.command("/liaison", "山田 途中で落ちる")
+    assert "データベース" in r.text and "もう一度" in r.text
+    with bot.session() as s:
+        assert s.exec(select(Note)).all() == []  # the note insert was rolled back
+
+
+def test_healthz(bot):
+    assert bot.sim.get("/healthz").status == 200
+    bot.runtime.engine.dispose()
+    bot.runtime.engine.url  # still configured
