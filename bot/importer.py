@@ -7,10 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import jaconv
+from sqlmodel import select
 
 from bot.commands import patient as patient_cmd
 from bot.context import Context
 from bot.csvfile import read_rows
+from bot.lookup import normalise
 from bot.privacy import audit
 from bot.store.models import CareTeamMember, Patient
 from bot.store.queries import get_or_create_member, insert_patient
@@ -26,12 +28,16 @@ PATIENT_COLUMNS = {
 class ImportResult:
     encoding: str = ""
     stored: list[str] = field(default_factory=list)
+    already: list[tuple[int, str]] = field(default_factory=list)  # (line, existing code)
     problems: list[tuple[int, str]] = field(default_factory=list)
 
 
 def import_patients(ctx: Context, path: Path) -> ImportResult:
     rows, encoding = read_rows(path, PATIENT_COLUMNS)
     result = ImportResult(encoding=encoding)
+    # Re-importing the city's list must not double anyone.
+    known = {(normalise(p.name), normalise(p.kana)): p.code
+             for p in ctx.session.exec(select(Patient).where(Patient.status == "active"))}
     for line, row in rows:
         consent = row.get("consent") or "unknown"
         problems = patient_cmd.validate_new(row.get("name", ""), row.get("kana", ""), row.get("area", ""),
@@ -40,6 +46,10 @@ def import_patients(ctx: Context, path: Path) -> ImportResult:
             problems.append("extra_columns")
         if problems:
             result.problems.append((line, ",".join(problems)))
+            continue
+        key = (normalise(row["name"]), normalise(row.get("kana", "")))
+        if key in known:
+            result.already.append((line, known[key]))
             continue
         with ctx.session.begin_nested():
             patient = insert_patient(ctx.session, Patient(
@@ -51,4 +61,5 @@ def import_patients(ctx: Context, path: Path) -> ImportResult:
                 ctx.session.add(CareTeamMember(patient_id=patient.id, member_id=member.id, added_at=ctx.now))
             audit(ctx, "patient.import", patient=patient, detail=f"{path.name}:{line}")
         result.stored.append(patient.code)
+        known[key] = patient.code
     return result

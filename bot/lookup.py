@@ -27,7 +27,7 @@ _NAME_VARIANTS = str.maketrans({
     "藏": "蔵", "龍": "竜", "壽": "寿", "與": "与", "萬": "万", "來": "来", "團": "団",
     "ヶ": "ケ", "ヵ": "カ",
 })
-_DROP = re.compile(r"[\s・･.,、。·]+")
+_DROP = re.compile(r"[\W_]+")  # spaces, dots, brackets, punctuation
 # <@U123|name>, <#C123|general>, <mailto:x|y>, <https://x|label> -> the label (or id)
 _SLACK_MARKUP = re.compile(r"<[@#!]?([^>|]*)(?:\|([^>]*))?>")
 _DASHES = str.maketrans({"ー": "-", "−": "-", "‐": "-", "–": "-", "—": "-", "―": "-"})

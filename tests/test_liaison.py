@@ -226,7 +226,17 @@ def test_database_down_tells_user_to_retry_and_keeps_nothing(bot, monkeypatch):
         assert s.exec(select(Note)).all() == []  # the note insert was rolled back
 
 
-def test_healthz(bot):
+def test_healthz_and_a_dead_database(bot):
+    from bot.store.db import make_engine
+
     assert bot.sim.get("/healthz").status == 200
-    bot.runtime.engine.dispose()
-    bot.runtime.engine.url  # still configured
+    live = bot.runtime.engine
+    bot.runtime.engine = make_engine("postgresql://postgres@127.0.0.1:9/nowhere")  # nothing listens there
+    try:
+        assert bot.sim.get("/healthz").status == 503
+        r = bot.sim.command("/liaison", "山田 つながらない")
+        assert r.status == 200 and "データベースにつながらない" in r.text
+    finally:
+        bot.runtime.engine = live
+    with bot.session() as s:
+        assert s.exec(select(Note)).all() == []
