@@ -73,3 +73,16 @@ def test_import_patients_utf8_and_cp932_with_a_bad_row(bot, tmp_path, monkeypatc
     r = bot.sim.command("/patient", "list all", user="U0DEMOADM")
     listing = r.json()["text"]
     assert listing.count("木村 髙子") == 1 and "吉田 実" in listing and "斎藤" not in listing
+
+
+def test_manifest_declares_every_command_escaped_and_interactivity():
+    import json
+
+    from bot.commands import COMMANDS
+
+    manifest = json.loads((ROOT / "manifest.json").read_text(encoding="utf-8"))
+    declared = {c["command"]: c for c in manifest["features"]["slash_commands"]}
+    assert set(declared) == set(COMMANDS)
+    assert all(c["should_escape"] is True and c["url"].endswith("/slack/events") for c in declared.values())
+    assert manifest["settings"]["interactivity"]["is_enabled"] is True
+    assert "commands" in manifest["oauth_config"]["scopes"]["bot"]
