@@ -22,6 +22,10 @@ class Post:
     # Called with (session, channel, ts) once Slack accepted the message,
     # e.g. to remember where a note was posted so its ack count can be updated.
     on_sent: Callable[[Session, str, str], None] | None = None
+    # Who to tell (by DM) if Slack refuses the post, e.g. the bot is not in
+    # that channel: the record is stored either way, the author must know
+    # the team was not told.
+    tell_on_failure: str | None = None
 
 
 @dataclass

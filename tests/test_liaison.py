@@ -240,3 +240,13 @@ def test_healthz_and_a_dead_database(bot):
         bot.runtime.engine = live
     with bot.session() as s:
         assert s.exec(select(Note)).all() == []
+
+
+def test_failed_channel_post_keeps_the_note_and_tells_the_author(bot):
+    bot.fake.fail("chat.postMessage", "not_in_channel")
+    r = bot.sim.command("/liaison", "山田 夕方に再訪", channel="C0PRIVATE")
+    assert "登録しました" in r.text
+    dm = bot.fake.wait_for("chat.postMessage")[-1]
+    assert dm.body["channel"] == "U0DEMOCM1" and "招待" in dm.text() and "P-0001" in dm.text()
+    with bot.session() as s:
+        assert len(s.exec(select(Note)).all()) == 1

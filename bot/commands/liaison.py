@@ -111,7 +111,8 @@ def store_note(ctx: Context, patient: Patient, form: Form, clean: dict[str, Any]
     posts = []
     if note.channel_id:
         posts.append(Post(note.channel_id, "liaison/posted", posted_values(ctx, note),
-                          on_sent=lambda session, channel, ts, note_id=note.id: _remember_post(session, note_id, channel, ts)))
+                          on_sent=lambda session, channel, ts, note_id=note.id: _remember_post(session, note_id, channel, ts),
+                          tell_on_failure=ctx.member.slack_user_id))
     return Reply("liaison/stored", {"note": note, "patient": patient, "form": form, "duplicate": False},
                  posts=posts)
 

@@ -47,7 +47,11 @@ def send_post(runtime: Runtime, client: WebClient, post: Post) -> str | None:
     try:
         response = client.chat_postMessage(channel=post.channel, **render_message(post.template, post.values))
     except SlackApiError as e:
-        log.warning("post to %s failed: %s", post.channel, e.response.get("error"))
+        error = e.response.get("error", "unknown")
+        log.warning("post to %s failed: %s", post.channel, error)
+        if post.tell_on_failure:
+            notice = render_message("common/post_failed", {"channel": post.channel, "error": error, **post.values})
+            client.chat_postMessage(channel=post.tell_on_failure, **notice)
         return None
     if post.on_sent:
         runtime.in_session(post.on_sent, response["channel"], response["ts"])
