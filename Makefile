@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/renkei run
+	@$(BIN)/renkei run
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
