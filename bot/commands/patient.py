@@ -16,7 +16,7 @@ from bot.lookup import normalise
 from bot.privacy import audit, in_care_team, initials, is_admin, may_access_notes
 from bot.replies import Modal, Reply
 from bot.store.models import CareTeamMember, Note, Patient
-from bot.store.queries import care_team, get_or_create_member, insert_patient, patient_index
+from bot.store.queries import care_team, change_membership, insert_patient, patient_index
 
 COMMAND = "/patient"
 SUBCOMMANDS = {
@@ -152,10 +152,15 @@ def list_patients(ctx: Context, text: str) -> Reply:
     return Reply("patient/list", {"rows": rows, "show_all": show_all or is_admin(ctx)})
 
 
-def show(ctx: Context, text: str) -> Reply:
+def _target(ctx: Context, text: str, sub: str) -> tuple[Patient | None, str, Reply | None]:
+    """The patient a subcommand is about, or the reply asking for one."""
     if not text.strip():
-        return Reply("patient/invalid", {"problem": "no_patient", "sub": "show"})
-    patient, _rest, other = resolve_patient(ctx, COMMAND, text, before="show")
+        return None, "", Reply("patient/invalid", {"problem": "no_patient", "sub": sub})
+    return resolve_patient(ctx, COMMAND, text, before=sub)
+
+
+def show(ctx: Context, text: str) -> Reply:
+    patient, _rest, other = _target(ctx, text, "show")
     if other:
         return other
     visible = may_access_notes(ctx, patient)
@@ -177,9 +182,7 @@ def _refuse(ctx: Context, patient: Patient, action: str) -> Reply:
 
 
 def team(ctx: Context, text: str) -> Reply:
-    if not text.strip():
-        return Reply("patient/invalid", {"problem": "no_patient", "sub": "team"})
-    patient, rest, other = resolve_patient(ctx, COMMAND, text, before="team")
+    patient, rest, other = _target(ctx, text, "team")
     if other:
         return other
     verb, members_text = argparse.first_word(rest)
@@ -191,18 +194,8 @@ def team(ctx: Context, text: str) -> Reply:
         return Reply("patient/invalid", {"problem": "team_usage", "code": patient.code})
     if not _may_manage(ctx, patient):
         return _refuse(ctx, patient, f"team.{verb}")
-    changed = []
-    for user_id, label in args.mentions:
-        member = get_or_create_member(ctx.session, user_id, ctx.now, label)
-        link = ctx.session.exec(select(CareTeamMember).where(
-            CareTeamMember.patient_id == patient.id, CareTeamMember.member_id == member.id)).first()
-        if verb == "add" and link is None:
-            ctx.session.add(CareTeamMember(patient_id=patient.id, member_id=member.id, added_at=ctx.now))
-            changed.append(member)
-        elif verb == "remove" and link is not None:
-            ctx.session.delete(link)
-            changed.append(member)
-    ctx.session.flush()
+    changed = change_membership(ctx.session, CareTeamMember, "patient_id", patient.id, verb, args.mentions,
+                                ctx.now, **({"added_at": ctx.now} if verb == "add" else {}))
     audit(ctx, f"team.{verb}", patient=patient, target=",".join(m.slack_user_id for m in changed))
     return Reply("patient/team_changed", {
         "patient": patient, "verb": verb, "changed": changed, "team": care_team(ctx.session, patient),
@@ -210,9 +203,7 @@ def team(ctx: Context, text: str) -> Reply:
 
 
 def end(ctx: Context, text: str) -> Reply:
-    if not text.strip():
-        return Reply("patient/invalid", {"problem": "no_patient", "sub": "end"})
-    patient, rest, other = resolve_patient(ctx, COMMAND, text, before="end")
+    patient, rest, other = _target(ctx, text, "end")
     if other:
         return other
     args = argparse.parse(rest, OPTION_ALIASES)
@@ -246,8 +237,7 @@ def _match_outcome(value: str) -> str | None:
 
 
 def consent(ctx: Context, text: str) -> Reply:
-    patient, rest, other = resolve_patient(ctx, COMMAND, text, before="consent") if text.strip() else (
-        None, "", Reply("patient/invalid", {"problem": "no_patient", "sub": "consent"}))
+    patient, rest, other = _target(ctx, text, "consent")
     if other:
         return other
     value = CONSENT.get(argparse.fold(rest).strip().lower())
@@ -262,8 +252,7 @@ def consent(ctx: Context, text: str) -> Reply:
 
 
 def channel(ctx: Context, text: str) -> Reply:
-    patient, rest, other = resolve_patient(ctx, COMMAND, text, before="channel") if text.strip() else (
-        None, "", Reply("patient/invalid", {"problem": "no_patient", "sub": "channel"}))
+    patient, rest, other = _target(ctx, text, "channel")
     if other:
         return other
     if not _may_manage(ctx, patient):

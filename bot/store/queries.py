@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, SQLModel, select
 
 from bot.lookup import FuzzyIndex
 from bot.store.models import CareTeamMember, Member, Patient
@@ -58,3 +58,23 @@ def care_team(session: Session, patient: Patient) -> list[Member]:
         select(Member).join(CareTeamMember, CareTeamMember.member_id == Member.id)
         .where(CareTeamMember.patient_id == patient.id).order_by(CareTeamMember.id)
     ))
+
+
+def change_membership(session: Session, link: type[SQLModel], owner_field: str, owner_id: int, verb: str,
+                      mentions: list[tuple[str, str]], now: datetime, **extra) -> list[Member]:
+    """Add or remove mentioned members on a link table (care team, facility
+    staff). Returns the members actually changed; adding someone already
+    there, or removing someone absent, changes nothing."""
+    changed = []
+    for user_id, label in dict.fromkeys(mentions):
+        member = get_or_create_member(session, user_id, now, label)
+        row = session.exec(select(link).where(getattr(link, owner_field) == owner_id,
+                                              link.member_id == member.id)).first()
+        if verb == "add" and row is None:
+            session.add(link(**{owner_field: owner_id, "member_id": member.id, **extra}))
+            changed.append(member)
+        elif verb == "remove" and row is not None:
+            session.delete(row)
+            changed.append(member)
+    session.flush()
+    return changed
