@@ -36,9 +36,12 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("db", help="database maintenance")
     p.add_argument("action", choices=["upgrade"])
     p = sub.add_parser("import", help="import a CSV file (UTF-8 or Shift_JIS)")
-    p.add_argument("kind", choices=["patients"])
+    p.add_argument("kind", choices=["patients", "facilities"])
     p.add_argument("file", type=Path)
     p.add_argument("--as-user", default="CLI", help="actor recorded in the audit log")
+    p = sub.add_parser("jobs", help="timed messages (the scheduler tick)")
+    p.add_argument("action", choices=["run-due"])
+    p.add_argument("--at", default=None, help="ISO instant, e.g. 2026-12-08T08:30+09:00 (default: now)")
     p = sub.add_parser("audit", help="the audit trail")
     p.add_argument("action", choices=["export", "verify"])
     p.add_argument("--since", default=None, help="YYYY-MM-DD (export)")
@@ -53,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return {
         "run": cmd_run, "serve": cmd_serve, "console": cmd_console, "demo": cmd_demo, "db": cmd_db,
-        "import": cmd_import, "audit": cmd_audit,
+        "import": cmd_import, "audit": cmd_audit, "jobs": cmd_jobs,
     }[args.cmd](settings, args)
 
 
@@ -81,6 +84,7 @@ def cmd_serve(settings: Settings, args) -> int:
     app = create_app(settings, runtime)
     identity = app.client.auth_test()
     log.info("connected to Slack as %s in %s", identity.get("user"), identity.get("team"))
+    _start_scheduler(runtime, app.client)
     if settings.slack_app_token:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
@@ -92,6 +96,44 @@ def cmd_serve(settings: Settings, args) -> int:
     log.info("serving POST /slack/events and GET /healthz on %s:%s", args.host, args.port)
     waitress.serve(make_wsgi(app, runtime), host=args.host, port=args.port, threads=8, ident="renkei")
     return 0
+
+
+def _start_scheduler(runtime: Runtime, client):
+    from bot import schedule
+    from bot.slack.vacancy import make_sender
+
+    schedule.start(runtime, make_sender(runtime, client))
+    log.info("scheduler: one tick a minute")
+
+
+def cmd_jobs(settings: Settings, args) -> int:
+    """`renkei jobs run-due [--at T]`: exactly one scheduler tick at instant T."""
+    from bot import schedule
+    from bot.app import web_client
+    from bot.slack.vacancy import make_sender
+
+    if not settings.slack_bot_token:
+        print("SLACK_BOT_TOKEN を設定してください（DM を送るため）。", file=sys.stderr)
+        return 2
+    try:
+        at = datetime.fromisoformat(args.at) if args.at else None
+    except ValueError:
+        print(f"--at は ISO 形式で指定してください（例 2026-12-08T08:30+09:00）: {args.at}", file=sys.stderr)
+        return 2
+    runtime = _runtime(settings)
+    if at is None:
+        at = runtime.clock()
+    elif at.tzinfo is None:
+        at = at.replace(tzinfo=settings.tz)
+    report = schedule.tick(runtime, at, make_sender(runtime, web_client(settings)))
+    runtime.background.shutdown(wait=True)
+    print(f"run-due at {at.isoformat()}: {len(report.sent)} sent, {len(report.failed)} failed, "
+          f"{len(report.skipped)} skipped (too late), {len(report.deferred)} deferred (quiet hours), "
+          f"{len(report.taken)} already taken")
+    for label, names in (("sent", report.sent), ("failed", report.failed), ("skipped", report.skipped)):
+        for name in names:
+            print(f"  {label}: {name}")
+    return 1 if report.failed else 0
 
 
 def _demo_settings(settings: Settings) -> tuple[Settings, dict]:
@@ -138,6 +180,7 @@ def cmd_db(settings: Settings, args) -> int:
 def cmd_import(settings: Settings, args) -> int:
     from bot.csvfile import CsvError
     from bot.importer import import_patients
+    from bot.vacancy.importer import import_facilities
 
     runtime = _runtime(settings)
     if not args.file.exists():
@@ -146,7 +189,8 @@ def cmd_import(settings: Settings, args) -> int:
     holder = {}
 
     def action(ctx):
-        holder["result"] = import_patients(ctx, args.file)
+        importer = import_facilities if args.kind == "facilities" else import_patients
+        holder["result"] = importer(ctx, args.file)
         from bot.replies import Reply
         return Reply()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import yaml
@@ -9,7 +10,7 @@ from sqlmodel import select
 
 from bot.runtime import Runtime
 from bot.store.db import session_scope
-from bot.store.models import CareTeamMember, Facility, FacilityStaff, Member, Patient
+from bot.store.models import CareTeamMember, Facility, FacilityStaff, Member, Patient, VacancyFigure
 from bot.store.queries import insert_patient
 
 
@@ -38,9 +39,21 @@ def seed(runtime: Runtime, town: dict) -> bool:
             session.flush()
             for staff in f.get("staff", []):
                 session.add(FacilityStaff(facility_id=facility.id, member_id=members[staff].id))
+            _seed_vacancy(session, facility, f.get("vacancy"), now, runtime.settings.tz)
         for p in town["patients"]:
             patient = insert_patient(session, Patient(code="", name=p["name"], kana=p.get("kana", ""), area=p.get("area", ""),
                               care_level=p.get("care", ""), consent=p.get("consent", "unknown"), created_at=now))
             for user_id in p.get("team", []):
                 session.add(CareTeamMember(patient_id=patient.id, member_id=members[user_id].id, added_at=now))
     return True
+
+
+def _seed_vacancy(session, facility: Facility, spec: dict | None, now, tz) -> None:
+    """Free beds from today for `days` nights, confirmed `age_hours` ago."""
+    if not spec:
+        return
+    at = now - timedelta(hours=spec.get("age_hours", 1))
+    today = now.astimezone(tz).date()
+    for i in range(spec.get("days", 7)):
+        session.add(VacancyFigure(facility_id=facility.id, night=today + timedelta(days=i), beds=spec["beds"],
+                                  sex=spec.get("sex", "どちらでも"), updated_at=at, confirmed_at=at))

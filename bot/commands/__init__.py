@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from bot.commands import liaison, patient
+from bot.commands import liaison, patient, vacancy
 from bot.context import Context
 from bot.replies import Reply
 
@@ -15,6 +15,7 @@ Handler = Callable[[Context, str], Reply]
 COMMANDS: dict[str, Handler] = {
     "/patient": patient.handle,
     "/liaison": liaison.handle,
+    "/vacancy": vacancy.handle,
 }
 
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.runtime import Runtime
-from bot.slack import actions, commands, views
+from bot.slack import actions, commands, vacancy, views
 
 
 def register(app: App, runtime: Runtime) -> None:
     commands.register(app, runtime)
     actions.register(app, runtime)
     views.register(app, runtime)
+    vacancy.register(app, runtime)

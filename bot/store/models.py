@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Column, Text, UniqueConstraint
+from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from bot.store.types import UTCDateTime
@@ -109,3 +109,79 @@ class FacilityStaff(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     facility_id: int = Field(foreign_key="facility.id", index=True)
     member_id: int = Field(foreign_key="member.id", index=True)
+
+
+# --- short-stay vacancy board and timed deliveries (migration 0002) ---
+
+
+class VacancyFigure(SQLModel, table=True):
+    """Free short-stay beds of one facility for one night. One row per
+    (facility, night): an update overwrites it (the later one wins) and the
+    change is kept in VacancyHistory. `confirmed_at` is when someone last
+    vouched for the figure (an update or 「変わりなし」); its age decides
+    whether the board may show it as free."""
+
+    __table_args__ = (
+        UniqueConstraint("facility_id", "night"),
+        # Covering index for the board: range on night, the rest read from the index.
+        Index("ix_vacancyfigure_board", "night", "facility_id", "beds", "sex", "confirmed_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    facility_id: int = Field(foreign_key="facility.id")
+    night: date
+    beds: int
+    # 男 | 女 | どちらでも
+    sex: str = Field(default="どちらでも", max_length=8)
+    updated_at: datetime = _ts()
+    updated_by_id: int | None = Field(default=None, foreign_key="member.id")
+    confirmed_at: datetime = _ts()
+
+
+class VacancyHistory(SQLModel, table=True):
+    __table_args__ = (Index("ix_vacancyhistory_facility_at", "facility_id", "at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    facility_id: int = Field(foreign_key="facility.id")
+    night: date
+    old_beds: int | None = None
+    new_beds: int
+    old_sex: str | None = Field(default=None, max_length=8)
+    new_sex: str = Field(max_length=8)
+    member_id: int | None = Field(default=None, foreign_key="member.id")
+    at: datetime = _ts()
+
+
+class Delivery(SQLModel, table=True):
+    """One timed message. The unique (kind, subject, slot) row is inserted
+    before sending: whoever inserts it (or reclaims a failed one) sends."""
+
+    __table_args__ = (UniqueConstraint("kind", "subject", "slot"), Index("ix_delivery_status", "status"))
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32)
+    subject: str = Field(max_length=64)
+    slot: str = Field(max_length=32)
+    # pending (claimed, being sent) | sent | failed (retried later) | skipped
+    status: str = Field(default="pending", max_length=8)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=256)
+    created_at: datetime = _ts()
+    claimed_at: datetime = _ts()
+    sent_at: datetime | None = _ts(nullable=True)
+
+
+class VacancyEnquiry(SQLModel, table=True):
+    """「空き照会」: a care manager asks a facility for a bed. Carries the
+    patient code only, never a name."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    asker_id: int = Field(foreign_key="member.id", index=True)
+    facility_id: int = Field(foreign_key="facility.id", index=True)
+    first_night: date
+    last_night: date
+    patient_code: str | None = Field(default=None, max_length=16)
+    # open | accepted | declined
+    status: str = Field(default="open", max_length=8)
+    answered_by_id: int | None = Field(default=None, foreign_key="member.id")
+    answered_at: datetime | None = _ts(nullable=True)
+    created_at: datetime = _ts()
+    # The same click delivered twice makes one enquiry.
+    request_key: str = Field(unique=True, max_length=128)

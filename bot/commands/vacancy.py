@@ -1,0 +1,253 @@
+"""/vacancy: the short-stay vacancy board. Parses what people type and
+returns Replies; queries live in `bot.vacancy.*`."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from typing import Any
+
+from bot.commands import args as argparse
+from bot.context import Context
+from bot.dates import DateError, parse_range
+from bot.lookup import normalise_code
+from bot.privacy import audit, is_admin
+from bot.replies import Modal, Reply
+from bot.store.models import Facility
+from bot.vacancy import admin, board, figures
+from bot.vacancy.facilities import area_index, facilities_of, facility_index, may_update
+from bot.vacancy.words import ANY_SEX, KINDS, kind_of, need_of, sex_of
+
+COMMAND = "/vacancy"
+DEFAULT_DAYS = 14  # `/vacancy` with no date: tonight and the next two weeks
+ABSURD_BEDS = 100  # the cap when a facility's capacity is not recorded
+SUBCOMMANDS = {
+    "set": "set", "更新": "set", "登録": "set", "空き": "set",
+    "full": "full", "満床": "full",
+    "history": "history", "履歴": "history",
+    "facilities": "facilities", "施設一覧": "facilities",
+    "facility": "facility", "施設": "facility",
+    "staff": "staff", "担当": "staff", "職員": "staff",
+    "help": "help", "ヘルプ": "help", "使い方": "help",
+    "list": "list", "一覧": "list", "ls": "list",
+}
+_BEDS = re.compile(r"(?:空き)?(-?\d+)(?:床|人|名)?")
+
+
+def handle(ctx: Context, text: str) -> Reply:
+    word, rest = argparse.first_word(text)
+    sub = SUBCOMMANDS.get(word)
+    if sub is None:
+        return show_board(ctx, text)
+    return {
+        "set": set_beds, "full": full, "history": show_history, "list": show_board,
+        "facilities": admin.list_facilities, "facility": admin.facility, "staff": admin.staff,
+        "help": lambda ctx, rest: Reply("vacancy/usage", {}),
+    }[sub](ctx, rest)
+
+
+def invalid(problem: str, **values: Any) -> Reply:
+    return Reply("vacancy/invalid", {"problem": problem, **values})
+
+
+def resolve_facility(ctx: Context, text: str, before: str) -> tuple[Facility | None, str, Reply | None]:
+    """(facility, rest of text, None) or (None, "", the reply asking which / saying none)."""
+    if not text.strip():
+        return None, "", invalid("no_facility", sub=before)
+    match, rest = facility_index(ctx.session).search_leading(text)
+    if match.kind == "one":
+        return match.item, rest, None
+    carry = rest if len(rest) <= 1500 else ""
+    choices = [{"label": f.name, "text": " ".join(x for x in (before, f.name, carry) if x)} for f in match.items]
+    return None, "", Reply("vacancy/choose", {"command": COMMAND, "query": match.query, "choices": choices,
+                                              "found": match.kind == "many"})
+
+
+def parse_when(word: str, ctx: Context) -> tuple[date, date] | Reply | None:
+    """A date or range that is not in the past and not too long, a Reply
+    saying what is wrong, or None when `word` is not a date at all."""
+    try:
+        found = parse_range(word, ctx.today)
+    except DateError as e:
+        return invalid("bad_date", message=str(e))
+    if found is None:
+        return None
+    first, last = found
+    if first < ctx.today:
+        return invalid("past_date", value=word, today=ctx.today)
+    limit = ctx.settings.team.vacancy.max_range_days
+    if (last - first).days + 1 > limit:
+        return invalid("range_too_long", value=word, limit=limit)
+    return first, last
+
+
+# --- the board ---------------------------------------------------------------
+
+def show_board(ctx: Context, text: str) -> Reply:
+    args = argparse.parse(text, {"地区": "area", "地域": "area"})
+    filters = board.Filters(first=ctx.today, last=ctx.today + timedelta(days=DEFAULT_DAYS - 1))
+    leftover: list[str] = [args.options["area"]] if "area" in args.options else []
+    for word in args.words:
+        when = parse_when(word, ctx)
+        if isinstance(when, Reply):
+            return when
+        if when is not None:
+            filters.first, filters.last = when
+            filters.explicit = True
+        elif sex := sex_of(word):
+            filters.sex = None if sex == ANY_SEX else sex
+        elif kind := kind_of(word):
+            filters.kind = kind
+        elif need := need_of(word):
+            filters.needs.append(need)
+        elif code := normalise_code(word, "P"):
+            filters.patient_code = code
+        else:
+            leftover.append(word)
+    if leftover:
+        match = area_index(ctx.session).search(" ".join(leftover))
+        if match.kind == "none":
+            return invalid("unknown_words", words=leftover, suggestions=match.items)
+        filters.areas = match.items
+    settings = ctx.settings.team.vacancy
+    result = board.query(ctx.session, filters, ctx.now, settings.freshness_hours)
+    return Reply("vacancy/board", {"board": result, "f": filters, "now": ctx.now,
+                                   "freshness": int(settings.freshness_hours), "kinds": KINDS})
+
+
+# --- updates -----------------------------------------------------------------
+
+def _refuse(ctx: Context, facility: Facility, action: str) -> Reply:
+    audit(ctx, action, allowed=False, target=f"facility:{facility.id}", detail="not facility staff")
+    return Reply("vacancy/refused", {"facility": facility})
+
+
+def set_beds(ctx: Context, text: str) -> Reply:
+    if not text.strip():
+        return open_set_modal(ctx)
+    facility, rest, other = resolve_facility(ctx, text, "set")
+    if other:
+        return other
+    beds, first, last, sex = None, ctx.today, ctx.today, ANY_SEX
+    for word in argparse.parse(rest).words:
+        folded = argparse.fold(word)
+        when = parse_when(word, ctx)
+        if isinstance(when, Reply):
+            return when
+        if when is not None:
+            first, last = when
+        elif (m := _BEDS.fullmatch(folded)) and beds is None:
+            beds = int(m[1])
+        elif folded in ("満床", "なし", "0床"):
+            beds = 0
+        elif sex_of(word):
+            sex = sex_of(word)
+        else:
+            return invalid("set_usage", facility=facility, word=word)
+    if beds is None:
+        return invalid("set_usage", facility=facility, word="")
+    return update(ctx, facility, beds, first, last, sex)
+
+
+def full(ctx: Context, text: str) -> Reply:
+    facility, rest, other = resolve_facility(ctx, text, "full")
+    if other:
+        return other
+    first, last = ctx.today, ctx.today
+    for word in argparse.parse(rest).words:
+        when = parse_when(word, ctx)
+        if isinstance(when, Reply):
+            return when
+        if when is None:
+            return invalid("full_usage", facility=facility, word=word)
+        first, last = when
+    return update(ctx, facility, 0, first, last, ANY_SEX)
+
+
+def bed_limit(facility: Facility) -> int:
+    return facility.capacity if facility.capacity > 0 else ABSURD_BEDS
+
+
+def update(ctx: Context, facility: Facility, beds: int, first: date, last: date, sex: str) -> Reply:
+    if beds < 0 or beds > bed_limit(facility):
+        return invalid("bad_beds", facility=facility, beds=beds, limit=bed_limit(facility))
+    if not may_update(ctx, facility):
+        return _refuse(ctx, facility, "vacancy.set")
+    changed = figures.set_figures(ctx.session, facility, first, last, beds, sex, ctx.member, ctx.now)
+    audit(ctx, "vacancy.set", target=f"facility:{facility.id}",
+          detail=f"{first.isoformat()}..{last.isoformat()} beds={beds} sex={sex}")
+    return Reply("vacancy/updated", {"facility": facility, "beds": beds, "first": first, "last": last, "sex": sex,
+                                     "changed": changed, "nights": (last - first).days + 1})
+
+
+def show_history(ctx: Context, text: str) -> Reply:
+    facility, _rest, other = resolve_facility(ctx, text, "history")
+    if other:
+        return other
+    return Reply("vacancy/history", {"facility": facility, "rows": figures.history(ctx.session, facility.id),
+                                     "tz": ctx.settings.timezone})
+
+
+# --- the modal ---------------------------------------------------------------
+
+def open_set_modal(ctx: Context, facility_id: int | None = None) -> Reply:
+    """`/vacancy set` alone, or 「更新する」: staff of one facility get it preselected."""
+    own = facilities_of(ctx.session, ctx.member.id)
+    choices = own
+    if is_admin(ctx) and (facility_id is not None or not own):
+        choices = list(ctx.session.exec(admin.all_facilities().limit(100)))
+    if facility_id is not None:
+        chosen = ctx.session.get(Facility, facility_id)
+        if chosen is None:
+            return invalid("facility_gone")
+        if not may_update(ctx, chosen):
+            return _refuse(ctx, chosen, "vacancy.set")
+        if chosen not in choices:
+            choices = [chosen, *choices]
+    elif not choices:
+        return invalid("not_staff_anywhere")
+    selected = facility_id if facility_id is not None else (choices[0].id if len(choices) == 1 else None)
+    return Reply(modal=Modal("vacancy_set", {"facilities": choices, "selected": selected,
+                                             "today": ctx.today.isoformat(), "channel_id": ctx.channel_id}))
+
+
+def set_from_form(ctx: Context, values: dict[str, Any]) -> Reply:
+    """The modal's fields, checked one by one; errors go back on the field."""
+    facility = ctx.session.get(Facility, int(values["facility"])) if values.get("facility") else None
+    if facility is None:
+        return Reply(field_errors={"facility": ("required", {"label": "施設"})})
+    beds_text = argparse.fold(values.get("beds") or "").strip()
+    if not _BEDS.fullmatch(beds_text):
+        return Reply(field_errors={"beds": ("not_a_number", {"label": "空床数"})})
+    beds = int(_BEDS.fullmatch(beds_text)[1])
+    if beds < 0 or beds > bed_limit(facility):
+        return Reply(field_errors={"beds": ("out_of_range", {"label": "空床数", "min": 0, "max": bed_limit(facility)})})
+    limit = ctx.settings.team.vacancy.max_range_days
+    first = date.fromisoformat(values["first"]) if values.get("first") else ctx.today
+    last = date.fromisoformat(values["last"]) if values.get("last") else first
+    latest = ctx.today + timedelta(days=365)
+    if first < ctx.today or first > latest:
+        return Reply(field_errors={"first": ("out_of_range", {"label": "開始日", "min": ctx.today, "max": latest})})
+    if last < first or (last - first).days + 1 > limit:
+        return Reply(field_errors={"last": ("out_of_range", {
+            "label": "終了日", "min": first, "max": first + timedelta(days=limit - 1)})})
+    sex = values.get("sex") or ANY_SEX
+    if sex not in ("男", "女", ANY_SEX):
+        return Reply(field_errors={"sex": ("not_an_option", {"label": "性別", "options": ["男", "女", ANY_SEX]})})
+    if not may_update(ctx, facility):
+        audit(ctx, "vacancy.set", allowed=False, target=f"facility:{facility.id}", detail="not facility staff")
+        return Reply(field_errors={"facility": ("refused", {"reason": "not_facility_staff"})})
+    return update(ctx, facility, beds, first, last, sex)
+
+
+def confirm_figures(ctx: Context, facility_id: int) -> Reply:
+    """「変わりなし」 on the morning prompt: the figures are vouched for again."""
+    facility = ctx.session.get(Facility, facility_id)
+    if facility is None:
+        return invalid("facility_gone")
+    if not may_update(ctx, facility):
+        return _refuse(ctx, facility, "vacancy.confirm")
+    count = figures.confirm(ctx.session, facility, ctx.today, ctx.now)
+    audit(ctx, "vacancy.confirm", target=f"facility:{facility.id}", detail=f"{count} nights")
+    return Reply("vacancy/confirmed", {"facility": facility, "count": count, "now": ctx.now,
+                                       "spans": figures.upcoming(ctx.session, facility.id, ctx.today, days=7)})

@@ -1,0 +1,77 @@
+"""「空き照会」: a care manager asks a facility for a bed; its staff answer
+「受けられます」 or 「難しいです」 and the asker is told. The messages carry
+the asker's name and at most a patient code, never a patient's name."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
+
+from bot.context import Context
+from bot.lookup import normalise_code
+from bot.privacy import audit, is_admin
+from bot.replies import Post, Reply
+from bot.store.models import Facility, Member, VacancyEnquiry
+from bot.vacancy.facilities import is_staff, staff_of
+
+ANSWERS = {"accept": "accepted", "decline": "declined"}
+
+
+def ask(ctx: Context, value: dict) -> Reply:
+    facility = ctx.session.get(Facility, int(value.get("f", 0)))
+    if facility is None:
+        return Reply("vacancy/invalid", {"problem": "facility_gone"})
+    first, last = date.fromisoformat(value["a"]), date.fromisoformat(value["b"])
+    if last < ctx.today:
+        return Reply("vacancy/invalid", {"problem": "past_date", "value": value["b"], "today": ctx.today})
+    first = max(first, ctx.today)
+    code = normalise_code(value.get("p") or "", "P")
+    staff = staff_of(ctx.session, facility.id)
+    if not staff:
+        return Reply("vacancy/enquiry_sent", {"facility": facility, "staff": [], "first": first, "last": last})
+    key = ctx.request_key or f"enquiry:{ctx.member.id}:{facility.id}:{ctx.now.isoformat()}"
+    existing = ctx.session.exec(select(VacancyEnquiry).where(VacancyEnquiry.request_key == key)).first()
+    if existing is not None:  # the same click delivered again
+        return Reply("vacancy/enquiry_sent", {"facility": facility, "staff": staff, "first": first, "last": last})
+    enquiry = VacancyEnquiry(asker_id=ctx.member.id, facility_id=facility.id, first_night=first, last_night=last,
+                             patient_code=code, created_at=ctx.now, request_key=key)
+    try:
+        with ctx.session.begin_nested():
+            ctx.session.add(enquiry)
+    except IntegrityError:
+        return Reply("vacancy/enquiry_sent", {"facility": facility, "staff": staff, "first": first, "last": last})
+    audit(ctx, "vacancy.enquiry", target=f"facility:{facility.id}", detail=f"enquiry:{enquiry.id} {code or ''}")
+    values = enquiry_values(ctx, enquiry, facility)
+    posts = [Post(m.slack_user_id, "vacancy/enquiry", values) for m in staff]
+    return Reply("vacancy/enquiry_sent", {"facility": facility, "staff": staff, "first": first, "last": last},
+                 posts=posts)
+
+
+def enquiry_values(ctx: Context, enquiry: VacancyEnquiry, facility: Facility) -> dict:
+    return {"enquiry": enquiry, "facility": facility, "asker": ctx.session.get(Member, enquiry.asker_id),
+            "answered_by": ctx.session.get(Member, enquiry.answered_by_id) if enquiry.answered_by_id else None}
+
+
+def answer(ctx: Context, enquiry_id: int, verdict: str) -> Reply:
+    enquiry = ctx.session.get(VacancyEnquiry, enquiry_id)
+    if enquiry is None or verdict not in ANSWERS:
+        return Reply("vacancy/invalid", {"problem": "enquiry_gone"})
+    facility = ctx.session.get(Facility, enquiry.facility_id)
+    if not (is_admin(ctx) or is_staff(ctx.session, facility.id, ctx.member.id)):
+        audit(ctx, "vacancy.answer", allowed=False, target=f"facility:{facility.id}", detail="not facility staff")
+        return Reply("vacancy/refused", {"facility": facility})
+    if enquiry.status != "open":  # a colleague answered first
+        values = enquiry_values(ctx, enquiry, facility)
+        return Reply("vacancy/enquiry_answered", {**values, "already": True},
+                     update=Post("", "vacancy/enquiry", values))
+    enquiry.status, enquiry.answered_by_id, enquiry.answered_at = ANSWERS[verdict], ctx.member.id, ctx.now
+    ctx.session.add(enquiry)
+    ctx.session.flush()
+    audit(ctx, "vacancy.answer", target=f"facility:{facility.id}", detail=f"enquiry:{enquiry.id} {enquiry.status}")
+    values = enquiry_values(ctx, enquiry, facility)
+    asker = values["asker"]
+    return Reply("vacancy/enquiry_answered", {**values, "already": False},
+                 posts=[Post(asker.slack_user_id, "vacancy/enquiry_answer", values)],
+                 update=Post("", "vacancy/enquiry", values))

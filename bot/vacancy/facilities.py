@@ -1,0 +1,49 @@
+"""Finding facilities and areas by what people type, and who is staff."""
+
+from __future__ import annotations
+
+from sqlmodel import Session, select
+
+from bot.context import Context
+from bot.lookup import FuzzyIndex
+from bot.privacy import is_admin
+from bot.store.models import Facility, FacilityStaff, Member
+
+
+def facility_index(session: Session) -> FuzzyIndex[Facility]:
+    return FuzzyIndex(session.exec(select(Facility).order_by(Facility.id)).all(),
+                      keys=lambda f: (f.name, f.kana))
+
+
+def area_index(session: Session) -> FuzzyIndex[str]:
+    """The areas facilities are in (a few dozen at most), for fuzzy `鶴岡 東`."""
+    areas = session.exec(select(Facility.area).where(Facility.area != "").distinct()).all()
+    return FuzzyIndex(sorted(areas), keys=lambda a: (a,))
+
+
+def is_staff(session: Session, facility_id: int, member_id: int) -> bool:
+    return session.exec(select(FacilityStaff.id).where(
+        FacilityStaff.facility_id == facility_id, FacilityStaff.member_id == member_id)).first() is not None
+
+
+def may_update(ctx: Context, facility: Facility) -> bool:
+    return is_admin(ctx) or is_staff(ctx.session, facility.id, ctx.member.id)
+
+
+def staff_of(session: Session, facility_id: int) -> list[Member]:
+    return list(session.exec(
+        select(Member).join(FacilityStaff, FacilityStaff.member_id == Member.id)
+        .where(FacilityStaff.facility_id == facility_id).order_by(FacilityStaff.id)))
+
+
+def facilities_of(session: Session, member_id: int) -> list[Facility]:
+    return list(session.exec(
+        select(Facility).join(FacilityStaff, FacilityStaff.facility_id == Facility.id)
+        .where(FacilityStaff.member_id == member_id).order_by(Facility.name)))
+
+
+def contact_of(session: Session, facility: Facility) -> Member | None:
+    if facility.contact_member_id:
+        return session.get(Member, facility.contact_member_id)
+    staff = staff_of(session, facility.id)
+    return staff[0] if staff else None
