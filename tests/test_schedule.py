@@ -1,0 +1,176 @@
+"""The scheduler tick and the morning freshness prompts, driven by
+`renkei jobs run-due --at` (the CLI's main) or `tick` at explicit instants.
+
+あおば苑's demo figures were confirmed 2026-11-24 07:00 JST; with the 48 h
+limit they are stale at the 11/26 08:30 slot, so its staff (U0DEMOSS1) get a
+DM with 「変わりなし」 and 「更新する」."""
+
+import threading
+from datetime import datetime
+
+import pytest
+from sqlmodel import select
+
+from bot import schedule
+from bot.cli import main as cli_main
+from bot.runtime import Runtime
+from bot.store.db import make_engine
+from bot.store.models import Delivery, Facility, FacilityStaff, Member
+from bot.slack.vacancy import make_sender
+from tests.conftest import JST, ROOT
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=JST)
+
+
+def buttons(message: dict) -> dict:
+    return {e["action_id"]: e for b in message.get("blocks", []) if b["type"] == "actions" for e in b["elements"]}
+
+
+@pytest.fixture
+def run_due(bot, monkeypatch, capsys):
+    monkeypatch.setenv("RENKEI_DATABASE_URL", bot.runtime.engine.url.render_as_string(hide_password=False))
+    monkeypatch.setenv("RENKEI_CONFIG", str(ROOT / "config"))
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
+    monkeypatch.setenv("RENKEI_SLACK_API_URL", bot.fake.api_url)
+
+    def run(instant: str) -> str:
+        code = cli_main(["jobs", "run-due", "--at", instant])
+        out = capsys.readouterr().out
+        assert code == 0, out
+        return out
+
+    return run
+
+
+def dms(bot, user="U0DEMOSS1"):
+    return [c for c in bot.fake.of("chat.postMessage") if c.body["channel"] == user]
+
+
+def tick(bot, instant: datetime):
+    return schedule.tick(bot.runtime, instant, make_sender(bot.runtime, bot.app.client))
+
+
+def test_run_due_sends_the_freshness_prompt_once(bot, run_due):
+    assert "0 sent" in run_due("2026-11-25T08:30+09:00")  # figures still fresh
+    out = run_due("2026-11-26T08:30+09:00")
+    assert "1 sent" in out and "vacancy.freshness/facility:1:U0DEMOSS1/2026-11-26" in out
+    (dm,) = dms(bot)
+    assert "特養 あおば苑" in dm.text() and "変わりなし" in dm.text() and "更新する" in dm.text()
+    # the same instant again, and a minute later: nothing new
+    assert "0 sent" in run_due("2026-11-26T08:30+09:00")
+    assert "0 sent" in run_due("2026-11-26T08:31+09:00")
+    assert len(dms(bot)) == 1
+    with bot.session() as s:
+        row = s.exec(select(Delivery)).one()
+        assert (row.kind, row.subject, row.slot, row.status, row.attempts) == (
+            "vacancy.freshness", "facility:1:U0DEMOSS1", "2026-11-26", "sent", 1)
+
+
+def test_unchanged_button_confirms_and_stops_the_prompts(bot):
+    tick(bot, at("2026-11-26T08:30"))
+    dm = bot.fake.wait_for("chat.postMessage")[-1]
+    bot.clock.set(at("2026-11-26T08:40"))
+    r = bot.sim.command("/vacancy", "東地区")
+    assert "あおば苑" in r.text.split("未確認")[1]  # stale before the tap
+    confirm = buttons(dm.body)["vacancy_confirm"]
+    bot.sim.click("vacancy_confirm", confirm["value"], user="U0DEMOSS1")
+    reply = bot.responses()[-1]
+    assert reply["replace_original"] is True and "変わりなし" in str(reply)
+    r = bot.sim.command("/vacancy", "東地区")
+    assert "あおば苑" in r.text.split("未確認")[0] and "10分前更新" not in r.text and "たった今" in r.text
+    assert tick(bot, at("2026-11-27T08:30")).sent == []
+
+
+def test_update_button_opens_the_modal_for_that_facility(bot):
+    tick(bot, at("2026-11-26T08:30"))
+    dm = bot.fake.wait_for("chat.postMessage")[-1]
+    bot.clock.set(at("2026-11-26T09:00"))
+    update = buttons(dm.body)["vacancy_update"]
+    bot.sim.click("vacancy_update", update["value"], user="U0DEMOSS1")
+    view = bot.open_view()
+    assert view["blocks"][0]["element"]["initial_option"]["value"] == update["value"]
+    bot.sim.submit(view, {"facility": update["value"], "beds": "0", "first": "2026-11-26", "last": "2026-11-30",
+                          "sex": "どちらでも"}, user="U0DEMOSS1")
+    assert "満床" in bot.fake.wait_for("chat.postMessage", count=2)[-1].text()
+    # someone else cannot use the button to change the figures
+    bot.sim.click("vacancy_update", update["value"], user="U0DEMOCM1")
+    assert "担当者" in str(bot.responses()[-1])
+
+
+def test_no_prompt_on_a_holiday_or_the_new_year_break(bot):
+    bot.clock.set(at("2026-12-20T10:00"))
+    bot.sim.command("/vacancy", "set あおば 2 12/28-1/12", user="U0DEMOSS1")
+    assert holiday_free(bot, "2026-12-30T08:30") and holiday_free(bot, "2027-01-01T09:00")
+    assert holiday_free(bot, "2027-01-11T08:30")  # 成人の日
+    assert len(tick(bot, at("2027-01-04T08:30")).sent) == 1  # first working day
+
+
+def holiday_free(bot, instant: str) -> bool:
+    return tick(bot, at(instant)).sent == [] and dms(bot) == []
+
+
+def test_missed_slot_is_sent_late_within_grace_and_skipped_after(bot, caplog):
+    assert len(tick(bot, at("2026-11-26T15:00")).sent) == 1  # 6.5 h late, grace 12 h: still useful
+    caplog.set_level("INFO", logger="bot.schedule")
+    report = tick(bot, at("2026-11-27T21:00"))  # the 11/27 slot is 12.5 h late
+    assert report.sent == [] and report.skipped == ["vacancy.freshness/facility:1:U0DEMOSS1/2026-11-27"]
+    assert "skipped vacancy.freshness/facility:1:U0DEMOSS1/2026-11-27" in caplog.text
+    with bot.session() as s:
+        assert s.exec(select(Delivery).where(Delivery.slot == "2026-11-27")).one().status == "skipped"
+    assert len(dms(bot)) == 1
+
+
+def test_quiet_hours_hold_a_late_prompt(bot):
+    bot.runtime.settings.team.schedule.late_grace_hours = 24
+    report = tick(bot, at("2026-11-26T22:00"))
+    assert report.sent == [] and report.deferred
+    assert len(tick(bot, at("2026-11-27T07:05")).sent) == 1  # quiet hours over, 22.5 h late < 24 h
+
+
+def test_failed_send_is_retried_on_a_later_tick(bot):
+    bot.fake.fail("chat.postMessage")
+    assert len(tick(bot, at("2026-11-26T08:30")).failed) == 1
+    with bot.session() as s:
+        row = s.exec(select(Delivery)).one()
+        assert (row.status, row.attempts, row.last_error) == ("failed", 1, "SendError: internal_error")
+    assert tick(bot, at("2026-11-26T08:30")).sent == []  # same instant: not yet
+    assert len(tick(bot, at("2026-11-26T08:32")).sent) == 1
+    with bot.session() as s:
+        row = s.exec(select(Delivery)).one()
+        assert (row.status, row.attempts) == ("sent", 2)
+    assert len(dms(bot)) == 1
+
+
+def test_two_processes_racing_the_same_tick_send_once(bot):
+    with bot.session() as s:  # more recipients: staff for every facility
+        for user in ("U0DEMONS1", "U0DEMODR1"):
+            member = s.exec(select(Member).where(Member.slack_user_id == user)).one()
+            for facility in s.exec(select(Facility)).all():
+                s.add(FacilityStaff(facility_id=facility.id, member_id=member.id))
+    url = bot.runtime.engine.url.render_as_string(hide_password=False)
+    runtimes = [Runtime.build(bot.runtime.settings, clock=bot.clock, engine=make_engine(url)) for _ in range(2)]
+    sent, lock = [], threading.Lock()
+    barrier = threading.Barrier(2)
+
+    def send(post):
+        with lock:
+            sent.append((post.channel, post.values["facility"]["id"]))
+        return True
+
+    def race(runtime):
+        barrier.wait()
+        schedule.tick(runtime, at("2026-11-26T08:30"), send)
+
+    threads = [threading.Thread(target=race, args=(rt,)) for rt in runtimes]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    for rt in runtimes:
+        rt.engine.dispose()
+        rt.background.shutdown()
+    # all three facilities are stale by then: あおば苑 has 3 staff, みなと and ひまわり 2 each
+    assert sorted(sent) == sorted(set(sent)) and len(sent) == 7
+    with bot.session() as s:
+        rows = s.exec(select(Delivery)).all()
+        assert len(rows) == 7 and {(r.status, r.attempts) for r in rows} == {("sent", 1)}
