@@ -172,5 +172,7 @@ def test_two_processes_racing_the_same_tick_send_once(bot):
     # all three facilities are stale by then: あおば苑 has 3 staff, みなと and ひまわり 2 each
     assert sorted(sent) == sorted(set(sent)) and len(sent) == 7
     with bot.session() as s:
-        rows = s.exec(select(Delivery)).all()
+        rows = s.exec(select(Delivery).where(Delivery.slot == "2026-11-26")).all()
         assert len(rows) == 7 and {(r.status, r.attempts) for r in rows} == {("sent", 1)}
+        # earlier mornings nobody ticked on (the "downtime") are recorded as skipped, not sent
+        assert {r.status for r in s.exec(select(Delivery).where(Delivery.slot != "2026-11-26"))} == {"skipped"}
