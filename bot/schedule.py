@@ -112,8 +112,10 @@ def slots(job: Job, settings: Settings, at: datetime) -> list[tuple[date, dateti
 def _insert(session: Session, values: dict):
     dialect = session.get_bind().dialect.name
     module = postgresql if dialect == "postgresql" else sqlite
+    # RETURNING says whether the row was inserted (rowcount is -1 on psycopg
+    # once SQLAlchemy adds its own RETURNING).
     return module.insert(DELIVERY).values(**values).on_conflict_do_nothing(
-        index_elements=["kind", "subject", "slot"])
+        index_elements=["kind", "subject", "slot"]).returning(DELIVERY.c.id)
 
 
 def _key(kind: str, subject: str, slot: str):
@@ -125,7 +127,7 @@ def claim(engine, kind: str, subject: str, slot: str, at: datetime) -> bool:
     with session_scope(engine) as session:
         inserted = session.connection().execute(_insert(session, dict(
             kind=kind, subject=subject, slot=slot, status="pending", attempts=1, created_at=at, claimed_at=at)))
-        if inserted.rowcount == 1:
+        if inserted.first() is not None:
             return True
         retry = session.connection().execute(
             update(DELIVERY).where(_key(kind, subject, slot), or_(
@@ -140,7 +142,7 @@ def record_skip(engine, kind: str, subject: str, slot: str, at: datetime, reason
     with session_scope(engine) as session:
         return session.connection().execute(_insert(session, dict(
             kind=kind, subject=subject, slot=slot, status="skipped", attempts=0, created_at=at, claimed_at=at,
-            last_error=reason[:256]))).rowcount == 1
+            last_error=reason[:256]))).first() is not None
 
 
 def finish(engine, kind: str, subject: str, slot: str, at: datetime, error: str | None) -> None:
