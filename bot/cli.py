@@ -100,9 +100,9 @@ def cmd_serve(settings: Settings, args) -> int:
 
 def _start_scheduler(runtime: Runtime, client):
     from bot import schedule
-    from bot.slack.vacancy import make_sender
+    from bot.slack.deliver import scheduler_sender
 
-    schedule.start(runtime, make_sender(runtime, client))
+    schedule.start(runtime, scheduler_sender(runtime, client))
     log.info("scheduler: one tick a minute")
 
 
@@ -110,7 +110,7 @@ def cmd_jobs(settings: Settings, args) -> int:
     """`renkei jobs run-due [--at T]`: exactly one scheduler tick at instant T."""
     from bot import schedule
     from bot.app import web_client
-    from bot.slack.vacancy import make_sender
+    from bot.slack.deliver import scheduler_sender
 
     if not settings.slack_bot_token:
         print("SLACK_BOT_TOKEN を設定してください（DM を送るため）。", file=sys.stderr)
@@ -125,7 +125,7 @@ def cmd_jobs(settings: Settings, args) -> int:
         at = runtime.clock()
     elif at.tzinfo is None:
         at = at.replace(tzinfo=settings.tz)
-    report = schedule.tick(runtime, at, make_sender(runtime, web_client(settings)))
+    report = schedule.tick(runtime, at, scheduler_sender(runtime, web_client(settings)))
     runtime.background.shutdown(wait=True)
     print(f"run-due at {at.isoformat()}: {len(report.sent)} sent, {len(report.failed)} failed, "
           f"{len(report.skipped)} skipped (too late), {len(report.deferred)} deferred (quiet hours), "

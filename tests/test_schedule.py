@@ -16,7 +16,7 @@ from bot.cli import main as cli_main
 from bot.runtime import Runtime
 from bot.store.db import make_engine
 from bot.store.models import Delivery, Facility, FacilityStaff, Member
-from bot.slack.vacancy import make_sender
+from bot.slack.deliver import scheduler_sender
 from tests.conftest import JST, ROOT
 
 
@@ -49,7 +49,7 @@ def dms(bot, user="U0DEMOSS1"):
 
 
 def tick(bot, instant: datetime):
-    return schedule.tick(bot.runtime, instant, make_sender(bot.runtime, bot.app.client))
+    return schedule.tick(bot.runtime, instant, scheduler_sender(bot.runtime, bot.app.client))
 
 
 def test_run_due_sends_the_freshness_prompt_once(bot, run_due):

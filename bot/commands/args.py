@@ -57,6 +57,15 @@ def typed_text(text: str) -> str:
     return html.unescape(text).strip()
 
 
+MEMBERSHIP_VERBS = {"追加": "add", "削除": "remove", "外す": "remove", "rm": "remove", "一覧": "list"}
+
+
+def membership_verb(text: str) -> tuple[str, str]:
+    """`add @a @b`, `追加 @a`, `remove @a`, `外す @a` -> ("add"|"remove"|"list"|other, rest)."""
+    verb, rest = first_word(text)
+    return MEMBERSHIP_VERBS.get(verb, verb), rest
+
+
 def first_word(text: str) -> tuple[str, str]:
     """(subcommand folded to lower case, the rest of the raw text)."""
     parts = text.strip().split(None, 1)

@@ -185,10 +185,9 @@ def team(ctx: Context, text: str) -> Reply:
     patient, rest, other = _target(ctx, text, "team")
     if other:
         return other
-    verb, members_text = argparse.first_word(rest)
-    verb = {"追加": "add", "削除": "remove", "外す": "remove", "rm": "remove"}.get(verb, verb)
+    verb, members_text = argparse.membership_verb(rest)
     args = argparse.parse(members_text)
-    if verb == "" or verb in {"list", "一覧"}:
+    if verb in ("", "list"):
         return show(ctx, patient.code)
     if verb not in {"add", "remove"} or not args.mentions:
         return Reply("patient/invalid", {"problem": "team_usage", "code": patient.code})

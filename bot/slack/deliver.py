@@ -43,19 +43,43 @@ def send_posts(runtime: Runtime, client: WebClient, reply: Reply) -> None:
         runtime.after(lambda post=post: send_post(runtime, client, post))
 
 
-def send_post(runtime: Runtime, client: WebClient, post: Post) -> str | None:
+class SendError(RuntimeError):
+    """Slack refused a message; the text is Slack's error code."""
+
+
+def post_message(runtime: Runtime, client: WebClient, post: Post) -> str:
+    """chat.postMessage (a user id as channel is a DM); runs `on_sent`.
+    Raises SendError with Slack's reason, so a caller can record or report it."""
     try:
         response = client.chat_postMessage(channel=post.channel, **render_message(post.template, post.values))
     except SlackApiError as e:
-        error = e.response.get("error", "unknown")
-        log.warning("post to %s failed: %s", post.channel, error)
-        if post.tell_on_failure:
-            notice = render_message("common/post_failed", {"channel": post.channel, "error": error, **post.values})
-            client.chat_postMessage(channel=post.tell_on_failure, **notice)
-        return None
+        raise SendError(e.response.get("error") or "slack_error") from None
     if post.on_sent:
         runtime.in_session(post.on_sent, response["channel"], response["ts"])
     return response["ts"]
+
+
+def send_post(runtime: Runtime, client: WebClient, post: Post) -> str | None:
+    """A reply's follow-up post: on refusal, tell the person who acted."""
+    try:
+        return post_message(runtime, client, post)
+    except SendError as e:
+        log.warning("post to %s failed: %s", post.channel, e)
+        if post.tell_on_failure:
+            notice = render_message("common/post_failed", {"channel": post.channel, "error": str(e), **post.values})
+            client.chat_postMessage(channel=post.tell_on_failure, **notice)
+        return None
+
+
+def scheduler_sender(runtime: Runtime, client: WebClient):
+    """`send(post) -> bool` for `bot.schedule.tick`; a refusal raises, so the
+    delivery row records the reason and a later tick retries."""
+
+    def send(post: Post) -> bool:
+        post_message(runtime, client, post)
+        return True
+
+    return send
 
 
 def update_message(client: WebClient, channel: str, ts: str, post: Post) -> None:

@@ -1,48 +1,22 @@
-"""Bolt glue for /vacancy's buttons and modal, and the sender the scheduler
-uses for timed DMs. No business rules: each listener builds a `Who`, calls
-`bot.commands.vacancy` / `bot.vacancy.enquiry`, and delivers the Reply."""
+"""Bolt glue for /vacancy's buttons and modal. No business rules: each
+listener builds a `Who`, calls `bot.commands.vacancy` / `bot.vacancy.enquiry`,
+and delivers the Reply."""
 
 from __future__ import annotations
 
 import json
-import logging
 import re
 
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 
 from bot.commands import vacancy
-from bot.render import render_message
 from bot.replies import Post
 from bot.runtime import Runtime, Who
 from bot.slack import deliver
 from bot.slack.actions import who_from
-from bot.slack.views import _finish, _who, state_values
+from bot.slack.views import finish_submission, state_values, who_from_view
 from bot.vacancy import enquiry
-
-log = logging.getLogger(__name__)
-
-
-class SendError(RuntimeError):
-    pass
-
-
-def make_sender(runtime: Runtime, client: WebClient):
-    """`send(post) -> bool` for `bot.schedule.tick`: a DM or channel post via
-    chat.postMessage; a Slack error is raised so the delivery row records it."""
-
-    def send(post: Post) -> bool:
-        try:
-            response = client.chat_postMessage(channel=post.channel, **render_message(post.template, post.values))
-        except SlackApiError as e:
-            raise SendError(e.response.get("error") or "slack error") from None
-        if post.on_sent:
-            runtime.in_session(post.on_sent, response["channel"], response["ts"])
-        return True
-
-    return send
-
 
 def _update_clicked(client: WebClient, body: dict, post: Post | None) -> None:
     container = body.get("container", {})
@@ -85,9 +59,9 @@ def register(app: App, runtime: Runtime) -> None:
     @app.view("vacancy_set_submit")
     def submit(ack: Ack, body: dict, view: dict, client: WebClient) -> None:
         meta = json.loads(view.get("private_metadata") or "{}")
-        reply = runtime.run(_who(body, view, meta.get("channel")),
+        reply = runtime.run(who_from_view(body, view, meta.get("channel")),
                             lambda ctx: vacancy.set_from_form(ctx, state_values(view)))
-        _finish(ack, reply, "beds")
+        finish_submission(ack, reply, "beds")
         if not reply.field_errors and not reply.error:
             user_id = body["user"]["id"]
             runtime.after(lambda: client.chat_postMessage(channel=user_id, **deliver.message(reply)))

@@ -30,13 +30,13 @@ def state_values(view: dict) -> dict[str, Any]:
     return values
 
 
-def _who(body: dict, view: dict, channel: str | None) -> Who:
+def who_from_view(body: dict, view: dict, channel: str | None) -> Who:
     user = body.get("user", {})
     return Who(user_id=user.get("id", ""), name=user.get("username") or user.get("name", ""),
                channel_id=channel, request_key=f"view:{view['id']}")
 
 
-def _finish(ack: Ack, reply, first_block: str) -> None:
+def finish_submission(ack: Ack, reply, first_block: str) -> None:
     if reply.field_errors:
         ack(response_action="errors", errors=deliver.field_errors(reply))
     elif reply.error:
@@ -52,17 +52,17 @@ def register(app: App, runtime: Runtime) -> None:
         meta = json.loads(view["private_metadata"])
         raw = state_values(view)
         form_id = raw.pop("form_type", None) or meta["form"]
-        reply = runtime.run(_who(body, view, meta.get("channel")),
+        reply = runtime.run(who_from_view(body, view, meta.get("channel")),
                             lambda ctx: liaison.submit_form(ctx, meta["patient"], form_id, raw))
-        _finish(ack, reply, "form_type")
+        finish_submission(ack, reply, "form_type")
         deliver.send_posts(runtime, client, reply)
 
     @app.view("patient_add_submit")
     def submit_patient(ack: Ack, body: dict, view: dict, client: WebClient) -> None:
         meta = json.loads(view["private_metadata"])
-        reply = runtime.run(_who(body, view, meta.get("channel")),
+        reply = runtime.run(who_from_view(body, view, meta.get("channel")),
                             lambda ctx: patient.add_from_form(ctx, state_values(view)))
-        _finish(ack, reply, "name")
+        finish_submission(ack, reply, "name")
         if not reply.field_errors and not reply.error:
             # Tell the person what was created and what to do next.
             user_id = body["user"]["id"]

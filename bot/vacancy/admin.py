@@ -16,7 +16,7 @@ from bot.context import Context
 from bot.privacy import audit, is_admin
 from bot.replies import Reply
 from bot.store.models import Facility, FacilityStaff, Member
-from bot.store.queries import get_or_create_member
+from bot.store.queries import change_membership, get_or_create_member
 from bot.vacancy.facilities import is_staff, staff_of
 from bot.vacancy.words import KINDS, kind_of, needs_list, parse_needs
 
@@ -166,10 +166,9 @@ def staff(ctx: Context, text: str) -> Reply:
     found, rest, other = resolve_facility(ctx, text, "staff")
     if other:
         return other
-    verb, members_text = argparse.first_word(rest)
-    verb = {"追加": "add", "削除": "remove", "外す": "remove", "rm": "remove"}.get(verb, verb)
+    verb, members_text = argparse.membership_verb(rest)
     args = argparse.parse(members_text)
-    if verb in ("", "list", "一覧"):
+    if verb in ("", "list"):
         return Reply("vacancy/staff", {"facility": found, "staff": staff_of(ctx.session, found.id), "changed": [],
                                        "verb": ""})
     if verb not in ("add", "remove") or not args.mentions:
@@ -177,19 +176,7 @@ def staff(ctx: Context, text: str) -> Reply:
     if not (is_admin(ctx) or is_staff(ctx.session, found.id, ctx.member.id)):
         audit(ctx, f"facility.staff.{verb}", allowed=False, target=f"facility:{found.id}", detail="not staff")
         return Reply("vacancy/refused", {"facility": found})
-    changed = []
-    for user_id, label in args.mentions:
-        member = get_or_create_member(ctx.session, user_id, ctx.now, label)
-        link = ctx.session.exec(select(FacilityStaff).where(
-            FacilityStaff.facility_id == found.id, FacilityStaff.member_id == member.id)).first()
-        if verb == "add" and link is None:
-            with ctx.session.begin_nested():
-                ctx.session.add(FacilityStaff(facility_id=found.id, member_id=member.id))
-            changed.append(member)
-        elif verb == "remove" and link is not None:
-            ctx.session.delete(link)
-            changed.append(member)
-    ctx.session.flush()
+    changed = change_membership(ctx.session, FacilityStaff, "facility_id", found.id, verb, args.mentions, ctx.now)
     audit(ctx, f"facility.staff.{verb}", target=f"facility:{found.id}",
           detail=",".join(m.slack_user_id for m in changed))
     return Reply("vacancy/staff", {"facility": found, "staff": staff_of(ctx.session, found.id), "changed": changed,
