@@ -36,7 +36,20 @@ def who_from_view(body: dict, view: dict, channel: str | None) -> Who:
                channel_id=channel, request_key=f"view:{view['id']}")
 
 
-def finish_submission(ack: Ack, reply, first_block: str) -> None:
+def finish_submission(ack: Ack, reply, first_block: str, runtime: Runtime | None = None,
+                      client: WebClient | None = None, body: dict | None = None) -> None:
+    """Answer a modal submission: errors on their fields (the modal stays open,
+    nothing typed is lost), else close it. With `runtime`, `client` and
+    `body`, a stored result is also sent to the person as a DM, since a closed
+    modal has nowhere else to show it."""
+    _answer_submission(ack, reply, first_block)
+    if runtime and client and body and not reply.field_errors and not reply.error and reply.template:
+        user_id = body["user"]["id"]
+        runtime.after(lambda: client.chat_postMessage(channel=user_id, **deliver.message(reply)))
+        deliver.send_posts(runtime, client, reply)
+
+
+def _answer_submission(ack: Ack, reply, first_block: str) -> None:
     if reply.field_errors:
         ack(response_action="errors", errors=deliver.field_errors(reply))
     elif reply.error:
@@ -62,8 +75,4 @@ def register(app: App, runtime: Runtime) -> None:
         meta = json.loads(view["private_metadata"])
         reply = runtime.run(who_from_view(body, view, meta.get("channel")),
                             lambda ctx: patient.add_from_form(ctx, state_values(view)))
-        finish_submission(ack, reply, "name")
-        if not reply.field_errors and not reply.error:
-            # Tell the person what was created and what to do next.
-            user_id = body["user"]["id"]
-            runtime.after(lambda: client.chat_postMessage(channel=user_id, **deliver.message(reply)))
+        finish_submission(ack, reply, "name", runtime, client, body)
