@@ -61,7 +61,4 @@ def register(app: App, runtime: Runtime) -> None:
         meta = json.loads(view.get("private_metadata") or "{}")
         reply = runtime.run(who_from_view(body, view, meta.get("channel")),
                             lambda ctx: vacancy.set_from_form(ctx, state_values(view)))
-        finish_submission(ack, reply, "beds")
-        if not reply.field_errors and not reply.error:
-            user_id = body["user"]["id"]
-            runtime.after(lambda: client.chat_postMessage(channel=user_id, **deliver.message(reply)))
+        finish_submission(ack, reply, "beds", runtime, client, body)
