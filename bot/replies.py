@@ -26,6 +26,9 @@ class Post:
     # that channel: the record is stored either way, the author must know
     # the team was not told.
     tell_on_failure: str | None = None
+    # (kind, subject, slot) in the delivery table: the post is sent once,
+    # and if Slack fails or the process dies first, a scheduler tick retries.
+    delivery: tuple[str, str, str] | None = None
 
 
 @dataclass

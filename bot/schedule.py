@@ -46,6 +46,7 @@ MAX_ATTEMPTS = 5
 RETRY_AFTER = timedelta(minutes=1)
 LEASE = timedelta(minutes=10)  # a `pending` claim older than this was abandoned by a crash
 DELIVERY = Delivery.__table__
+OUTBOX_SLOT = "post"
 
 
 @dataclass
@@ -61,6 +62,34 @@ def jobs() -> list[Job]:
     from bot.vacancy import prompts
 
     return [Job(prompts.KIND, lambda s: s.team.vacancy.morning_prompt, prompts.due)]
+
+
+@dataclass
+class Outbox:
+    """Messages a user action produced (a note's channel post). They are sent
+    at once by the request that made them; the tick only picks up the ones
+    whose send failed or never happened (the process died first)."""
+
+    kind: str
+    # (runtime, session, at) -> (subject, Post) for every message not yet delivered
+    pending: Callable[..., Iterable[tuple[str, Post]]]
+
+
+def outboxes() -> list[Outbox]:
+    from bot.commands import liaison
+
+    return [Outbox(liaison.POST_KIND, liaison.undelivered_posts)]
+
+
+def send_once(engine, key: tuple[str, str, str], post: Post, send: Send, at: datetime) -> str | None:
+    """Claim `key`, send, record the outcome. Returns None when sent, "taken"
+    when someone else owns it, else the error recorded for a later retry."""
+    kind, subject, slot = key
+    if not claim(engine, kind, subject, slot, at):
+        return "taken"
+    error = _send(send, post)
+    finish(engine, kind, subject, slot, at, error)
+    return error
 
 
 @dataclass
@@ -184,19 +213,27 @@ def tick(runtime, at: datetime, send: Send) -> TickReport:
                 if not job.urgent and in_quiet_hours(at, settings):
                     report.deferred.append(name)
                     continue
-                if not claim(engine, job.kind, subject, slot, at):
-                    report.taken.append(name)
-                    continue
-                error = _send(send, post)
-                finish(engine, job.kind, subject, slot, at, error)
-                if error is None:
-                    report.sent.append(name)
-                    if late > timedelta(minutes=5):
-                        log.info("sent %s late by %s", name, late)
-                else:
-                    report.failed.append(name)
-                    log.warning("send of %s failed (will retry): %s", name, error)
+                error = send_once(engine, (job.kind, subject, slot), post, send, at)
+                _note(report, name, error)
+                if error is None and late > timedelta(minutes=5):
+                    log.info("sent %s late by %s", name, late)
+    for box in outboxes():
+        with session_scope(engine) as session:
+            items = list(box.pending(runtime, session, at))
+        for subject, post in items:
+            key = post.delivery or (box.kind, subject, OUTBOX_SLOT)
+            _note(report, "/".join(key), send_once(engine, key, post, send, at))
     return report
+
+
+def _note(report: TickReport, name: str, error: str | None) -> None:
+    if error is None:
+        report.sent.append(name)
+    elif error == "taken":
+        report.taken.append(name)
+    else:
+        report.failed.append(name)
+        log.warning("send of %s failed (will retry): %s", name, error)
 
 
 def start(runtime, send: Send):

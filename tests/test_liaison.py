@@ -250,3 +250,41 @@ def test_failed_channel_post_keeps_the_note_and_tells_the_author(bot):
     assert dm.body["channel"] == "U0DEMOCM1" and "招待" in dm.text() and "P-0001" in dm.text()
     with bot.session() as s:
         assert len(s.exec(select(Note)).all()) == 1
+
+
+def test_a_note_post_that_failed_is_retried_by_the_tick_exactly_once(bot):
+    from bot import schedule
+    from bot.slack.deliver import scheduler_sender
+    from bot.store.models import Delivery
+
+    bot.fake.fail("chat.postMessage", "internal_error")
+    bot.sim.command("/liaison", "山田 褥瘡の処置を変更", channel="C0TEAM")
+    with bot.session() as s:
+        row = s.exec(select(Delivery).where(Delivery.kind == "note.post")).one()
+        assert (row.status, row.attempts) == ("failed", 1)
+    bot.fake.clear()
+    send = scheduler_sender(bot.runtime, bot.app.client)
+    bot.clock.advance(minutes=2)
+    report = schedule.tick(bot.runtime, bot.clock(), send)
+    assert report.sent == ["note.post/note:1/post"]
+    posts = [c for c in bot.fake.of("chat.postMessage") if c.body["channel"] == "C0TEAM"]
+    assert len(posts) == 1 and "P-0001" in posts[0].text()
+    bot.clock.advance(minutes=2)
+    assert schedule.tick(bot.runtime, bot.clock(), send).sent == []
+    with bot.session() as s:
+        assert s.exec(select(Note)).one().message_ts is not None
+
+
+def test_a_note_whose_post_never_ran_is_posted_by_the_tick(bot):
+    """The process died between storing the note and posting it."""
+    from bot import schedule
+    from bot.slack.deliver import scheduler_sender
+
+    bot.runtime.after = lambda fn: None  # the background post never happens
+    r = bot.sim.command("/liaison", "山田 夜間の転倒なし", channel="C0TEAM")
+    assert "登録しました" in r.text
+    assert bot.fake.of("chat.postMessage") == []
+    bot.clock.advance(minutes=3)
+    schedule.tick(bot.runtime, bot.clock(), scheduler_sender(bot.runtime, bot.app.client))
+    (post,) = bot.fake.of("chat.postMessage")
+    assert post.body["channel"] == "C0TEAM" and "夜間" not in post.text()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any
+from datetime import timedelta
+from typing import Any, Iterator
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, func, select
@@ -18,6 +19,7 @@ from bot.replies import Modal, Post, Reply
 from bot.store.models import Member, Note, NoteAck, Patient
 
 COMMAND = "/liaison"
+POST_KIND = "note.post"
 LIST_WORDS = {"list", "一覧", "履歴", "ls"}
 HELP_WORDS = {"help", "ヘルプ", "使い方"}
 DEFAULT_LIST, MAX_LIST = 5, 20
@@ -112,13 +114,29 @@ def store_note(ctx: Context, patient: Patient, form: Form, clean: dict[str, Any]
     if note.channel_id:
         posts.append(Post(note.channel_id, "liaison/posted", posted_values(ctx, note),
                           on_sent=lambda session, channel, ts, note_id=note.id: _remember_post(session, note_id, channel, ts),
-                          tell_on_failure=ctx.member.slack_user_id))
+                          tell_on_failure=ctx.member.slack_user_id,
+                          delivery=(POST_KIND, f"note:{note.id}", "post")))
     return Reply("liaison/stored", {"note": note, "patient": patient, "form": form, "duplicate": False},
                  posts=posts)
 
 
 def _by_key(session: Session, key: str) -> Note | None:
     return session.exec(select(Note).where(Note.request_key == key)).first()
+
+
+def undelivered_posts(runtime, session: Session, at) -> Iterator[tuple[str, Post]]:
+    """Channel posts of recent notes that never reached Slack (the scheduler
+    retries them; the delivery table keeps it to one post per note)."""
+    grace = timedelta(hours=runtime.settings.team.schedule.late_grace_hours)
+    notes = session.exec(select(Note).where(
+        Note.message_ts.is_(None), Note.channel_id.is_not(None), Note.created_at >= at - grace,
+        Note.created_at <= at - timedelta(minutes=1)).order_by(Note.id)).all()
+    for note in notes:
+        author = session.get(Member, note.author_id)
+        ctx = Context(session=session, settings=runtime.settings, forms=runtime.forms, member=author, now=at)
+        yield f"note:{note.id}", Post(
+            note.channel_id, "liaison/posted", posted_values(ctx, note), delivery=(POST_KIND, f"note:{note.id}", "post"),
+            on_sent=lambda s, channel, ts, note_id=note.id: _remember_post(s, note_id, channel, ts))
 
 
 def _remember_post(session: Session, note_id: int, channel: str, ts: str) -> None:

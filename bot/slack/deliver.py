@@ -9,6 +9,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot import schedule
 from bot.render import render_message, render_text, render_view  # noqa: F401 (render_text used by views)
 from bot.replies import Modal, Post, Reply
 from bot.runtime import Runtime
@@ -59,16 +60,24 @@ def post_message(runtime: Runtime, client: WebClient, post: Post) -> str:
     return response["ts"]
 
 
-def send_post(runtime: Runtime, client: WebClient, post: Post) -> str | None:
-    """A reply's follow-up post: on refusal, tell the person who acted."""
-    try:
-        return post_message(runtime, client, post)
-    except SendError as e:
-        log.warning("post to %s failed: %s", post.channel, e)
+def send_post(runtime: Runtime, client: WebClient, post: Post) -> None:
+    """A reply's follow-up post, sent once through the delivery table when it
+    has a key. On refusal, tell the person who acted."""
+    if post.delivery:
+        error = schedule.send_once(runtime.engine, post.delivery, post, scheduler_sender(runtime, client),
+                                   runtime.clock())
+    else:
+        try:
+            post_message(runtime, client, post)
+            error = None
+        except SendError as e:
+            error = str(e)
+    if error and error != "taken":
+        log.warning("post to %s failed: %s", post.channel, error)
         if post.tell_on_failure:
-            notice = render_message("common/post_failed", {"channel": post.channel, "error": str(e), **post.values})
+            reason = error.split(": ", 1)[-1]  # "SendError: not_in_channel" -> Slack's code
+            notice = render_message("common/post_failed", {"channel": post.channel, "error": reason, **post.values})
             client.chat_postMessage(channel=post.tell_on_failure, **notice)
-        return None
 
 
 def scheduler_sender(runtime: Runtime, client: WebClient):
