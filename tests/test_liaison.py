@@ -288,3 +288,15 @@ def test_a_note_whose_post_never_ran_is_posted_by_the_tick(bot):
     schedule.tick(bot.runtime, bot.clock(), scheduler_sender(bot.runtime, bot.app.client))
     (post,) = bot.fake.of("chat.postMessage")
     assert post.body["channel"] == "C0TEAM" and "夜間" not in post.text()
+
+
+def test_choosing_a_patient_twice_from_the_same_list_stores_one_note(bot):
+    bot.sim.command("/patient", "add 山田 花子 やまだ はなこ")
+    r = bot.sim.command("/liaison", "山田 本日訪問")
+    (button, _) = [e for b in r.json()["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert json.loads(button["value"])["text"] == "P-0001 本日訪問"
+    bot.sim.click(button["action_id"], button["value"], message_ts="1800000000.000777")
+    bot.sim.click(button["action_id"], button["value"], message_ts="1800000000.000777")
+    with bot.session() as s:
+        assert len(s.exec(select(Note)).all()) == 1
+    assert "登録済み" in str(bot.responses()[-1])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 
@@ -27,7 +28,13 @@ def register(app: App, runtime: Runtime) -> None:
         """A choice from a "which patient?" list: run the command again with the code."""
         ack()
         chosen = json.loads(action["value"])
-        reply = runtime.run(who_from(body), lambda ctx: commands.run(ctx, chosen["command"], chosen["text"]))
+        who = who_from(body)
+        message_ts = body.get("container", {}).get("message_ts")
+        if message_ts:
+            # A double tap on the same choice is one action, not two notes.
+            digest = hashlib.sha1(action["value"].encode()).hexdigest()[:16]
+            who.request_key = f"pick:{message_ts}:{digest}"
+        reply = runtime.run(who, lambda ctx: commands.run(ctx, chosen["command"], chosen["text"]))
         if reply.modal:
             deliver.open_modal(client, body["trigger_id"], reply.modal)
             respond(delete_original=True)
