@@ -176,3 +176,29 @@ def test_two_processes_racing_the_same_tick_send_once(bot):
         assert len(rows) == 7 and {(r.status, r.attempts) for r in rows} == {("sent", 1)}
         # earlier mornings nobody ticked on (the "downtime") are recorded as skipped, not sent
         assert {r.status for r in s.exec(select(Delivery).where(Delivery.slot != "2026-11-26"))} == {"skipped"}
+
+
+def test_two_real_processes_running_due_at_once_send_each_prompt_once(bot):
+    """Two `renkei jobs run-due` processes against one database at the same instant."""
+    import os
+    import subprocess
+    import sys
+
+    with bot.session() as s:
+        member = s.exec(select(Member).where(Member.slack_user_id == "U0DEMONS1")).one()
+        for facility in s.exec(select(Facility)).all():
+            s.add(FacilityStaff(facility_id=facility.id, member_id=member.id))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "RENKEI_"))}
+    env.update({"RENKEI_DATABASE_URL": bot.runtime.engine.url.render_as_string(hide_password=False),
+                "RENKEI_CONFIG": str(ROOT / "config"), "SLACK_BOT_TOKEN": "xoxb-test",
+                "RENKEI_SLACK_API_URL": bot.fake.api_url})
+    command = [sys.executable, "-m", "bot.cli", "jobs", "run-due", "--at", "2026-11-26T08:30+09:00"]
+    procs = [subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=60)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), outputs
+    prompts = [(c.body["channel"], c.text()) for c in bot.fake.of("chat.postMessage")]
+    recipients = [channel for channel, _ in prompts]
+    # あおば苑: 伊藤 + 鈴木; みなと and ひまわり: 鈴木 → four DMs, none twice
+    assert len(prompts) == 4 and len(set(prompts)) == 4
+    assert sorted(recipients) == ["U0DEMONS1", "U0DEMONS1", "U0DEMONS1", "U0DEMOSS1"]
