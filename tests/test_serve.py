@@ -62,3 +62,32 @@ def test_serve_applies_migrations_and_answers_signed_commands(tmp_path, fake):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_serve_with_an_app_token_uses_socket_mode_and_starts_the_scheduler(tmp_path, fake, monkeypatch):
+    import slack_bolt.adapter.socket_mode as socket_mode
+    from sqlalchemy import inspect
+
+    from bot import schedule
+    from bot.cli import main
+    from bot.store.db import make_engine
+
+    started = {}
+
+    class FakeSocketMode:
+        def __init__(self, app, app_token):
+            started["app_token"] = app_token
+            started["app"] = app
+
+        def start(self):
+            started["socket"] = True
+
+    monkeypatch.setattr(socket_mode, "SocketModeHandler", FakeSocketMode)
+    monkeypatch.setattr(schedule, "start", lambda runtime, send: started.setdefault("scheduler", send))
+    for key, value in {"SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": "s", "SLACK_APP_TOKEN": "xapp-1",
+                       "RENKEI_SLACK_API_URL": fake.api_url, "RENKEI_CONFIG": str(ROOT / "config"),
+                       "RENKEI_DATABASE_URL": f"sqlite:///{tmp_path}/socket.db"}.items():
+        monkeypatch.setenv(key, value)
+    assert main(["serve"]) == 0
+    assert started["socket"] and started["app_token"] == "xapp-1" and callable(started["scheduler"])
+    assert "note" in inspect(make_engine(f"sqlite:///{tmp_path}/socket.db")).get_table_names()
