@@ -22,5 +22,8 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+lint: $(STAMP)
+	$(BIN)/ruff check bot tests bench
+
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache renkei-demo.db*

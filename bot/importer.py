@@ -9,7 +9,7 @@ from pathlib import Path
 import jaconv
 from sqlmodel import select
 
-from bot.commands import patient as patient_cmd
+from bot import patient_fields
 from bot.context import Context
 from bot.csvfile import read_rows
 from bot.lookup import normalise
@@ -40,7 +40,7 @@ def import_patients(ctx: Context, path: Path) -> ImportResult:
              for p in ctx.session.exec(select(Patient).where(Patient.status == "active"))}
     for line, row in rows:
         consent = row.get("consent") or "unknown"
-        problems = patient_cmd.validate_new(row.get("name", ""), row.get("kana", ""), row.get("area", ""),
+        problems = patient_fields.validate_new(row.get("name", ""), row.get("kana", ""), row.get("area", ""),
                                             row.get("care", ""), consent)
         if row.get("__extra__"):
             problems.append("extra_columns")
@@ -54,8 +54,8 @@ def import_patients(ctx: Context, path: Path) -> ImportResult:
         with ctx.session.begin_nested():
             patient = insert_patient(ctx.session, Patient(
                 code="", name=row["name"], kana=jaconv.hira2kata(row.get("kana", "")), area=row.get("area", ""),
-                care_level=patient_cmd.normalise_care(row.get("care", "")) or "",
-                consent=patient_cmd.CONSENT[consent.lower()], created_at=ctx.now, created_by_id=ctx.member.id))
+                care_level=patient_fields.normalise_care(row.get("care", "")) or "",
+                consent=patient_fields.CONSENT[consent.lower()], created_at=ctx.now, created_by_id=ctx.member.id))
             for user_id in dict.fromkeys(row.get("team", "").split()):
                 member = get_or_create_member(ctx.session, user_id, ctx.now)
                 ctx.session.add(CareTeamMember(patient_id=patient.id, member_id=member.id, added_at=ctx.now))

@@ -33,6 +33,12 @@ _SLACK_MARKUP = re.compile(r"<[@#!]?([^>|]*)(?:\|([^>]*))?>")
 _DASHES = str.maketrans({"ー": "-", "−": "-", "‐": "-", "–": "-", "—": "-", "―": "-"})
 
 
+def fold(text: str) -> str:
+    """Full-width letters, digits and symbols to half-width; half-width kana
+    to full-width (NFKC). Case and kana kind are kept."""
+    return unicodedata.normalize("NFKC", text)
+
+
 def unwrap_slack(text: str) -> str:
     """What the person typed, from Slack's escaped form of it."""
     text = _SLACK_MARKUP.sub(lambda m: m.group(2) or m.group(1), text)

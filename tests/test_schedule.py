@@ -14,9 +14,9 @@ from sqlmodel import select
 from bot import schedule
 from bot.cli import main as cli_main
 from bot.runtime import Runtime
+from bot.slack.deliver import scheduler_sender
 from bot.store.db import make_engine
 from bot.store.models import Delivery, Facility, FacilityStaff, Member
-from bot.slack.deliver import scheduler_sender
 from tests.conftest import JST, ROOT
 
 

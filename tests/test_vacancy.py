@@ -9,15 +9,15 @@ confirmed 72 h ago, i.e. stale."""
 
 import json
 import threading
-from datetime import date, datetime
+from datetime import date
 
 from sqlmodel import select
 
 from bot.cli import main as cli_main
 from bot.commands import vacancy
 from bot.runtime import Who
-from bot.store.models import AuditEvent, Facility, FacilityStaff, VacancyEnquiry, VacancyFigure, VacancyHistory
-from tests.conftest import JST, ROOT
+from bot.store.models import AuditEvent, Facility, VacancyEnquiry, VacancyFigure, VacancyHistory
+from tests.conftest import ROOT
 
 
 def buttons(message: dict) -> list[dict]:

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import html
 import re
-import unicodedata
 from dataclasses import dataclass, field
 
-from bot.lookup import unwrap_slack
+from bot.lookup import fold, unwrap_slack  # noqa: F401 (fold is re-exported for commands)
 
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|([^>]*))?>")
 _CHANNEL = re.compile(r"<#([CG][A-Z0-9]+)(?:\|([^>]*))?>")
@@ -24,12 +23,6 @@ class Args:
     @property
     def rest(self) -> str:
         return " ".join(self.words)
-
-
-def fold(text: str) -> str:
-    """Full-width letters, digits and symbols to half-width; kana untouched
-    (NFKC also turns half-width kana into full-width)."""
-    return unicodedata.normalize("NFKC", text)
 
 
 def parse(text: str, aliases: dict[str, str] | None = None) -> Args:

@@ -1,5 +1,5 @@
-"""Resolving a `<patient>` argument into one patient, or into the reply that
-asks which one / says none was found."""
+"""Resolving a `<patient>` or `<facility>` argument into one record, or into
+the reply that asks which one / says none was found."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from bot.context import Context
 from bot.privacy import initials, may_access_notes
 from bot.replies import Reply
-from bot.store.models import Patient
+from bot.store.models import Facility, Patient
 from bot.store.queries import patient_index
+from bot.vacancy.facilities import facility_index
 
 # A button's value may hold 2000 characters; longer text is not carried along.
 CARRY_LIMIT = 1500
@@ -49,3 +50,16 @@ def resolve_patient(ctx: Context, command: str, text: str, before: str = "",
         "command": command, "query": match.query, "choices": choices,
         "dropped_text": bool(rest) and not carry,
     })
+
+
+def resolve_facility(ctx: Context, text: str, before: str) -> tuple[Facility | None, str, Reply | None]:
+    """(facility, rest of text, None) or (None, "", the reply asking which / saying none)."""
+    if not text.strip():
+        return None, "", Reply("vacancy/invalid", {"problem": "no_facility", "sub": before})
+    match, rest = facility_index(ctx.session).search_leading(text)
+    if match.kind == "one":
+        return match.item, rest, None
+    carry = rest if len(rest) <= CARRY_LIMIT else ""
+    choices = [{"label": f.name, "text": " ".join(x for x in (before, f.name, carry) if x)} for f in match.items]
+    return None, "", Reply("vacancy/choose", {"command": "/vacancy", "query": match.query, "choices": choices,
+                                              "found": match.kind == "many"})

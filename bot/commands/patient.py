@@ -13,6 +13,7 @@ from bot.commands.common import resolve_patient
 from bot.context import Context
 from bot.dates import DateError, parse_date
 from bot.lookup import normalise
+from bot.patient_fields import CONSENT, OUTCOMES, normalise_care, validate_new
 from bot.privacy import audit, in_care_team, initials, is_admin, may_access_notes
 from bot.replies import Modal, Reply
 from bot.store.models import CareTeamMember, Note, Patient
@@ -33,12 +34,6 @@ OPTION_ALIASES = {
     "地区": "area", "地域": "area", "介護度": "care", "要介護度": "care", "同意": "consent",
     "転帰": "outcome", "日付": "date", "日": "date", "かな": "kana", "カナ": "kana",
 }
-OUTCOMES = ("在宅看取り", "病院死亡", "入院", "施設入所", "転居", "その他")
-CONSENT = {"yes": "yes", "y": "yes", "はい": "yes", "あり": "yes", "有": "yes", "済": "yes", "同意": "yes",
-           "no": "no", "n": "no", "いいえ": "no", "なし": "no", "無": "no", "撤回": "no", "拒否": "no",
-           "unknown": "unknown", "未確認": "unknown", "不明": "unknown"}
-_CARE = re.compile(r"(要?支援|要?介護)\s*([1-5])")
-NAME_LIMIT = 60
 _KANA_WORD = re.compile(r"[\u3041-\u309f\u30a0-\u30ffー・]+")
 
 
@@ -55,21 +50,6 @@ def handle(ctx: Context, text: str) -> Reply:
 
 def usage(unknown: str = "") -> Reply:
     return Reply("patient/usage", {"unknown": unknown})
-
-
-def normalise_care(value: str) -> str | None:
-    value = argparse.fold(value).strip()
-    if value in {"", "なし", "非該当"}:
-        return ""
-    if value in {"事業対象者", "申請中"}:
-        return value
-    m = _CARE.fullmatch(value)
-    if not m:
-        return None
-    kind = "要支援" if "支援" in m[1] else "要介護"
-    if kind == "要支援" and m[2] not in "12":
-        return None
-    return f"{kind}{m[2]}"
 
 
 def _split_name(words: list[str]) -> tuple[str, str]:
@@ -113,25 +93,6 @@ def create(ctx: Context, *, name: str, kana: str, area: str, care: str, consent:
     ctx.session.add(CareTeamMember(patient_id=patient.id, member_id=ctx.member.id, added_at=ctx.now))
     audit(ctx, "patient.add", patient=patient)
     return Reply("patient/added", {"patient": patient, "same": same})
-
-
-def validate_new(name: str, kana: str, area: str, care: str, consent: str,
-                 unknown_options: list[str] = ()) -> list[str]:
-    """Field-level problems as keys the template words (empty list = fine)."""
-    problems = []
-    if not name.strip():
-        problems.append("no_name")
-    if len(name) > NAME_LIMIT or len(kana) > NAME_LIMIT:
-        problems.append("name_too_long")
-    if len(area) > 40:
-        problems.append("area_too_long")
-    if normalise_care(care) is None:
-        problems.append("bad_care")
-    if consent.strip().lower() not in CONSENT:
-        problems.append("bad_consent")
-    if unknown_options:
-        problems.append("unknown_option:" + ",".join(unknown_options))
-    return problems
 
 
 def list_patients(ctx: Context, text: str) -> Reply:

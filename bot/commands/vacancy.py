@@ -8,14 +8,16 @@ from datetime import date, timedelta
 from typing import Any
 
 from bot.commands import args as argparse
+from bot.commands import vacancy_admin as admin
+from bot.commands.common import resolve_facility
 from bot.context import Context
 from bot.dates import DateError, parse_range
 from bot.lookup import normalise_code
 from bot.privacy import audit, is_admin
 from bot.replies import Modal, Reply
 from bot.store.models import Facility
-from bot.vacancy import admin, board, figures
-from bot.vacancy.facilities import area_index, facilities_of, facility_index, may_update
+from bot.vacancy import board, figures
+from bot.vacancy.facilities import area_index, facilities_of, may_update
 from bot.vacancy.words import ANY_SEX, KINDS, kind_of, need_of, sex_of
 
 COMMAND = "/vacancy"
@@ -48,19 +50,6 @@ def handle(ctx: Context, text: str) -> Reply:
 
 def invalid(problem: str, **values: Any) -> Reply:
     return Reply("vacancy/invalid", {"problem": problem, **values})
-
-
-def resolve_facility(ctx: Context, text: str, before: str) -> tuple[Facility | None, str, Reply | None]:
-    """(facility, rest of text, None) or (None, "", the reply asking which / saying none)."""
-    if not text.strip():
-        return None, "", invalid("no_facility", sub=before)
-    match, rest = facility_index(ctx.session).search_leading(text)
-    if match.kind == "one":
-        return match.item, rest, None
-    carry = rest if len(rest) <= 1500 else ""
-    choices = [{"label": f.name, "text": " ".join(x for x in (before, f.name, carry) if x)} for f in match.items]
-    return None, "", Reply("vacancy/choose", {"command": COMMAND, "query": match.query, "choices": choices,
-                                              "found": match.kind == "many"})
 
 
 def parse_when(word: str, ctx: Context) -> tuple[date, date] | Reply | None:

@@ -12,11 +12,12 @@ from slack_sdk import WebClient
 
 from bot.commands import vacancy
 from bot.replies import Post
-from bot.runtime import Runtime, Who
+from bot.runtime import Runtime
 from bot.slack import deliver
 from bot.slack.actions import who_from
 from bot.slack.views import finish_submission, state_values, who_from_view
 from bot.vacancy import enquiry
+
 
 def _update_clicked(client: WebClient, body: dict, post: Post | None) -> None:
     container = body.get("container", {})

@@ -13,7 +13,7 @@ from bot.csvfile import read_rows
 from bot.importer import ImportResult
 from bot.privacy import audit
 from bot.store.models import Facility
-from bot.vacancy.admin import clean_fields
+from bot.vacancy.facility_fields import clean_fields
 
 FACILITY_COLUMNS = {
     "施設名": "name", "事業所名": "name", "名称": "name", "ふりがな": "kana", "フリガナ": "kana", "かな": "kana",

@@ -7,11 +7,11 @@ Create Date: 2026-11-24
 The audit table is made append-only by triggers, so not even a bug in the
 bot (or a careless SQL session) can rewrite who read which patient's notes.
 """
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-import bot.store.types
+from alembic import op
 
+import bot.store.types
 
 revision = '0001'
 down_revision = None

@@ -9,11 +9,11 @@ unique (kind, subject, slot) key that makes every timed message go out once,
 even with two bot processes on one database. `ix_vacancyfigure_board` covers
 the board query (night range first) so it is answered from the index.
 """
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-import bot.store.types
+from alembic import op
 
+import bot.store.types
 
 revision = '0002'
 down_revision = '0001'

@@ -4,31 +4,21 @@ add|edit` (admins) and `/vacancy staff <facility> add|remove @member`
 
 from __future__ import annotations
 
-import re
-from typing import Any
-
-import jaconv
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import func, select
 
 from bot.commands import args as argparse
+from bot.commands.common import resolve_facility
 from bot.context import Context
 from bot.privacy import audit, is_admin
 from bot.replies import Reply
 from bot.store.models import Facility, FacilityStaff, Member
-from bot.store.queries import change_membership, get_or_create_member
+from bot.store.queries import change_membership
 from bot.vacancy.facilities import is_staff, staff_of
-from bot.vacancy.words import KINDS, kind_of, needs_list, parse_needs
+from bot.vacancy.facility_fields import FIELD_ALIASES, clean_fields
+from bot.vacancy.words import needs_list
 
-FIELD_ALIASES = {
-    "地区": "area", "地域": "area", "種別": "type", "kind": "type", "種類": "type", "定員": "capacity",
-    "床数": "capacity", "連絡先": "contact", "担当": "contact", "受入": "accepts", "受け入れ": "accepts",
-    "医療処置": "accepts", "かな": "kana", "カナ": "kana", "ふりがな": "kana", "電話": "phone", "tel": "phone",
-    "名前": "name", "施設名": "name",
-}
-FIELDS = ("name", "kana", "area", "type", "capacity", "contact", "accepts", "phone")
 LIST_LIMIT = 40
-_PHONE = re.compile(r"[0-9()+\- ]{0,32}")
 
 
 def all_facilities():
@@ -56,56 +46,6 @@ def list_facilities(ctx: Context, text: str) -> Reply:
                                         "admin": is_admin(ctx)})
 
 
-def clean_fields(ctx: Context, raw: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
-    """Field values as stored, and the problems as keys the template words."""
-    clean: dict[str, Any] = {}
-    problems: list[str] = []
-    unknown = sorted(set(raw) - set(FIELDS))
-    if unknown:
-        problems.append("unknown_option:" + ",".join(unknown))
-    if "name" in raw:
-        name = raw["name"].strip()
-        if not name or len(name) > 80:
-            problems.append("bad_name")
-        clean["name"] = name
-    if "kana" in raw:
-        clean["kana"] = jaconv.hira2kata(argparse.fold(raw["kana"]).strip())[:80]
-    if "area" in raw:
-        if len(raw["area"].strip()) > 40:
-            problems.append("area_too_long")
-        clean["area"] = raw["area"].strip()
-    if "type" in raw:
-        kind = kind_of(raw["type"]) if raw["type"].strip() else KINDS[0]
-        if kind is None:
-            problems.append("bad_type")
-        clean["kind"] = kind
-    if "capacity" in raw:
-        value = argparse.fold(raw["capacity"]).strip().removesuffix("床")
-        if not value.isdigit() or not 0 <= int(value) <= 999:
-            problems.append("bad_capacity")
-        else:
-            clean["capacity"] = int(value)
-    if "phone" in raw:
-        phone = argparse.fold(raw["phone"]).strip()
-        if not _PHONE.fullmatch(phone):
-            problems.append("bad_phone")
-        clean["phone"] = phone
-    if "accepts" in raw:
-        needs, bad = parse_needs(raw["accepts"])
-        if bad:
-            problems.append("bad_accepts:" + ",".join(bad))
-        clean["accepts"] = ",".join(needs)
-    if "contact" in raw:
-        user = raw["contact"].strip()
-        if user and not re.fullmatch(r"[UW][A-Z0-9]{2,31}", user):
-            problems.append("bad_contact")
-        elif user:
-            clean["contact_member_id"] = get_or_create_member(ctx.session, user, ctx.now).id
-        else:
-            clean["contact_member_id"] = None
-    return clean, problems
-
-
 def _raw_fields(args: argparse.Args) -> dict[str, str]:
     raw = dict(args.options)
     if "contact" in raw and args.mentions:  # contact=<@U123|sato> arrives as a mention
@@ -122,8 +62,6 @@ def facility(ctx: Context, text: str) -> Reply:
         return _refuse_admin(ctx, f"facility.{verb}")
     if verb == "add":
         return add_facility(ctx, rest)
-    from bot.commands.vacancy import resolve_facility
-
     found, after, other = resolve_facility(ctx, rest, "facility edit")
     if other:
         return other
@@ -161,8 +99,6 @@ def save_facility(ctx: Context, target: Facility, raw: dict[str, str], created: 
 
 
 def staff(ctx: Context, text: str) -> Reply:
-    from bot.commands.vacancy import resolve_facility
-
     found, rest, other = resolve_facility(ctx, text, "staff")
     if other:
         return other

@@ -1,0 +1,74 @@
+"""Validating facility fields, shared by `/vacancy facility add|edit` and
+`renkei import facilities`."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import jaconv
+
+from bot.context import Context
+from bot.lookup import fold
+from bot.store.queries import get_or_create_member
+from bot.vacancy.words import KINDS, kind_of, parse_needs
+
+FIELD_ALIASES = {
+    "地区": "area", "地域": "area", "種別": "type", "kind": "type", "種類": "type", "定員": "capacity",
+    "床数": "capacity", "連絡先": "contact", "担当": "contact", "受入": "accepts", "受け入れ": "accepts",
+    "医療処置": "accepts", "かな": "kana", "カナ": "kana", "ふりがな": "kana", "電話": "phone", "tel": "phone",
+    "名前": "name", "施設名": "name",
+}
+FIELDS = ("name", "kana", "area", "type", "capacity", "contact", "accepts", "phone")
+_PHONE = re.compile(r"[0-9()+\- ]{0,32}")
+
+
+
+def clean_fields(ctx: Context, raw: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
+    """Field values as stored, and the problems as keys the template words."""
+    clean: dict[str, Any] = {}
+    problems: list[str] = []
+    unknown = sorted(set(raw) - set(FIELDS))
+    if unknown:
+        problems.append("unknown_option:" + ",".join(unknown))
+    if "name" in raw:
+        name = raw["name"].strip()
+        if not name or len(name) > 80:
+            problems.append("bad_name")
+        clean["name"] = name
+    if "kana" in raw:
+        clean["kana"] = jaconv.hira2kata(fold(raw["kana"]).strip())[:80]
+    if "area" in raw:
+        if len(raw["area"].strip()) > 40:
+            problems.append("area_too_long")
+        clean["area"] = raw["area"].strip()
+    if "type" in raw:
+        kind = kind_of(raw["type"]) if raw["type"].strip() else KINDS[0]
+        if kind is None:
+            problems.append("bad_type")
+        clean["kind"] = kind
+    if "capacity" in raw:
+        value = fold(raw["capacity"]).strip().removesuffix("床")
+        if not value.isdigit() or not 0 <= int(value) <= 999:
+            problems.append("bad_capacity")
+        else:
+            clean["capacity"] = int(value)
+    if "phone" in raw:
+        phone = fold(raw["phone"]).strip()
+        if not _PHONE.fullmatch(phone):
+            problems.append("bad_phone")
+        clean["phone"] = phone
+    if "accepts" in raw:
+        needs, bad = parse_needs(raw["accepts"])
+        if bad:
+            problems.append("bad_accepts:" + ",".join(bad))
+        clean["accepts"] = ",".join(needs)
+    if "contact" in raw:
+        user = raw["contact"].strip()
+        if user and not re.fullmatch(r"[UW][A-Z0-9]{2,31}", user):
+            problems.append("bad_contact")
+        elif user:
+            clean["contact_member_id"] = get_or_create_member(ctx.session, user, ctx.now).id
+        else:
+            clean["contact_member_id"] = None
+    return clean, problems
