@@ -41,11 +41,21 @@ def slack_escape(text: Any) -> str:
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def when(value: datetime | date | None, tz: str = "Asia/Tokyo") -> str:
+_display_tz = ZoneInfo("Asia/Tokyo")
+
+
+def set_display_timezone(name: str) -> None:
+    """Times are stored in UTC and shown in one zone per deployment
+    (RENKEI_TIMEZONE); templates need not pass it around."""
+    global _display_tz
+    _display_tz = ZoneInfo(name)
+
+
+def when(value: datetime | date | None) -> str:
     if value is None:
         return ""
     if isinstance(value, datetime):
-        local = value.astimezone(ZoneInfo(tz))
+        local = value.astimezone(_display_tz)
         return f"{local.month}/{local.day}({WEEKDAYS[local.weekday()]}) {local:%H:%M}"
     return f"{value.month}/{value.day}({WEEKDAYS[value.weekday()]})"
 

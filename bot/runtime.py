@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from bot.context import Clock, Context
 from bot.forms import FormRegistry, load_forms
+from bot.render import set_display_timezone
 from bot.replies import Reply
 from bot.settings import Settings
 from bot.store.db import make_engine, session_scope
@@ -52,6 +53,7 @@ class Runtime:
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None, engine: Engine | None = None) -> "Runtime":
+        set_display_timezone(settings.timezone)
         return cls(settings=settings, engine=engine or make_engine(settings.database_url),
                    forms=load_forms(settings.forms_dir), clock=clock or system_clock)
 

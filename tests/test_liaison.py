@@ -300,3 +300,21 @@ def test_choosing_a_patient_twice_from_the_same_list_stores_one_note(bot):
     with bot.session() as s:
         assert len(s.exec(select(Note)).all()) == 1
     assert "登録済み" in str(bot.responses()[-1])
+
+
+def test_times_are_shown_in_the_configured_timezone(db_url, fake, clock):
+    fake.clear()
+    bot = make_bot(db_url, fake, clock, timezone="UTC")
+    try:
+        bot.sim.command("/liaison", "山田 記録")
+        listing = bot.sim.command("/liaison", "山田 list").json()["text"]
+        assert "11/24(火) 01:00" in listing  # 10:00 in Tokyo is 01:00 UTC
+    finally:
+        bot.runtime.background.shutdown(wait=True)
+        bot.runtime.engine.dispose()
+    tokyo = make_bot(db_url, fake, clock)  # and back: the zone follows the deployment's settings
+    try:
+        assert "11/24(火) 10:00" in tokyo.sim.command("/liaison", "山田 list").json()["text"]
+    finally:
+        tokyo.runtime.background.shutdown(wait=True)
+        tokyo.runtime.engine.dispose()

@@ -194,7 +194,7 @@ def show_note(ctx: Context, note_id: int) -> Reply:
     return Reply("liaison/note", {
         "note": note, "patient": patient, "form_title": form.title if form else note.form_id,
         "fields": note_fields(form, note), "author": ctx.session.get(Member, note.author_id), "acks": acks,
-        "tz": ctx.settings.timezone,
+
     })
 
 
@@ -236,7 +236,7 @@ def list_notes(ctx: Context, patient: Patient, text: str) -> Reply:
             "summary": " / ".join(v for _, v in fields)[:80], "author": ctx.session.get(Member, note.author_id),
             "ack_count": _ack_count(ctx.session, note.id),
         })
-    return Reply("liaison/list", {"patient": patient, "rows": rows, "limit": limit, "tz": ctx.settings.timezone})
+    return Reply("liaison/list", {"patient": patient, "rows": rows, "limit": limit})
 
 
 def patient_by_code(ctx: Context, code: str) -> Patient:

@@ -173,8 +173,7 @@ def show_history(ctx: Context, text: str) -> Reply:
     facility, _rest, other = resolve_facility(ctx, text, "history")
     if other:
         return other
-    return Reply("vacancy/history", {"facility": facility, "rows": figures.history(ctx.session, facility.id),
-                                     "tz": ctx.settings.timezone})
+    return Reply("vacancy/history", {"facility": facility, "rows": figures.history(ctx.session, facility.id)})
 
 
 # --- the modal ---------------------------------------------------------------
