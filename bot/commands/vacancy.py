@@ -18,7 +18,7 @@ from bot.replies import Modal, Reply
 from bot.store.models import Facility
 from bot.vacancy import board, figures
 from bot.vacancy.facilities import area_index, facilities_of, may_update
-from bot.vacancy.words import ANY_SEX, KINDS, kind_of, need_of, sex_of
+from bot.vacancy.words import ANY_SEX, kind_of, need_of, sex_of
 
 COMMAND = "/vacancy"
 DEFAULT_DAYS = 14  # `/vacancy` with no date: tonight and the next two weeks
@@ -101,7 +101,7 @@ def show_board(ctx: Context, text: str) -> Reply:
     settings = ctx.settings.team.vacancy
     result = board.query(ctx.session, filters, ctx.now, settings.freshness_hours)
     return Reply("vacancy/board", {"board": result, "f": filters, "now": ctx.now,
-                                   "freshness": int(settings.freshness_hours), "kinds": KINDS})
+                                   "freshness": int(settings.freshness_hours)})
 
 
 # --- updates -----------------------------------------------------------------

@@ -10,7 +10,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import schedule
-from bot.render import render_message, render_text, render_view  # noqa: F401 (render_text used by views)
+from bot.render import render_message, render_text, render_view
 from bot.replies import Modal, Post, Reply
 from bot.runtime import Runtime
 

@@ -9,6 +9,7 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
 from bot.commands import liaison, patient
+from bot.render import render_text
 from bot.runtime import Runtime, Who
 from bot.slack import deliver
 
@@ -54,7 +55,7 @@ def _answer_submission(ack: Ack, reply, first_block: str) -> None:
         ack(response_action="errors", errors=deliver.field_errors(reply))
     elif reply.error:
         # Keep the modal open with the reason, so nothing typed is lost.
-        ack(response_action="errors", errors={first_block: deliver.render_text(reply.template, reply.values)[:150]})
+        ack(response_action="errors", errors={first_block: render_text(reply.template, reply.values)[:150]})
     else:
         ack()
 

@@ -41,9 +41,3 @@ def facilities_of(session: Session, member_id: int) -> list[Facility]:
         select(Facility).join(FacilityStaff, FacilityStaff.facility_id == Facility.id)
         .where(FacilityStaff.member_id == member_id).order_by(Facility.name)))
 
-
-def contact_of(session: Session, facility: Facility) -> Member | None:
-    if facility.contact_member_id:
-        return session.get(Member, facility.contact_member_id)
-    staff = staff_of(session, facility.id)
-    return staff[0] if staff else None

@@ -87,13 +87,6 @@ def upcoming(session: Session, facility_id: int, today: date, days: int = 14) ->
     return spans([tuple(r) for r in rows])
 
 
-def oldest_confirmation(session: Session, facility_id: int, today: date) -> datetime | None:
-    from sqlalchemy import func
-
-    return session.exec(select(func.min(VacancyFigure.confirmed_at)).where(
-        VacancyFigure.facility_id == facility_id, VacancyFigure.night >= today)).one()
-
-
 def history(session: Session, facility_id: int, limit: int = 20) -> list[tuple[VacancyHistory, Member | None]]:
     rows = session.exec(select(VacancyHistory, Member).join(Member, Member.id == VacancyHistory.member_id, isouter=True)
                         .where(VacancyHistory.facility_id == facility_id)
