@@ -239,5 +239,9 @@ def list_notes(ctx: Context, patient: Patient, text: str) -> Reply:
     return Reply("liaison/list", {"patient": patient, "rows": rows, "limit": limit})
 
 
-def patient_by_code(ctx: Context, code: str) -> Patient:
-    return ctx.session.exec(select(Patient).where(Patient.code == code)).one()
+def change_form(ctx: Context, patient_code: str, form_id: str) -> Reply:
+    """The modal's first field picked another form: the same checks, that form."""
+    patient = ctx.session.exec(select(Patient).where(Patient.code == patient_code)).first()
+    if patient is None:
+        return Reply("liaison/invalid", {"problem": "note_gone"})
+    return open_form(ctx, patient, form_id)

@@ -63,11 +63,7 @@ def register(app: App, runtime: Runtime) -> None:
         ack()
         meta = json.loads(body["view"]["private_metadata"])
         form_id = action["selected_option"]["value"]
-
-        def reopen(ctx):
-            patient = liaison.patient_by_code(ctx, meta["patient"])
-            return liaison.open_form(ctx, patient, form_id)
-
-        reply = runtime.run(who_from(body, meta.get("channel")), reopen)
+        reply = runtime.run(who_from(body, meta.get("channel")),
+                            lambda ctx: liaison.change_form(ctx, meta["patient"], form_id))
         if reply.modal:
             client.views_update(view_id=body["view"]["id"], hash=body["view"]["hash"], view=deliver.view(reply.modal))

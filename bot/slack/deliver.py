@@ -44,6 +44,16 @@ def send_posts(runtime: Runtime, client: WebClient, reply: Reply) -> None:
         runtime.after(lambda post=post: send_post(runtime, client, post))
 
 
+def follow_up(runtime: Runtime, client: WebClient, reply: Reply, dm_to: str | None = None) -> None:
+    """After a modal closed: its posts, and with `dm_to` the reply itself as a
+    DM, since a closed modal has nowhere else to show what was stored."""
+    if reply.error or reply.field_errors:
+        return
+    if dm_to and reply.template:
+        runtime.after(lambda: client.chat_postMessage(channel=dm_to, **message(reply)))
+    send_posts(runtime, client, reply)
+
+
 class SendError(RuntimeError):
     """Slack refused a message; the text is Slack's error code."""
 

@@ -15,7 +15,7 @@ from bot.replies import Post
 from bot.runtime import Runtime
 from bot.slack import deliver
 from bot.slack.actions import who_from
-from bot.slack.views import finish_submission, state_values, who_from_view
+from bot.slack.views import answer_submission, state_values, who_from_view
 from bot.vacancy import enquiry
 
 
@@ -62,4 +62,5 @@ def register(app: App, runtime: Runtime) -> None:
         meta = json.loads(view.get("private_metadata") or "{}")
         reply = runtime.run(who_from_view(body, view, meta.get("channel")),
                             lambda ctx: vacancy.set_from_form(ctx, state_values(view)))
-        finish_submission(ack, reply, "beds", runtime, client, body)
+        answer_submission(ack, reply, "beds")
+        deliver.follow_up(runtime, client, reply, dm_to=body["user"]["id"])

@@ -10,6 +10,7 @@ from slack_sdk import WebClient
 
 from bot.commands import liaison, patient
 from bot.render import render_text
+from bot.replies import Reply
 from bot.runtime import Runtime, Who
 from bot.slack import deliver
 
@@ -37,24 +38,12 @@ def who_from_view(body: dict, view: dict, channel: str | None) -> Who:
                channel_id=channel, request_key=f"view:{view['id']}")
 
 
-def finish_submission(ack: Ack, reply, first_block: str, runtime: Runtime | None = None,
-                      client: WebClient | None = None, body: dict | None = None) -> None:
-    """Answer a modal submission: errors on their fields (the modal stays open,
-    nothing typed is lost), else close it. With `runtime`, `client` and
-    `body`, a stored result is also sent to the person as a DM, since a closed
-    modal has nowhere else to show it."""
-    _answer_submission(ack, reply, first_block)
-    if runtime and client and body and not reply.field_errors and not reply.error and reply.template:
-        user_id = body["user"]["id"]
-        runtime.after(lambda: client.chat_postMessage(channel=user_id, **deliver.message(reply)))
-        deliver.send_posts(runtime, client, reply)
-
-
-def _answer_submission(ack: Ack, reply, first_block: str) -> None:
+def answer_submission(ack: Ack, reply: Reply, first_block: str) -> None:
+    """Errors go on their fields and the modal stays open (nothing typed is
+    lost); otherwise the modal closes."""
     if reply.field_errors:
         ack(response_action="errors", errors=deliver.field_errors(reply))
     elif reply.error:
-        # Keep the modal open with the reason, so nothing typed is lost.
         ack(response_action="errors", errors={first_block: render_text(reply.template, reply.values)[:150]})
     else:
         ack()
@@ -68,12 +57,13 @@ def register(app: App, runtime: Runtime) -> None:
         form_id = raw.pop("form_type", None) or meta["form"]
         reply = runtime.run(who_from_view(body, view, meta.get("channel")),
                             lambda ctx: liaison.submit_form(ctx, meta["patient"], form_id, raw))
-        finish_submission(ack, reply, "form_type")
-        deliver.send_posts(runtime, client, reply)
+        answer_submission(ack, reply, "form_type")
+        deliver.follow_up(runtime, client, reply)
 
     @app.view("patient_add_submit")
     def submit_patient(ack: Ack, body: dict, view: dict, client: WebClient) -> None:
         meta = json.loads(view["private_metadata"])
         reply = runtime.run(who_from_view(body, view, meta.get("channel")),
                             lambda ctx: patient.add_from_form(ctx, state_values(view)))
-        finish_submission(ack, reply, "name", runtime, client, body)
+        answer_submission(ack, reply, "name")
+        deliver.follow_up(runtime, client, reply, dm_to=body["user"]["id"])
