@@ -17,6 +17,7 @@ from bot.forms import Form, display_value, validate
 from bot.privacy import audit, initials, may_access_notes
 from bot.replies import Modal, Post, Reply
 from bot.store.models import Member, Note, NoteAck, Patient
+from bot.store.queries import insert_once
 
 COMMAND = "/liaison"
 POST_KIND = "note.post"
@@ -93,35 +94,27 @@ def submit_form(ctx: Context, patient_code: str, form_id: str, raw: dict[str, An
 
 
 def store_note(ctx: Context, patient: Patient, form: Form, clean: dict[str, Any]) -> Reply:
-    key = ctx.request_key or f"anon:{uuid.uuid4()}"
-    existing = _by_key(ctx.session, key)
-    if existing is not None:  # Slack delivered this action again: answer, store nothing
-        return Reply("liaison/stored", {"note": existing, "patient": patient, "form": form, "duplicate": True})
     note = Note(
         patient_id=patient.id, form_id=form.id, body_json=json.dumps(clean, ensure_ascii=False),
         urgency=clean.get(form.urgency_field) if form.urgency_field else None,
-        author_id=ctx.member.id, created_at=ctx.now, request_key=key,
+        author_id=ctx.member.id, created_at=ctx.now, request_key=ctx.request_key or f"anon:{uuid.uuid4()}",
         channel_id=patient.channel_id or ctx.channel_id,
     )
-    try:
-        with ctx.session.begin_nested():
-            ctx.session.add(note)
-    except IntegrityError:  # the same retry, arriving concurrently, won the insert
-        existing = _by_key(ctx.session, key)
-        return Reply("liaison/stored", {"note": existing, "patient": patient, "form": form, "duplicate": True})
+    earlier = insert_once(ctx.session, note)
+    if earlier is not None:  # Slack delivered this action again: answer, store nothing
+        return Reply("liaison/stored", {"note": earlier, "patient": patient, "form": form, "duplicate": True})
     audit(ctx, "note.write", patient=patient, target=f"note:{note.id}", detail=form.id)
-    posts = []
-    if note.channel_id:
-        posts.append(Post(note.channel_id, "liaison/posted", posted_values(ctx, note),
-                          on_sent=lambda session, channel, ts, note_id=note.id: _remember_post(session, note_id, channel, ts),
-                          tell_on_failure=ctx.member.slack_user_id,
-                          delivery=(POST_KIND, f"note:{note.id}", "post")))
+    posts = [channel_post(ctx, note, tell_on_failure=ctx.member.slack_user_id)] if note.channel_id else []
     return Reply("liaison/stored", {"note": note, "patient": patient, "form": form, "duplicate": False},
                  posts=posts)
 
 
-def _by_key(session: Session, key: str) -> Note | None:
-    return session.exec(select(Note).where(Note.request_key == key)).first()
+def channel_post(ctx: Context, note: Note, tell_on_failure: str | None = None) -> Post:
+    """The note's announcement in its channel, sent once through the delivery
+    table; Slack's ts is remembered so acks can update the count."""
+    return Post(note.channel_id, "liaison/posted", posted_values(ctx, note), tell_on_failure=tell_on_failure,
+                delivery=(POST_KIND, f"note:{note.id}", "post"),
+                on_sent=lambda session, channel, ts, note_id=note.id: _remember_post(session, note_id, channel, ts))
 
 
 def undelivered_posts(runtime, session: Session, at) -> Iterator[tuple[str, Post]]:
@@ -134,9 +127,7 @@ def undelivered_posts(runtime, session: Session, at) -> Iterator[tuple[str, Post
     for note in notes:
         author = session.get(Member, note.author_id)
         ctx = Context(session=session, settings=runtime.settings, forms=runtime.forms, member=author, now=at)
-        yield f"note:{note.id}", Post(
-            note.channel_id, "liaison/posted", posted_values(ctx, note), delivery=(POST_KIND, f"note:{note.id}", "post"),
-            on_sent=lambda s, channel, ts, note_id=note.id: _remember_post(s, note_id, channel, ts))
+        yield f"note:{note.id}", channel_post(ctx, note)
 
 
 def _remember_post(session: Session, note_id: int, channel: str, ts: str) -> None:

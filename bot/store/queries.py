@@ -78,3 +78,20 @@ def change_membership(session: Session, link: type[SQLModel], owner_field: str, 
             changed.append(member)
     session.flush()
     return changed
+
+
+def insert_once(session: Session, row: SQLModel) -> SQLModel | None:
+    """Insert `row` unless one with its `request_key` exists (Slack delivered
+    the same action again). Returns that earlier row, or None if `row` was
+    inserted; a concurrent copy losing the insert race counts as earlier."""
+    model = type(row)
+    earlier = select(model).where(model.request_key == row.request_key)
+    existing = session.exec(earlier).first()
+    if existing is not None:
+        return existing
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        return session.exec(earlier).one()
+    return None

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
-
 from bot.context import Context
 from bot.lookup import normalise_code
 from bot.privacy import audit, is_admin
 from bot.replies import Post, Reply
 from bot.store.models import Facility, Member, VacancyEnquiry
+from bot.store.queries import insert_once
 from bot.vacancy.facilities import is_staff, staff_of
 
 ANSWERS = {"accept": "accepted", "decline": "declined"}
@@ -32,15 +30,9 @@ def ask(ctx: Context, value: dict) -> Reply:
     if not staff:
         return Reply("vacancy/enquiry_sent", {"facility": facility, "staff": [], "first": first, "last": last})
     key = ctx.request_key or f"enquiry:{ctx.member.id}:{facility.id}:{ctx.now.isoformat()}"
-    existing = ctx.session.exec(select(VacancyEnquiry).where(VacancyEnquiry.request_key == key)).first()
-    if existing is not None:  # the same click delivered again
-        return Reply("vacancy/enquiry_sent", {"facility": facility, "staff": staff, "first": first, "last": last})
     enquiry = VacancyEnquiry(asker_id=ctx.member.id, facility_id=facility.id, first_night=first, last_night=last,
                              patient_code=code, created_at=ctx.now, request_key=key)
-    try:
-        with ctx.session.begin_nested():
-            ctx.session.add(enquiry)
-    except IntegrityError:
+    if insert_once(ctx.session, enquiry) is not None:  # the same click delivered again
         return Reply("vacancy/enquiry_sent", {"facility": facility, "staff": staff, "first": first, "last": last})
     audit(ctx, "vacancy.enquiry", target=f"facility:{facility.id}", detail=f"enquiry:{enquiry.id} {code or ''}")
     values = enquiry_values(ctx, enquiry, facility)
