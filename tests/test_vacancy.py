@@ -234,3 +234,49 @@ def test_import_facilities_csv_in_both_encodings_with_a_bad_row(bot, tmp_path, m
         assert (sakura.kind, sakura.capacity, sakura.accepts) == ("短期入所療養介護", 6, "経管栄養,喀痰吸引")
     r = bot.sim.command("/vacancy", "facilities 北地区")
     assert "ショートステイ 桜" in r.text
+
+
+def test_two_staff_answering_at_once_tell_the_asker_once(bot):
+    """Two staff tap 「受けられます」 and 「難しいです」 at the same moment."""
+    from bot.runtime import Runtime
+    from bot.store.db import make_engine
+    from bot.vacancy import enquiry
+
+    bot.sim.command("/vacancy", "staff あおば苑 add <@U0DEMONS1|suzuki>", user="U0DEMOADM")
+    r = bot.sim.command("/vacancy", "11/25 東地区")
+    ask = buttons(r.json())[0]
+    bot.sim.click(ask["action_id"], ask["value"], user="U0DEMOCM1")
+    with bot.session() as s:
+        enquiry_id = s.exec(select(VacancyEnquiry)).one().id
+    url = bot.runtime.engine.url.render_as_string(hide_password=False)
+    runtimes = [Runtime.build(bot.runtime.settings, clock=bot.clock, engine=make_engine(url)) for _ in range(2)]
+    barrier, replies = threading.Barrier(2), []
+
+    def answer(runtime, user, verdict):
+        barrier.wait()
+        replies.append(runtime.run(Who(user_id=user), lambda ctx: enquiry.answer(ctx, enquiry_id, verdict)))
+
+    threads = [threading.Thread(target=answer, args=(rt, user, verdict)) for rt, user, verdict in
+               zip(runtimes, ("U0DEMOSS1", "U0DEMONS1"), ("accept", "decline"))]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    for rt in runtimes:
+        rt.engine.dispose()
+        rt.background.shutdown()
+    assert sorted(r.values["already"] for r in replies) == [False, True]
+    assert sum(len(r.posts) for r in replies) == 1  # the asker is told once
+    with bot.session() as s:
+        assert s.exec(select(VacancyEnquiry)).one().status in ("accepted", "declined")
+
+
+def test_set_modal_refuses_a_non_staff_submitter_on_the_field(bot):
+    bot.sim.command("/vacancy", "set", user="U0DEMOSS1")
+    view = bot.open_view()
+    facility_id = view["blocks"][0]["element"]["initial_option"]["value"]
+    r = bot.sim.submit(view, {"facility": facility_id, "beds": "1"}, user="U0DEMONS1")
+    errors = r.json()["errors"]
+    assert "特養 あおば苑 の空床はこの施設の担当者" in errors["facility"]
+    assert figure(bot, "特養 あおば苑", date(2026, 11, 24)).beds == 2
+    with bot.session() as s:
+        refused = s.exec(select(AuditEvent).where(AuditEvent.action == "vacancy.set")).one()
+        assert (refused.actor, refused.allowed) == ("U0DEMONS1", False)

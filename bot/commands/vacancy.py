@@ -18,7 +18,7 @@ from bot.replies import Modal, Reply
 from bot.store.models import Facility
 from bot.vacancy import board, figures
 from bot.vacancy.facilities import area_index, facilities_of, may_update
-from bot.vacancy.words import ANY_SEX, kind_of, need_of, sex_of
+from bot.vacancy.words import ANY_SEX, SEXES, kind_of, need_of, sex_of
 
 COMMAND = "/vacancy"
 DEFAULT_DAYS = 14  # `/vacancy` with no date: tonight and the next two weeks
@@ -220,11 +220,11 @@ def set_from_form(ctx: Context, values: dict[str, Any]) -> Reply:
         return Reply(field_errors={"last": ("out_of_range", {
             "label": "終了日", "min": first, "max": first + timedelta(days=limit - 1)})})
     sex = values.get("sex") or ANY_SEX
-    if sex not in ("男", "女", ANY_SEX):
-        return Reply(field_errors={"sex": ("not_an_option", {"label": "性別", "options": ["男", "女", ANY_SEX]})})
+    if sex not in SEXES:
+        return Reply(field_errors={"sex": ("not_an_option", {"label": "性別", "options": SEXES})})
     if not may_update(ctx, facility):
-        audit(ctx, "vacancy.set", allowed=False, target=f"facility:{facility.id}", detail="not facility staff")
-        return Reply(field_errors={"facility": ("refused", {"reason": "not_facility_staff"})})
+        refusal = _refuse(ctx, facility, "vacancy.set")
+        return Reply(field_errors={"facility": ("refused", {"reason": "not_facility_staff", **refusal.values})})
     return update(ctx, facility, beds, first, last, sex)
 
 

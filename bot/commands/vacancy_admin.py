@@ -14,7 +14,7 @@ from bot.privacy import audit, is_admin
 from bot.replies import Reply
 from bot.store.models import Facility, FacilityStaff, Member
 from bot.store.queries import change_membership
-from bot.vacancy.facilities import is_staff, staff_of
+from bot.vacancy.facilities import may_update, staff_of
 from bot.vacancy.facility_fields import FIELD_ALIASES, clean_fields
 from bot.vacancy.words import needs_list
 
@@ -109,7 +109,7 @@ def staff(ctx: Context, text: str) -> Reply:
                                        "verb": ""})
     if verb not in ("add", "remove") or not args.mentions:
         return Reply("vacancy/invalid", {"problem": "staff_usage", "facility": found})
-    if not (is_admin(ctx) or is_staff(ctx.session, found.id, ctx.member.id)):
+    if not may_update(ctx, found):
         audit(ctx, f"facility.staff.{verb}", allowed=False, target=f"facility:{found.id}", detail="not staff")
         return Reply("vacancy/refused", {"facility": found})
     changed = change_membership(ctx.session, FacilityStaff, "facility_id", found.id, verb, args.mentions, ctx.now)

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 from datetime import date
 
+from sqlmodel import update
+
 from bot.context import Context
 from bot.lookup import normalise_code
-from bot.privacy import audit, is_admin
+from bot.privacy import audit
 from bot.replies import Post, Reply
 from bot.store.models import Facility, Member, VacancyEnquiry
 from bot.store.queries import insert_once
-from bot.vacancy.facilities import is_staff, staff_of
+from bot.vacancy.facilities import may_update, staff_of
 
 ANSWERS = {"accept": "accepted", "decline": "declined"}
 
@@ -51,16 +53,19 @@ def answer(ctx: Context, enquiry_id: int, verdict: str) -> Reply:
     if enquiry is None or verdict not in ANSWERS:
         return Reply("vacancy/invalid", {"problem": "enquiry_gone"})
     facility = ctx.session.get(Facility, enquiry.facility_id)
-    if not (is_admin(ctx) or is_staff(ctx.session, facility.id, ctx.member.id)):
+    if not may_update(ctx, facility):
         audit(ctx, "vacancy.answer", allowed=False, target=f"facility:{facility.id}", detail="not facility staff")
         return Reply("vacancy/refused", {"facility": facility})
-    if enquiry.status != "open":  # a colleague answered first
+    # Only the first answer counts, even when two staff tap at the same moment:
+    # the update matches only while the enquiry is still open.
+    answered = ctx.session.exec(update(VacancyEnquiry).where(
+        VacancyEnquiry.id == enquiry.id, VacancyEnquiry.status == "open").values(
+        status=ANSWERS[verdict], answered_by_id=ctx.member.id, answered_at=ctx.now)).rowcount
+    ctx.session.refresh(enquiry)
+    if not answered:  # a colleague answered first
         values = enquiry_values(ctx, enquiry, facility)
         return Reply("vacancy/enquiry_answered", {**values, "already": True},
                      update=Post("", "vacancy/enquiry", values))
-    enquiry.status, enquiry.answered_by_id, enquiry.answered_at = ANSWERS[verdict], ctx.member.id, ctx.now
-    ctx.session.add(enquiry)
-    ctx.session.flush()
     audit(ctx, "vacancy.answer", target=f"facility:{facility.id}", detail=f"enquiry:{enquiry.id} {enquiry.status}")
     values = enquiry_values(ctx, enquiry, facility)
     asker = values["asker"]
