@@ -10,6 +10,7 @@ from datetime import datetime, time
 from pathlib import Path
 
 from bot.render import render_text
+from bot.replies import Reply
 from bot.runtime import Runtime, Who
 from bot.settings import Settings, load_settings
 from bot.store import db
@@ -186,24 +187,27 @@ def cmd_import(settings: Settings, args) -> int:
     if not args.file.exists():
         print(f"{args.file}: ファイルがありません", file=sys.stderr)
         return 2
-    holder = {}
+    outcome = {}
 
     def action(ctx):
         importer = import_facilities if args.kind == "facilities" else import_patients
-        holder["result"] = importer(ctx, args.file)
-        from bot.replies import Reply
+        # A file that cannot be read is the user's answer, not a crash: it
+        # must not reach Runtime.run's catch-all.
+        try:
+            outcome["result"] = importer(ctx, args.file)
+        except CsvError as e:
+            outcome["unreadable"] = str(e)
         return Reply()
 
-    try:
-        reply = runtime.run(Who(user_id=args.as_user, name="import"), action)
-    except CsvError as e:
-        print(f"{args.file}: {e}", file=sys.stderr)
-        return 2
+    reply = runtime.run(Who(user_id=args.as_user, name="import"), action)
     if reply.error:
         print(render_text(reply.template, reply.values), file=sys.stderr)
         return 1
-    print(render_text("cli/import_result", {"file": args.file, "result": holder["result"]}))
-    return 1 if holder["result"].problems else 0
+    if "unreadable" in outcome:
+        print(f"{args.file}: {outcome['unreadable']}", file=sys.stderr)
+        return 2
+    print(render_text("cli/import_result", {"file": args.file, "result": outcome["result"]}))
+    return 1 if outcome["result"].problems else 0
 
 
 def cmd_audit(settings: Settings, args) -> int:

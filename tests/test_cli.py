@@ -86,3 +86,12 @@ def test_manifest_declares_every_command_escaped_and_interactivity():
     assert all(c["should_escape"] is True and c["url"].endswith("/slack/events") for c in declared.values())
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
     assert "commands" in manifest["oauth_config"]["scopes"]["bot"]
+
+
+def test_import_of_an_empty_file_says_so(bot, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("RENKEI_DATABASE_URL", str(bot.runtime.engine.url.render_as_string(hide_password=False)))
+    monkeypatch.setenv("RENKEI_CONFIG", str(ROOT / "config"))
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    assert main(["import", "patients", str(empty)]) == 2
+    assert "空のファイル" in capsys.readouterr().err
