@@ -1,6 +1,7 @@
 """Round trip of a slash command over real HTTP (waitress on localhost),
 signed as Slack signs it, with Bolt's default and with
-process_before_response=True, in one run.
+process_before_response=True, and with the patient lookup index cached or
+rebuilt per request, in one run.
 
     .venv/bin/python -m bench request
 """
@@ -22,7 +23,9 @@ from bot.app import create_app
 from bot.demo import load_town, seed
 from bot.runtime import Runtime
 from bot.settings import load_settings
-from bot.store.db import upgrade
+from bot.store import queries
+from bot.store.db import session_scope, upgrade
+from bot.store.models import Patient
 from bot.web import make_wsgi
 from tests.slackfake import FakeSlack
 from tests.slackreq import sign
@@ -38,10 +41,12 @@ def _serve(wsgi):
     return server
 
 
-def _measure(port: int, command: str, text: str, n: int = N) -> list[float]:
+def _measure(port: int, command: str, text: str, n: int = N, before_each=None) -> list[float]:
     conn = http.client.HTTPConnection("127.0.0.1", port)
     timings = []
     for i in range(n):
+        if before_each:
+            before_each()
         body = urlencode({"command": command, "text": text, "user_id": "U0DEMOCM1", "user_name": "cm",
                           "channel_id": "C0TEAM", "trigger_id": f"bench.{time.time_ns()}.{i}",
                           "response_url": "http://127.0.0.1:9/r", "team_id": "T1"}).encode()
@@ -56,6 +61,14 @@ def _measure(port: int, command: str, text: str, n: int = N) -> list[float]:
         assert response.status == 200, response.status
     conn.close()
     return timings
+
+
+def _add_patients(runtime: Runtime, count: int) -> None:
+    now = runtime.clock()
+    with session_scope(runtime.engine) as session:
+        for i in range(count):
+            queries.insert_patient(session, Patient(code="", name=f"患者{i:04d} 花子", kana=f"カンジャ{i:04d} ハナコ",
+                                                    created_at=now))
 
 
 def _figures(label: str, timings: list[float]) -> str:
@@ -85,6 +98,12 @@ def main() -> None:
         print(_figures("/patient list, process_before_response=True (ours)", _measure(ours.effective_port, "/patient", "list")))
         print(_figures("/patient list, Bolt defaults", _measure(default.effective_port, "/patient", "list")))
         print(_figures("/liaison 山田 <text> (stores a note), ours", _measure(ours.effective_port, "/liaison", "山田 定期訪問、変わりなし")))
+
+        _add_patients(runtime, 2000)
+        show = ("/patient", "show やまだ たろう")
+        print(_figures("/patient show, 2,003 patients, cached lookup index", _measure(ours.effective_port, *show)))
+        print(_figures("/patient show, 2,003 patients, index rebuilt per request",
+                       _measure(ours.effective_port, *show, before_each=queries._indexes.clear)))
         runtime.wait_idle()
         ours.close()
         default.close()

@@ -92,6 +92,11 @@ class FuzzyIndex(Generic[T]):
             if code is not None:
                 self._codes[code(item)] = i
 
+    def exact(self, query: str) -> list[T]:
+        """Items with a key equal to `query` once both are normalised."""
+        q = normalise(query)
+        return [self.items[i] for i in self._unique(i for k, i in zip(self._keys, self._owner) if k == q)]
+
     def search(self, query: str, limit: int = 5, fuzzy: bool = True) -> Match[T]:
         q = normalise(query)
         if not q:

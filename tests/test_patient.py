@@ -101,3 +101,19 @@ def test_ambiguous_name_offers_buttons_that_rerun(bot):
     bot.sim.click(buttons[0]["action_id"], buttons[0]["value"])
     replaced = bot.responses()[-1]
     assert replaced["replace_original"] is True and "山田 太郎" in str(replaced)
+
+
+def test_adding_the_same_person_again_points_at_the_existing_code(bot):
+    r = bot.sim.command("/patient", "add 山田 太郎 やまだ たろう")
+    assert "P-0004" in r.text and "同じ氏名の方がすでにいます: P-0001" in r.json()["text"]
+
+
+def test_consent_withdrawn_and_given_again(bot):
+    r = bot.sim.command("/patient", "consent 山田 いいえ")
+    assert "なし（撤回）" in r.text
+    assert "同意" in bot.sim.command("/liaison", "山田 訪問").text
+    r = bot.sim.command("/patient", "consent 山田 yes")
+    assert "「あり」" in r.text
+    assert "登録しました" in bot.sim.command("/liaison", "山田 訪問").text
+    assert "ケアチームの方だけ" in bot.sim.command("/patient", "consent 小林 yes").text
+    assert "yes か no" in bot.sim.command("/patient", "consent 山田 たぶん").text

@@ -9,7 +9,7 @@ from bot.context import Context
 from bot.privacy import initials, may_access_notes
 from bot.replies import Reply
 from bot.store.models import Facility, Patient
-from bot.store.queries import patient_index
+from bot.store.queries import load_patients, patient_index
 from bot.vacancy.facilities import facility_index
 
 # A button's value may hold 2000 characters; longer text is not carried along.
@@ -31,19 +31,19 @@ def patient_label(ctx: Context, patient: Patient) -> str:
     return f"{patient.code} {initials(patient)}{area}"
 
 
-def resolve_patient(ctx: Context, command: str, text: str, before: str = "",
-                    include_ended: bool = True) -> tuple[Patient | None, str, Reply | None]:
+def resolve_patient(ctx: Context, command: str, text: str, before: str = "") -> tuple[Patient | None, str, Reply | None]:
     """(patient, rest of text, None) or (None, "", reply to send instead).
 
     `before` is put back in front of the code when a choice is re-run
     (e.g. `team` for `/patient team <patient> add ...`)."""
-    match, rest = patient_index(ctx.session, include_ended).search_leading(text)
+    match, rest = patient_index(ctx.session).search_leading(text)
+    found = load_patients(ctx.session, match.items)
     if match.kind == "one":
-        return match.item, rest, None
+        return found[0], rest, None
     carry = rest if len(rest) <= CARRY_LIMIT else ""
     choices = [
         PatientChoice(p.code, patient_label(ctx, p), " ".join(x for x in (before, p.code, carry) if x))
-        for p in match.items
+        for p in found
     ]
     template = "common/choose" if match.kind == "many" else "common/not_found"
     return None, "", Reply(template, {

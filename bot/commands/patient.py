@@ -12,12 +12,11 @@ from bot.commands import args as argparse
 from bot.commands.common import resolve_patient
 from bot.context import Context
 from bot.dates import DateError, parse_date
-from bot.lookup import normalise
 from bot.patient_fields import CONSENT, OUTCOMES, normalise_care, validate_new
 from bot.privacy import audit, in_care_team, initials, is_admin, may_access_notes
 from bot.replies import Modal, Reply
 from bot.store.models import CareTeamMember, Note, Patient
-from bot.store.queries import care_team, change_membership, insert_patient, patient_index
+from bot.store.queries import active_patients_named, care_team, change_membership, insert_patient
 
 COMMAND = "/patient"
 SUBCOMMANDS = {
@@ -83,8 +82,7 @@ def create(ctx: Context, *, name: str, kana: str, area: str, care: str, consent:
     problems = validate_new(name, kana, area, care, consent, unknown_options)
     if problems:
         return Reply("patient/invalid", {"problem": "fields", "problems": problems})
-    same = [p for p in patient_index(ctx.session, include_ended=False).items
-            if normalise(p.name) == normalise(name) and normalise(p.kana) == normalise(kana)]
+    same = active_patients_named(ctx.session, name, kana)
     patient = Patient(code="", name=name.strip(), kana=kana.strip(),
                       area=area.strip(), care_level=normalise_care(care) or "",
                       consent=CONSENT[consent.strip().lower()], created_by_id=ctx.member.id,

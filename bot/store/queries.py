@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
+import weakref
+from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, SQLModel, select
+from sqlmodel import Session, SQLModel, func, select
 
-from bot.lookup import FuzzyIndex
+from bot.lookup import FuzzyIndex, normalise
 from bot.store.models import CareTeamMember, Member, Patient
 
 
@@ -28,16 +32,50 @@ def get_or_create_member(session: Session, slack_user_id: str, now: datetime,
     return member
 
 
-def patient_index(session: Session, include_ended: bool = True) -> FuzzyIndex[Patient]:
-    query = select(Patient).order_by(Patient.id)
-    if not include_ended:
-        query = query.where(Patient.status == "active")
-    return FuzzyIndex(
-        session.exec(query).all(),
-        keys=lambda p: (p.name, p.kana),
-        code=lambda p: p.code,
-        code_prefix="P",
-    )
+@dataclass(frozen=True)
+class PatientKey:
+    """What the lookup needs of a patient: plain values, safe to share
+    between requests (unlike a Patient row bound to one session)."""
+
+    id: int
+    code: str
+    name: str
+    kana: str
+
+
+_indexes: "weakref.WeakKeyDictionary[Engine, tuple[tuple, FuzzyIndex[PatientKey]]]" = weakref.WeakKeyDictionary()
+_indexes_lock = threading.Lock()
+
+
+def patient_index(session: Session) -> FuzzyIndex[PatientKey]:
+    """The lookup index of every patient, built once and reused until a
+    patient is added. Normalising all keys costs about twenty searches, so it
+    must not happen on every command. Names, readings and codes never change
+    after insert and no patient is deleted, so the highest id and the count
+    tell whether the cached index is current."""
+    engine = session.get_bind()
+    version = tuple(session.exec(select(func.max(Patient.id), func.count(Patient.id))).one())
+    with _indexes_lock:
+        cached = _indexes.get(engine)
+    if cached and cached[0] == version:
+        return cached[1]
+    rows = session.exec(select(Patient.id, Patient.code, Patient.name, Patient.kana).order_by(Patient.id)).all()
+    index = FuzzyIndex([PatientKey(*row) for row in rows], keys=lambda p: (p.name, p.kana),
+                       code=lambda p: p.code, code_prefix="P")
+    with _indexes_lock:
+        _indexes[engine] = (version, index)
+    return index
+
+
+def load_patients(session: Session, keys: list[PatientKey]) -> list[Patient]:
+    """The current rows for lookup results, in the same order."""
+    return [session.get(Patient, key.id) for key in keys]
+
+
+def active_patients_named(session: Session, name: str, kana: str) -> list[Patient]:
+    """Active patients registered under the same name and reading."""
+    same = [k for k in patient_index(session).exact(name) if normalise(k.kana) == normalise(kana)]
+    return [p for p in load_patients(session, same) if p.status == "active"]
 
 
 def insert_patient(session: Session, patient: Patient) -> Patient:
