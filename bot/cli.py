@@ -9,9 +9,11 @@ import sys
 from datetime import datetime, time
 from pathlib import Path
 
+from bot.people import Handle
 from bot.render import render_text
 from bot.replies import Reply
-from bot.runtime import Runtime, Who
+from bot.requests import Who
+from bot.runtime import Runtime
 from bot.settings import Settings, load_settings
 from bot.store import db
 
@@ -180,7 +182,7 @@ def cmd_db(settings: Settings, args) -> int:
 
 def cmd_import(settings: Settings, args) -> int:
     from bot.csvfile import CsvError
-    from bot.importer import import_patients
+    from bot.patients.importer import import_patients
     from bot.vacancy.importer import import_facilities
 
     runtime = _runtime(settings)
@@ -199,7 +201,7 @@ def cmd_import(settings: Settings, args) -> int:
             outcome["unreadable"] = str(e)
         return Reply()
 
-    reply = runtime.run(Who(user_id=args.as_user, name="import"), action)
+    reply = runtime.run(Who(handle=Handle("cli", args.as_user, "import")), action)
     if reply.error:
         print(render_text(reply.template, reply.values), file=sys.stderr)
         return 1

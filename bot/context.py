@@ -9,6 +9,7 @@ from typing import Callable
 from sqlmodel import Session
 
 from bot.forms import FormRegistry
+from bot.people import Place
 from bot.settings import Settings
 from bot.store.models import Member
 
@@ -22,7 +23,10 @@ class Context:
     forms: FormRegistry
     member: Member
     now: datetime
-    channel_id: str | None = None
+    # Who acts, platform-qualified (`slack:U0123`): the audit actor.
+    actor: str = ""
+    # Where the request came from (a channel), if anywhere.
+    place: Place | None = None
     # Identifies one user action (trigger_id, view id): a retried delivery of
     # the same action carries the same key, so it is stored only once.
     request_key: str | None = None
@@ -30,3 +34,7 @@ class Context:
     @property
     def today(self):
         return self.now.astimezone(self.settings.tz).date()
+
+    @property
+    def platform(self) -> str:
+        return self.actor.partition(":")[0]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from charset_normalizer import from_bytes
@@ -50,3 +51,11 @@ def read_rows(path: Path, aliases: dict[str, str]) -> tuple[list[tuple[int, dict
             row["__extra__"] = "1"
         rows.append((reader.line_num, row))
     return rows, encoding
+
+
+@dataclass
+class ImportResult:
+    encoding: str = ""
+    stored: list[str] = field(default_factory=list)
+    already: list[tuple[int, str]] = field(default_factory=list)  # (line, existing code)
+    problems: list[tuple[int, str]] = field(default_factory=list)

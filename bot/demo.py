@@ -10,7 +10,7 @@ from sqlmodel import select
 
 from bot.runtime import Runtime
 from bot.store.db import session_scope
-from bot.store.models import CareTeamMember, Facility, FacilityStaff, Member, Patient, VacancyFigure
+from bot.store.models import CareTeamMember, Facility, FacilityStaff, Identity, Member, Patient, VacancyFigure
 from bot.store.queries import insert_patient
 
 
@@ -26,8 +26,9 @@ def seed(runtime: Runtime, town: dict) -> bool:
             return False
         members = {}
         for m in town["members"]:
-            member = Member(slack_user_id=m["id"], display_name=m["name"], profession=m.get("profession", ""),
+            member = Member(display_name=m["name"], profession=m.get("profession", ""),
                             organisation=m.get("organisation", ""), created_at=now)
+            member.identities.append(Identity(platform="slack", external_id=m["id"]))
             session.add(member)
             members[m["id"]] = member
         session.flush()

@@ -1,12 +1,15 @@
-"""Unified liaison forms (連絡様式の統一), defined in `config/forms/*.yaml`.
+"""Forms as data: the unified liaison forms (連絡様式の統一) a team defines in
+`config/forms/*.yaml`, and the built-in forms (`templates/forms/*.yaml`:
+registering a patient, entering vacancy figures).
 
-A form is data: an id, a Japanese title, typed fields. This module loads and
-checks the definitions and validates submitted values; turning a form into a
-Slack modal lives in `bot/slack/form_view.py`."""
+A form is an id, a Japanese title and typed fields. This module loads and
+checks the definitions (a broken one stops the bot at start) and validates
+submitted values, the same way for every form; each front end draws a form
+its own way (`bot/slack/blocks.py`, `bot/console.py`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -15,8 +18,8 @@ import yaml
 
 FIELD_TYPES = {"text", "long_text", "choice", "multi_choice", "date", "number", "yes_no"}
 YES_NO = {"yes": "はい", "no": "いいえ"}
-# Slack's plain_text_input refuses more than 3000 characters.
-SLACK_TEXT_LIMIT = 3000
+# The smallest text limit of any front end (Slack's text input: 3000 characters).
+TEXT_LIMIT = 3000
 
 
 class FormError(ValueError):
@@ -38,17 +41,37 @@ class FieldInvalid(ValueError):
 
 
 @dataclass(frozen=True)
+class Option:
+    value: str
+    label: str
+
+
+@dataclass(frozen=True)
 class FormField:
     id: str
     label: str
     type: str
     required: bool = False
     max_length: int | None = None
-    options: tuple[str, ...] = ()
+    options: tuple[Option, ...] = ()
     min: float | None = None
     max: float | None = None
     hint: str = ""
     placeholder: str = ""
+    # Draw a choice as radio buttons (few options) rather than a menu.
+    radio: bool = False
+    # Pressing a new value runs this registered action at once (the liaison
+    # form's first field switches the form).
+    on_change: str | None = None
+    # Other names a person may use for the field (the console's `:fill`).
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def option_values(self) -> tuple[str, ...]:
+        return tuple(o.value for o in self.options)
+
+    def option_label(self, value: Any) -> str:
+        return next((o.label for o in self.options if o.value == value), str(value))
 
 
 @dataclass(frozen=True)
@@ -65,10 +88,21 @@ class Form:
     def field(self, field_id: str) -> FormField:
         return next(f for f in self.fields if f.id == field_id)
 
+    def with_options(self, field_id: str, options: list[Option]) -> "Form":
+        """The same form with one choice field's options filled in at run time."""
+        return replace(self, fields=tuple(replace(f, options=tuple(options)) if f.id == field_id else f
+                                          for f in self.fields))
+
+    def with_first(self, first: FormField) -> "Form":
+        return replace(self, fields=(first, *self.fields))
+
 
 @dataclass
 class FormRegistry:
+    # The team's liaison forms, by id.
     forms: dict[str, Form] = field(default_factory=dict)
+    # Forms the commands themselves need (patient_add, vacancy_set).
+    builtin: dict[str, Form] = field(default_factory=dict)
 
     @property
     def ordered(self) -> list[Form]:
@@ -91,18 +125,28 @@ def _parse_field(form_id: str, raw: dict[str, Any]) -> FormField:
         raise FormError(f"{where}: type must be one of {sorted(FIELD_TYPES)}")
     if not raw.get("id") or not raw.get("label"):
         raise FormError(f"{where}: id and label are required")
-    options = tuple(str(o) for o in raw.get("options", ()))
+    options = tuple(_parse_option(o) for o in raw.get("options", ()))
+    if raw["type"] == "yes_no":
+        options = tuple(Option(v, label) for v, label in YES_NO.items())
     if raw["type"] in {"choice", "multi_choice"} and not options:
         raise FormError(f"{where}: choice fields need options")
     max_length = raw.get("max_length")
     if raw["type"] in {"text", "long_text"}:
-        max_length = min(int(max_length or (200 if raw["type"] == "text" else 2000)), SLACK_TEXT_LIMIT)
+        max_length = min(int(max_length or (200 if raw["type"] == "text" else 2000)), TEXT_LIMIT)
     return FormField(
         id=str(raw["id"]), label=str(raw["label"]), type=raw["type"],
         required=bool(raw.get("required", False)), max_length=max_length, options=options,
         min=raw.get("min"), max=raw.get("max"), hint=str(raw.get("hint", "")),
-        placeholder=str(raw.get("placeholder", "")),
+        placeholder=str(raw.get("placeholder", "")), radio=bool(raw.get("radio", raw["type"] == "yes_no")),
+        aliases=tuple(str(a) for a in raw.get("aliases", ())),
     )
+
+
+def _parse_option(raw: Any) -> Option:
+    """`- 至急` (value and label alike) or `- {value: yes, label: あり}`."""
+    if isinstance(raw, dict):
+        return Option(str(raw["value"]), str(raw.get("label", raw["value"])))
+    return Option(str(raw), str(raw))
 
 
 def parse_form(raw: dict[str, Any]) -> Form:
@@ -120,13 +164,24 @@ def parse_form(raw: dict[str, Any]) -> Form:
                 quick_field=raw.get("quick_field"), urgency_field=raw.get("urgency_field"))
 
 
-def load_forms(directory: Path) -> FormRegistry:
-    registry = FormRegistry()
+BUILTIN_FORMS = Path(__file__).resolve().parent.parent / "templates" / "forms"
+
+
+def _load_dir(directory: Path) -> dict[str, Form]:
+    forms: dict[str, Form] = {}
     for path in sorted(Path(directory).glob("*.yaml")):
-        form = parse_form(yaml.safe_load(path.read_text(encoding="utf-8")))
-        if form.id in registry.forms:
+        try:
+            form = parse_form(yaml.safe_load(path.read_text(encoding="utf-8")))
+        except FormError as e:
+            raise FormError(f"{path}: {e}") from None
+        if form.id in forms:
             raise FormError(f"{path}: duplicate form id {form.id!r}")
-        registry.forms[form.id] = form
+        forms[form.id] = form
+    return forms
+
+
+def load_forms(directory: Path, builtin_directory: Path = BUILTIN_FORMS) -> FormRegistry:
+    registry = FormRegistry(forms=_load_dir(directory), builtin=_load_dir(builtin_directory))
     if not registry.forms:
         raise FormError(f"no forms in {directory}")
     if not any(f.quick_field for f in registry.forms.values()):
@@ -162,15 +217,15 @@ def _clean_value(f: FormField, value: Any) -> Any:
         if f.max_length and len(text) > f.max_length:
             raise FieldInvalid("too_long", label=f.label, limit=f.max_length, length=len(text))
         return text
-    if f.type == "choice":
-        if value not in f.options:
-            raise FieldInvalid("not_an_option", label=f.label, options=f.options)
+    if f.type in ("choice", "yes_no"):
+        if value not in f.option_values:
+            raise FieldInvalid("not_an_option", label=f.label, options=[o.label for o in f.options])
         return value
     if f.type == "multi_choice":
         values = [value] if isinstance(value, str) else list(value)
-        bad = [v for v in values if v not in f.options]
+        bad = [v for v in values if v not in f.option_values]
         if bad:
-            raise FieldInvalid("not_an_option", label=f.label, options=f.options)
+            raise FieldInvalid("not_an_option", label=f.label, options=[o.label for o in f.options])
         return values
     if f.type == "date":
         try:
@@ -185,10 +240,6 @@ def _clean_value(f: FormField, value: Any) -> Any:
         if (f.min is not None and number < f.min) or (f.max is not None and number > f.max):
             raise FieldInvalid("out_of_range", label=f.label, min=_fmt(f.min), max=_fmt(f.max))
         return int(number) if number.is_integer() else number
-    if f.type == "yes_no":
-        if value not in YES_NO:
-            raise FieldInvalid("not_an_option", label=f.label, options=tuple(YES_NO.values()))
-        return value
     raise ValueError(f"unknown field type {f.type}")
 
 

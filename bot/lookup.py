@@ -2,8 +2,8 @@
 
 Keys are normalised once when the index is built, the query once per search:
 full/half width folded (NFKC), hiragana folded to katakana, spaces and
-middle dots dropped, common name-kanji variants (髙→高, 邊→辺, ...) folded,
-Slack markup unwrapped. Matching then goes exact → substring → rapidfuzz
+middle dots dropped, common name-kanji variants (髙→高, 邊→辺, ...) folded.
+Matching then goes exact → substring → rapidfuzz
 `ratio` (cheap enough for 100k keys; WRatio is ten times slower)."""
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from typing import Callable, Generic, Iterable, TypeVar
 import jaconv
 from rapidfuzz import fuzz, process
 
+from bot.people import as_typed
+
 T = TypeVar("T")
 
 # Variant kanji that appear in family names and are typed either way.
@@ -28,8 +30,6 @@ _NAME_VARIANTS = str.maketrans({
     "ヶ": "ケ", "ヵ": "カ",
 })
 _DROP = re.compile(r"[\W_]+")  # spaces, dots, brackets, punctuation
-# <@U123|name>, <#C123|general>, <mailto:x|y>, <https://x|label> -> the label (or id)
-_SLACK_MARKUP = re.compile(r"<[@#!]?([^>|]*)(?:\|([^>]*))?>")
 _DASHES = str.maketrans({"ー": "-", "−": "-", "‐": "-", "–": "-", "—": "-", "―": "-"})
 
 
@@ -39,21 +39,15 @@ def fold(text: str) -> str:
     return unicodedata.normalize("NFKC", text)
 
 
-def unwrap_slack(text: str) -> str:
-    """What the person typed, from Slack's escaped form of it."""
-    text = _SLACK_MARKUP.sub(lambda m: m.group(2) or m.group(1), text)
-    return html.unescape(text)
-
-
 def normalise(text: str) -> str:
-    text = unicodedata.normalize("NFKC", unwrap_slack(text))
+    text = unicodedata.normalize("NFKC", html.unescape(as_typed(text)))
     text = jaconv.hira2kata(text).translate(_NAME_VARIANTS)
     return _DROP.sub("", text).casefold()
 
 
 def normalise_code(text: str, prefix: str) -> str | None:
     """`P-0007`, `p7`, `Ｐ－０００７`, `P0007` -> `P-0007`; anything else -> None."""
-    text = unicodedata.normalize("NFKC", unwrap_slack(text)).strip().translate(_DASHES)
+    text = unicodedata.normalize("NFKC", html.unescape(as_typed(text))).strip().translate(_DASHES)
     m = re.fullmatch(rf"{prefix}-?0*(\d{{1,6}})", text, flags=re.IGNORECASE)
     return f"{prefix.upper()}-{int(m.group(1)):04d}" if m else None
 

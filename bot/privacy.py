@@ -17,7 +17,7 @@ GENESIS = "0" * 64
 
 
 def is_admin(ctx: Context) -> bool:
-    return ctx.member.slack_user_id in ctx.settings.admins
+    return any(f"{i.platform}:{i.external_id}" in ctx.settings.admins for i in ctx.member.identities)
 
 
 def in_care_team(session: Session, patient: Patient, member_id: int) -> bool:
@@ -52,8 +52,8 @@ def audit(ctx: Context, action: str, *, patient: Patient | None = None, allowed:
         session.exec(text("SELECT pg_advisory_xact_lock(727001)"))
     last = session.exec(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)).first()
     event = AuditEvent(
-        at=ctx.now, actor=ctx.member.slack_user_id, action=action,
-        patient_code=patient.code if patient else None, target=target[:128],
+        at=ctx.now, actor=ctx.actor, action=action,
+        patient_code=patient.code if patient else None, target=target[:1024],
         allowed=allowed, detail=detail[:256], prev_hash=last or GENESIS, hash="",
     )
     event.hash = chain_hash(event)

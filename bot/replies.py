@@ -1,60 +1,114 @@
 """What a command returns: data, never Slack calls.
 
-The Slack glue renders a Reply with `templates/slack/*.json.j2` and sends it
-(respond, views.open, chat.postMessage); the console renders the same Reply
-with `templates/text/*.txt.j2`."""
+A front end (the Slack glue, the console, later Teams) draws a Reply its own
+way: its text from `templates/text/<template>.txt.j2`, its actions as
+buttons or numbered choices, its form as a modal or as prompts, and sends
+its answer where `answer` says."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from sqlmodel import Session
 
+if TYPE_CHECKING:
+    from bot.forms import Form
+    from bot.people import Place
+
+# Where a Reply's own message goes.
+PRIVATE = "private"  # only to the person who acted (ephemeral in Slack)
+REPLACE = "replace"  # in place of the message whose button was pressed
+DM = "dm"  # to the person who acted, as a direct message (after a form closed)
+
+
+@dataclass(frozen=True)
+class Action:
+    """A button. `id` is registered in `bot.commands.ACTIONS`; the label is
+    the macro of the same name in `templates/text/common/buttons.txt.j2`,
+    called with `params`; `confirm` asks "are you sure?" first (the macro
+    `<id>_confirm`)."""
+
+    id: str
+    value: str = ""
+    style: str | None = None  # "primary" | "danger" | None
+    params: tuple[tuple[str, Any], ...] = ()
+    confirm: bool = False
+
+    @classmethod
+    def make(cls, id: str, value: Any = "", style: str | None = None, confirm: bool = False,
+             **params: Any) -> "Action":
+        return cls(id=id, value=str(value), style=style, params=tuple(params.items()), confirm=confirm)
+
 
 @dataclass
-class Post:
-    """A message to a channel or (user id) a DM, sent after the reply."""
+class Message:
+    """Text from a template plus the buttons under it."""
 
-    channel: str
-    template: str
+    template: str = ""
     values: dict[str, Any] = field(default_factory=dict)
-    # Called with (session, channel, ts) once Slack accepted the message,
-    # e.g. to remember where a note was posted so its ack count can be updated.
-    on_sent: Callable[[Session, str, str], None] | None = None
-    # Who to tell (by DM) if Slack refuses the post, e.g. the bot is not in
-    # that channel: the record is stored either way, the author must know
-    # the team was not told.
-    tell_on_failure: str | None = None
+    actions: list[Action] = field(default_factory=list)
+
+    def sent(self, *, place: "Place | None" = None, dm_to: int | None = None, **options: Any) -> "Post":
+        """This message as a Post to a place or, by DM, to a member."""
+        return Post(self.template, self.values, self.actions, place=place, dm_to=dm_to, **options)
+
+
+@dataclass
+class Post(Message):
+    """A message sent after the reply: to a place (a channel) or, with
+    `dm_to`, to a member. Exactly one of `place` and `dm_to` is set."""
+
+    place: "Place | None" = None
+    dm_to: int | None = None  # Member.id
+    # Called with (session, place, message id) once the platform accepted
+    # the message, e.g. to remember where a note was posted so its ack count
+    # can be updated.
+    on_sent: Callable[[Session, "Place", str], None] | None = None
+    # Who to tell (Member.id, by DM) if the platform refuses the post, e.g.
+    # the bot is not in that channel: the record is stored either way, the
+    # author must know the team was not told.
+    tell_on_failure: int | None = None
     # (kind, subject, slot) in the delivery table: the post is sent once,
-    # and if Slack fails or the process dies first, a scheduler tick retries.
+    # and if the platform fails or the process dies first, a tick retries.
     delivery: tuple[str, str, str] | None = None
 
 
 @dataclass
-class Modal:
-    """A form to open (or, with `view_id`, to replace in place)."""
+class FormView:
+    """A form to fill in: a modal in Slack, prompts in the console.
 
-    kind: str
-    values: dict[str, Any] = field(default_factory=dict)
-    errors: dict[str, str] = field(default_factory=dict)
+    `submit` is the id in `bot.commands.SUBMISSIONS` that receives the
+    values; `meta` travels with the form unseen (which patient, which
+    channel) and comes back with the submission."""
+
+    form: "Form"
+    submit: str
+    meta: dict[str, Any] = field(default_factory=dict)
+    initial: dict[str, Any] = field(default_factory=dict)
+    # A line above the fields (e.g. which patient), from a text template.
+    intro: Message | None = None
+
+
+Problem = tuple[str, dict[str, Any]]  # (code worded by common/field_error, its values)
 
 
 @dataclass
-class Reply:
-    template: str = ""
-    values: dict[str, Any] = field(default_factory=dict)
-    in_channel: bool = False
-    modal: Modal | None = None
+class Reply(Message):
+    answer: str = PRIVATE
+    form: FormView | None = None
     posts: list[Post] = field(default_factory=list)
-    # Re-render the message a button was clicked on (e.g. the ack count).
-    update: Post | None = None
-    # For modal submissions: field id -> (problem code, params), worded by
-    # `templates/text/common/field_error.txt.j2` and shown on the field.
-    field_errors: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
+    # Redraw the message whose button was pressed (e.g. the ack count), for
+    # everyone who sees it; the reply's own text still goes to `answer`.
+    update: Message | None = None
+    # For form submissions: field id -> problem, shown on the field.
+    field_errors: dict[str, Problem] = field(default_factory=dict)
     # The command did not complete (database down, a bug): nothing was stored.
     error: bool = False
 
-
-def say(template: str, **values: Any) -> Reply:
-    return Reply(template=template, values=values)
+    def all_actions(self) -> list[Action]:
+        """Every button this reply shows anywhere (for the registry check)."""
+        found = list(self.actions)
+        for message in [*self.posts, *([self.update] if self.update else [])]:
+            found += message.actions
+        return found

@@ -14,10 +14,13 @@ from typing import Callable
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from bot import commands
 from bot.context import Clock, Context
 from bot.forms import FormRegistry, load_forms
+from bot.people import TOKEN, member_token
 from bot.render import set_display_timezone
 from bot.replies import Reply
+from bot.requests import Request, Who
 from bot.settings import Settings
 from bot.store.db import make_engine, session_scope
 from bot.store.queries import get_or_create_member
@@ -27,16 +30,6 @@ log = logging.getLogger(__name__)
 
 def system_clock() -> datetime:
     return datetime.now(timezone.utc)
-
-
-@dataclass
-class Who:
-    """The person acting and where: taken from a Slack payload or the console."""
-
-    user_id: str
-    name: str = ""
-    channel_id: str | None = None
-    request_key: str | None = None
 
 
 @dataclass
@@ -63,9 +56,9 @@ class Runtime:
         try:
             with session_scope(self.engine) as session:
                 now = self.clock()
-                member = get_or_create_member(session, who.user_id, now, who.name)
+                member = get_or_create_member(session, who.handle, now)
                 ctx = Context(session=session, settings=self.settings, forms=self.forms, member=member,
-                              now=now, channel_id=who.channel_id, request_key=who.request_key)
+                              now=now, actor=str(who.handle), place=who.place, request_key=who.request_key)
                 return action(ctx)
         except (OperationalError, DBAPIError) as e:
             if isinstance(e, OperationalError) or e.connection_invalidated:
@@ -76,6 +69,15 @@ class Runtime:
         except Exception:
             log.exception("command failed")
             return Reply("common/error", error=True)
+
+    def handle(self, who: Who, request: Request) -> Reply:
+        """What every front end calls: one command, press or submission."""
+
+        def act(ctx: Context) -> Reply:
+            request.text = _resolve_mentions(ctx, who, request.text)
+            return commands.dispatch(ctx, request)
+
+        return self.run(who, act)
 
     def after(self, fn: Callable[[], None]) -> None:
         def guarded():
@@ -102,3 +104,16 @@ class Runtime:
     def in_session(self, fn: Callable[..., None], *args) -> None:
         with session_scope(self.engine) as session:
             fn(session, *args)
+
+
+def _resolve_mentions(ctx: Context, who: Who, text: str) -> str:
+    """Mention tokens by position become tokens naming the member, who is
+    created on first mention (their display name is the label typed)."""
+
+    def resolve(match) -> str:
+        kind, ref, typed = match[1], match[2], match[3]
+        if kind != "m" or not ref.isdigit() or int(ref) >= len(who.mentions):
+            return match[0]
+        return member_token(get_or_create_member(ctx.session, who.mentions[int(ref)], ctx.now).id, typed)
+
+    return TOKEN.sub(resolve, text) if who.mentions else text

@@ -53,7 +53,9 @@ class Settings(BaseSettings):
 
     @property
     def admins(self) -> frozenset[str]:
-        return frozenset(a.strip() for a in self.admins_csv.split(",") if a.strip())
+        """Platform-qualified ids (`slack:U01ADMIN`); a bare id means Slack."""
+        ids = (a.strip() for a in self.admins_csv.split(","))
+        return frozenset(a if ":" in a else f"slack:{a}" for a in ids if a)
 
     @property
     def tz(self) -> ZoneInfo:

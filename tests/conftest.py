@@ -12,12 +12,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import text
+from sqlmodel import select
 
 from bot.app import create_app
 from bot.demo import load_town, seed
+from bot.people import Handle
+from bot.requests import Who
 from bot.runtime import Runtime
 from bot.settings import load_settings
 from bot.store.db import make_engine, session_scope, upgrade
+from bot.store.models import Identity, Member
 from bot.web import make_wsgi
 from tests.slackfake import FakeSlack
 from tests.slackreq import SlackClientSim
@@ -111,6 +115,16 @@ def bot(db_url, fake, clock):
     yield bot
     bot.runtime.background.shutdown(wait=True)
     bot.runtime.engine.dispose()
+
+
+def who(user: str) -> Who:
+    """A Slack member acting outside any channel (direct runtime calls)."""
+    return Who(handle=Handle("slack", user))
+
+
+def member_of(session, user: str) -> Member:
+    return session.exec(select(Member).join(Identity, Identity.member_id == Member.id)
+                        .where(Identity.platform == "slack", Identity.external_id == user)).one()
 
 
 def blocks_text(message: dict) -> str:

@@ -69,7 +69,7 @@ def test_submit_stores_and_posts_minimal_message_with_buttons(bot):
     with bot.session() as s:
         note = s.exec(select(Note)).one()
         assert note.urgency == "至急" and json.loads(note.body_json)["temperature"] == 38.2
-        assert note.message_ts is not None  # remembered for ack updates
+        assert note.message_id is not None  # remembered for ack updates
 
 
 def test_resubmitted_view_is_stored_once(bot):
@@ -113,7 +113,7 @@ def test_show_button_gives_full_note_to_team_and_refuses_others(bot):
     assert "夜間せん妄" not in str(refused) and "ケアチームの方だけ" in str(refused)
     with bot.session() as s:
         reads = s.exec(select(AuditEvent).where(AuditEvent.action == "note.read")).all()
-        assert [(e.actor, e.allowed) for e in reads] == [("U0DEMONS1", True), ("U0DEMOPH1", False)]
+        assert [(e.actor, e.allowed) for e in reads] == [("slack:U0DEMONS1", True), ("slack:U0DEMOPH1", False)]
 
 
 def test_admin_may_read_any_note(bot):
@@ -214,12 +214,12 @@ def test_bad_signature_gets_401_and_stores_nothing(bot):
 def test_database_down_tells_user_to_retry_and_keeps_nothing(bot, monkeypatch):
     from sqlalchemy.exc import OperationalError
 
-    from bot.commands import liaison
+    from bot.liaison import notes
 
     def broken_audit(*a, **k):
         raise OperationalError("INSERT", {}, Exception("server closed the connection"))
 
-    monkeypatch.setattr(liaison, "audit", broken_audit)
+    monkeypatch.setattr(notes, "audit", broken_audit)
     r = bot.sim.command("/liaison", "山田 途中で落ちる")
     assert "データベース" in r.text and "もう一度" in r.text
     with bot.session() as s:
@@ -272,7 +272,7 @@ def test_a_note_post_that_failed_is_retried_by_the_tick_exactly_once(bot):
     bot.clock.advance(minutes=2)
     assert schedule.tick(bot.runtime, bot.clock(), send).sent == []
     with bot.session() as s:
-        assert s.exec(select(Note)).one().message_ts is not None
+        assert s.exec(select(Note)).one().message_id is not None
 
 
 def test_a_note_whose_post_never_ran_is_posted_by_the_tick(bot):

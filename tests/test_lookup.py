@@ -31,7 +31,7 @@ def index():
     ("p3", "P-0003"),                  # short code
     ("Ｐ－０００４", "P-0004"),        # full-width code
     ("P0005", "P-0005"),
-    ("<@U123|佐藤>", "P-0004"),        # Slack-escaped mention label
+    ("@佐藤", "P-0004"),                # a Slack mention, as the glue passes it on
     ("&lt;さとう みつ&gt;", "P-0004"),  # Slack-escaped brackets
 ])
 def test_one_clear_match(index, query, code):
@@ -67,3 +67,13 @@ def test_normalise_and_code():
     assert normalise("ﾔﾏﾀﾞ・ﾀﾛｳ") == normalise("やまだ たろう") == "ヤマダタロウ".casefold()
     assert normalise_code("ｐ－７", "P") == "P-0007"
     assert normalise_code("山田", "P") is None
+
+
+def test_a_slack_mention_reaches_lookup_as_its_name(index):
+    from bot.people import as_typed
+    from bot.slack.inbound import typed
+
+    text, mentions = typed("<@U123|佐藤> 本日訪問")
+    assert [m.external_id for m in mentions] == ["U123"]
+    assert as_typed(text).split() == ["@佐藤", "本日訪問"]
+    assert index.search_leading(text)[0].kind == "one"

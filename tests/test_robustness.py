@@ -9,8 +9,11 @@ import zlib
 import pytest
 
 from bot import commands
-from bot.render import render_message, render_text
-from bot.runtime import Who
+from bot.people import Handle, Place
+from bot.render import render_text
+from bot.requests import COMMAND, Request, Who
+from bot.slack import blocks
+from bot.slack.inbound import typed
 
 PIECES = [
     "", " ", "　", "山田", "やまだ", "ﾔﾏﾀﾞ", "太郎", "P-0001", "p2", "Ｐ－０００３", "P-9999", "小林", "髙橋",
@@ -37,13 +40,20 @@ def _inputs(seed: int, count: int):
 @pytest.mark.parametrize("user", ["U0DEMOCM1", "U0DEMOSS1", "U0DEMOADM", "U0STRANGER"])
 def test_no_input_ends_in_an_error(bot, command, user):
     for i, text in enumerate(_inputs(zlib.crc32(f"{command}{user}".encode()), 150)):
-        who = Who(user_id=user, channel_id="C0TEAM", request_key=f"fuzz:{command}:{user}:{i}")
-        reply = bot.runtime.run(who, lambda ctx: commands.run(ctx, command, text))
+        plain, mentions = typed(text)
+        who = Who(handle=Handle("slack", user), place=Place("slack", "C0TEAM"),
+                  request_key=f"fuzz:{command}:{user}:{i}", mentions=mentions)
+        reply = bot.runtime.handle(who, Request(COMMAND, command, plain))
         assert not reply.error, (command, text)
-        if reply.modal or reply.field_errors:
+        if reply.form:
+            blocks.view(reply.form)
+            continue
+        if reply.field_errors:
             continue
         assert render_text(reply.template, reply.values).strip(), (command, text)
-        message = render_message(reply.template, reply.values)
+        message = blocks.message(reply)
         assert message["blocks"] and all(len(b.get("text", {}).get("text", "")) <= 3000 for b in message["blocks"])
+        assert all(blocks.registered_id(e["action_id"]) in commands.ACTIONS
+                   for b in message["blocks"] if b["type"] == "actions" for e in b["elements"])
         for post in reply.posts:
-            render_message(post.template, post.values)
+            blocks.message(post)

@@ -16,8 +16,8 @@ from bot.cli import main as cli_main
 from bot.runtime import Runtime
 from bot.slack.deliver import scheduler_sender
 from bot.store.db import make_engine
-from bot.store.models import Delivery, Facility, FacilityStaff, Member
-from tests.conftest import JST, ROOT
+from bot.store.models import Delivery, Facility, FacilityStaff
+from tests.conftest import JST, ROOT, member_of
 
 
 def at(text: str) -> datetime:
@@ -146,7 +146,7 @@ def test_failed_send_is_retried_on_a_later_tick(bot):
 def test_two_processes_racing_the_same_tick_send_once(bot):
     with bot.session() as s:  # more recipients: staff for every facility
         for user in ("U0DEMONS1", "U0DEMODR1"):
-            member = s.exec(select(Member).where(Member.slack_user_id == user)).one()
+            member = member_of(s, user)
             for facility in s.exec(select(Facility)).all():
                 s.add(FacilityStaff(facility_id=facility.id, member_id=member.id))
     url = bot.runtime.engine.url.render_as_string(hide_password=False)
@@ -185,7 +185,7 @@ def test_two_real_processes_running_due_at_once_send_each_prompt_once(bot):
     import sys
 
     with bot.session() as s:
-        member = s.exec(select(Member).where(Member.slack_user_id == "U0DEMONS1")).one()
+        member = member_of(s, "U0DEMONS1")
         for facility in s.exec(select(Facility)).all():
             s.add(FacilityStaff(facility_id=facility.id, member_id=member.id))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "RENKEI_"))}

@@ -15,9 +15,8 @@ from sqlmodel import select
 
 from bot.cli import main as cli_main
 from bot.commands import vacancy
-from bot.runtime import Who
 from bot.store.models import AuditEvent, Facility, VacancyEnquiry, VacancyFigure, VacancyHistory
-from tests.conftest import ROOT
+from tests.conftest import ROOT, who
 
 
 def buttons(message: dict) -> list[dict]:
@@ -130,7 +129,7 @@ def test_non_staff_cannot_change_figures_and_is_audited(bot):
     assert figure(bot, "特養 あおば苑", date(2026, 11, 24)).beds == 2
     with bot.session() as s:
         event = s.exec(select(AuditEvent).where(AuditEvent.action == "vacancy.set")).one()
-        assert event.allowed is False and event.actor == "U0DEMOCM1"
+        assert event.allowed is False and event.actor == "slack:U0DEMOCM1"
     # an admin may
     assert "5床" in bot.sim.command("/vacancy", "set あおば 5", user="U0DEMOADM").text
 
@@ -148,7 +147,7 @@ def test_concurrent_updates_keep_both_in_history_and_the_later_wins(bot):
 
     def update(user, beds):
         barrier.wait()
-        replies[user] = bot.runtime.run(Who(user_id=user), lambda ctx: vacancy.handle(ctx, f"set あおば {beds} 11/25"))
+        replies[user] = bot.runtime.run(who(user), lambda ctx: vacancy.handle(ctx, f"set あおば {beds} 11/25"))
 
     threads = [threading.Thread(target=update, args=a) for a in (("U0DEMOSS1", 4), ("U0DEMOADM", 6))]
     [t.start() for t in threads]
@@ -254,7 +253,7 @@ def test_two_staff_answering_at_once_tell_the_asker_once(bot):
 
     def answer(runtime, user, verdict):
         barrier.wait()
-        replies.append(runtime.run(Who(user_id=user), lambda ctx: enquiry.answer(ctx, enquiry_id, verdict)))
+        replies.append(runtime.run(who(user), lambda ctx: enquiry.answer(ctx, enquiry_id, verdict)))
 
     threads = [threading.Thread(target=answer, args=(rt, user, verdict)) for rt, user, verdict in
                zip(runtimes, ("U0DEMOSS1", "U0DEMONS1"), ("accept", "decline"))]
@@ -279,4 +278,4 @@ def test_set_modal_refuses_a_non_staff_submitter_on_the_field(bot):
     assert figure(bot, "特養 あおば苑", date(2026, 11, 24)).beds == 2
     with bot.session() as s:
         refused = s.exec(select(AuditEvent).where(AuditEvent.action == "vacancy.set")).one()
-        assert (refused.actor, refused.allowed) == ("U0DEMONS1", False)
+        assert (refused.actor, refused.allowed) == ("slack:U0DEMONS1", False)

@@ -1,18 +1,25 @@
-"""One module per slash command: parse the text, call the store, return a
-Reply. Nothing here imports Slack; the console and a later Teams adapter
-call `run` exactly as the Slack glue does."""
+"""The one registry: every slash command, button action and form submission
+by id, and `dispatch`, which every front end reaches through
+`Runtime.handle`. Nothing here imports a platform; the console and the
+Slack glue call exactly the same handlers.
+
+Adding a command, a button or a form touches only the feature's module here
+(its COMMAND handler, ACTIONS and SUBMISSIONS) and its templates."""
 
 from __future__ import annotations
 
+import json
 from typing import Callable
 
 from bot.commands import liaison, patient, vacancy
+from bot.commands.common import CHOOSE
 from bot.context import Context
-from bot.replies import Reply
+from bot.replies import REPLACE, Reply
+from bot.requests import ACTION, COMMAND, SUBMIT, Request, StaleButton
 
-Handler = Callable[[Context, str], Reply]
+Handler = Callable[[Context, Request], Reply]
 
-COMMANDS: dict[str, Handler] = {
+COMMANDS: dict[str, Callable[[Context, str], Reply]] = {
     "/patient": patient.handle,
     "/liaison": liaison.handle,
     "/vacancy": vacancy.handle,
@@ -24,3 +31,33 @@ def run(ctx: Context, command: str, text: str) -> Reply:
     if handler is None:
         return Reply("common/unknown_command", {"command": command, "commands": sorted(COMMANDS)})
     return handler(ctx, text or "")
+
+
+def choose(ctx: Context, request: Request) -> Reply:
+    """A choice from a "which one?" list: run the command again with it, in
+    place of the list."""
+    try:
+        chosen = json.loads(request.text)
+        command, text = chosen["command"], chosen["text"]
+    except (ValueError, KeyError, TypeError):
+        raise StaleButton(request.text) from None
+    reply = run(ctx, command, text)
+    reply.answer = REPLACE
+    return reply
+
+
+ACTIONS: dict[str, Handler] = {CHOOSE: choose, **patient.ACTIONS, **liaison.ACTIONS, **vacancy.ACTIONS}
+SUBMISSIONS: dict[str, Handler] = {**patient.SUBMISSIONS, **liaison.SUBMISSIONS, **vacancy.SUBMISSIONS}
+
+
+def dispatch(ctx: Context, request: Request) -> Reply:
+    if request.kind == COMMAND:
+        return run(ctx, request.name, request.text)
+    table = ACTIONS if request.kind == ACTION else SUBMISSIONS if request.kind == SUBMIT else {}
+    handler = table.get(request.name)
+    if handler is None:
+        return Reply("common/stale_button")
+    try:
+        return handler(ctx, request)
+    except StaleButton:
+        return Reply("common/stale_button")

@@ -1,24 +1,24 @@
 """Splitting command text the way people type it: full-width or half-width,
-`key=value` or `key＝value`, Japanese or English option names, mentions."""
+`key=value` or `key＝value`, Japanese or English option names. Mentions and
+channels arrive as tokens the front end and the runtime put in
+(`bot.people`), never in a platform's own syntax."""
 
 from __future__ import annotations
 
-import html
-import re
 from dataclasses import dataclass, field
 
-from bot.lookup import fold, unwrap_slack  # noqa: F401 (fold is re-exported for commands)
+from bot.lookup import fold
+from bot.people import TOKEN, Place, as_typed
 
-_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|([^>]*))?>")
-_CHANNEL = re.compile(r"<#([CG][A-Z0-9]+)(?:\|([^>]*))?>")
+__all__ = ["Args", "parse", "typed_text", "membership_verb", "first_word", "fold"]
 
 
 @dataclass
 class Args:
     words: list[str] = field(default_factory=list)
     options: dict[str, str] = field(default_factory=dict)
-    mentions: list[tuple[str, str]] = field(default_factory=list)  # (user id, label)
-    channels: list[str] = field(default_factory=list)
+    mentions: list[int] = field(default_factory=list)  # Member ids, in the order typed
+    channels: list[Place] = field(default_factory=list)
 
     @property
     def rest(self) -> str:
@@ -29,10 +29,12 @@ def parse(text: str, aliases: dict[str, str] | None = None) -> Args:
     """`aliases` maps accepted option names (e.g. `地区`) to canonical ones."""
     aliases = aliases or {}
     args = Args()
-    args.mentions = [(m[1], m[2] or "") for m in _MENTION.finditer(text)]
-    args.channels = [m[1] for m in _CHANNEL.finditer(text)]
-    text = _CHANNEL.sub(" ", _MENTION.sub(" ", text))
-    for word in unwrap_slack(text).split():
+    for kind, ref, _typed in TOKEN.findall(text):
+        if kind == "m" and ref.startswith("#") and ref[1:].isdigit():
+            args.mentions.append(int(ref[1:]))
+        elif kind == "c" and (place := Place.parse(ref)):
+            args.channels.append(place)
+    for word in TOKEN.sub(" ", text).split():
         folded = fold(word)
         if "=" in folded and not folded.startswith("="):
             key, value = folded.split("=", 1)
@@ -44,10 +46,10 @@ def parse(text: str, aliases: dict[str, str] | None = None) -> Args:
 
 
 def typed_text(text: str) -> str:
-    """Free text as the user typed it: Slack's `&amp; &lt; &gt;` decoded, any
-    markup (`<@U1>`, `<!channel>`) kept as literal characters. Rendering
-    escapes it again, so it displays literally and pings nobody."""
-    return html.unescape(text).strip()
+    """Free text as the user typed it, mentions and any markup kept as
+    literal characters: rendering escapes it again, so it displays
+    literally and pings nobody."""
+    return as_typed(text).strip()
 
 
 MEMBERSHIP_VERBS = {"追加": "add", "削除": "remove", "外す": "remove", "rm": "remove", "一覧": "list"}

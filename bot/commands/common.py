@@ -3,17 +3,35 @@ the reply that asks which one / says none was found."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from bot.context import Context
 from bot.privacy import initials, may_access_notes
-from bot.replies import Reply
+from bot.replies import Action, Reply
+from bot.requests import Request, StaleButton
 from bot.store.models import Facility, Patient
 from bot.store.queries import load_patients, patient_index
 from bot.vacancy.facilities import facility_index
 
 # A button's value may hold 2000 characters; longer text is not carried along.
 CARRY_LIMIT = 1500
+CHOOSE = "choose"  # the action that runs a command again with the chosen one
+
+
+def choice_actions(command: str, choices: list) -> list[Action]:
+    """One button per choice; pressing it runs `command` with the choice's text."""
+    return [Action.make(CHOOSE, json.dumps({"command": command, "text": c["text"] if isinstance(c, dict) else c.text},
+                                           ensure_ascii=False),
+                        label=(c["label"] if isinstance(c, dict) else c.label)) for c in choices]
+
+
+def button_id(request: Request) -> int:
+    """A button value that names a row by id; anything else is a stale button."""
+    text = request.text.strip()
+    if not text.isdigit():
+        raise StaleButton(text)
+    return int(text)
 
 
 @dataclass
@@ -49,7 +67,7 @@ def resolve_patient(ctx: Context, command: str, text: str, before: str = "") -> 
     return None, "", Reply(template, {
         "command": command, "query": match.query, "choices": choices,
         "dropped_text": bool(rest) and not carry,
-    })
+    }, choice_actions(command, choices))
 
 
 def resolve_facility(ctx: Context, text: str, before: str) -> tuple[Facility | None, str, Reply | None]:
@@ -62,4 +80,4 @@ def resolve_facility(ctx: Context, text: str, before: str) -> tuple[Facility | N
     carry = rest if len(rest) <= CARRY_LIMIT else ""
     choices = [{"label": f.name, "text": " ".join(x for x in (before, f.name, carry) if x)} for f in match.items]
     return None, "", Reply("vacancy/choose", {"command": "/vacancy", "query": match.query, "choices": choices,
-                                              "found": match.kind == "many"})
+                                              "found": match.kind == "many"}, choice_actions("/vacancy", choices))

@@ -3,24 +3,28 @@ returns Replies; queries live in `bot.vacancy.*`."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import date, timedelta
 from typing import Any
 
 from bot.commands import args as argparse
 from bot.commands import vacancy_admin as admin
-from bot.commands.common import resolve_facility
+from bot.commands.common import button_id, resolve_facility
 from bot.context import Context
 from bot.dates import DateError, parse_range
+from bot.forms import Option, validate
 from bot.lookup import normalise_code
 from bot.privacy import audit, is_admin
-from bot.replies import Modal, Reply
+from bot.replies import DM, REPLACE, Action, FormView, Reply
+from bot.requests import Request, StaleButton
 from bot.store.models import Facility
-from bot.vacancy import board, figures
+from bot.vacancy import board, enquiry, figures
 from bot.vacancy.facilities import area_index, facilities_of, may_update
-from bot.vacancy.words import ANY_SEX, SEXES, kind_of, need_of, sex_of
+from bot.vacancy.words import ANY_SEX, kind_of, need_of, sex_of
 
 COMMAND = "/vacancy"
+SUBMIT = "vacancy_set_submit"
 DEFAULT_DAYS = 14  # `/vacancy` with no date: tonight and the next two weeks
 ABSURD_BEDS = 100  # the cap when a facility's capacity is not recorded
 SUBCOMMANDS = {
@@ -100,8 +104,9 @@ def show_board(ctx: Context, text: str) -> Reply:
         filters.areas = match.items
     settings = ctx.settings.team.vacancy
     result = board.query(ctx.session, filters, ctx.now, settings.freshness_hours)
+    asks = [Action.make("vacancy_ask", json.dumps(r.ask), n=i, name=r.name) for i, r in enumerate(result.rows, 1)]
     return Reply("vacancy/board", {"board": result, "f": filters, "now": ctx.now,
-                                   "freshness": int(settings.freshness_hours)})
+                                   "freshness": int(settings.freshness_hours)}, asks)
 
 
 # --- updates -----------------------------------------------------------------
@@ -195,42 +200,55 @@ def open_set_modal(ctx: Context, facility_id: int | None = None) -> Reply:
     elif not choices:
         return invalid("not_staff_anywhere")
     selected = facility_id if facility_id is not None else (choices[0].id if len(choices) == 1 else None)
-    return Reply(modal=Modal("vacancy_set", {"facilities": choices, "selected": selected,
-                                             "today": ctx.today.isoformat(), "channel_id": ctx.channel_id}))
+    form = ctx.forms.builtin["vacancy_set"].with_options(
+        "facility", [Option(str(f.id), f.name[:75]) for f in choices])
+    initial = {"first": ctx.today.isoformat(), "sex": "どちらでも"}
+    if selected is not None:
+        initial["facility"] = str(selected)
+    return Reply(form=FormView(form, SUBMIT, meta={"place": str(ctx.place) if ctx.place else None},
+                               initial=initial))
 
 
-def set_from_form(ctx: Context, values: dict[str, Any]) -> Reply:
-    """The modal's fields, checked one by one; errors go back on the field."""
-    facility = ctx.session.get(Facility, int(values["facility"])) if values.get("facility") else None
+def set_from_form(ctx: Context, request: Request) -> Reply:
+    """The form's fields, checked as every form is, then against the
+    facility; errors go back on the field."""
+    values = request.values
+    facility = ctx.session.get(Facility, int(values["facility"])) if str(values.get("facility") or "").isdigit() \
+        else None
     if facility is None:
         return Reply(field_errors={"facility": ("required", {"label": "施設"})})
-    beds_text = argparse.fold(values.get("beds") or "").strip()
-    if not _BEDS.fullmatch(beds_text):
+    # The facility list was filled in when the form opened; check the rest
+    # against the form with this one facility as its option.
+    form = ctx.forms.builtin["vacancy_set"].with_options("facility", [Option(str(facility.id), facility.name)])
+    clean, errors = validate(form, {**values, "beds": argparse.fold(values.get("beds") or "").strip()})
+    if errors:
+        return Reply(field_errors=errors)
+    if not _BEDS.fullmatch(clean["beds"]):
         return Reply(field_errors={"beds": ("not_a_number", {"label": "空床数"})})
-    beds = int(_BEDS.fullmatch(beds_text)[1])
+    beds = int(_BEDS.fullmatch(clean["beds"])[1])
     if beds < 0 or beds > bed_limit(facility):
         return Reply(field_errors={"beds": ("out_of_range", {"label": "空床数", "min": 0, "max": bed_limit(facility)})})
     limit = ctx.settings.team.vacancy.max_range_days
-    first = date.fromisoformat(values["first"]) if values.get("first") else ctx.today
-    last = date.fromisoformat(values["last"]) if values.get("last") else first
+    first = date.fromisoformat(clean["first"]) if clean.get("first") else ctx.today
+    last = date.fromisoformat(clean["last"]) if clean.get("last") else first
     latest = ctx.today + timedelta(days=365)
     if first < ctx.today or first > latest:
         return Reply(field_errors={"first": ("out_of_range", {"label": "開始日", "min": ctx.today, "max": latest})})
     if last < first or (last - first).days + 1 > limit:
         return Reply(field_errors={"last": ("out_of_range", {
             "label": "終了日", "min": first, "max": first + timedelta(days=limit - 1)})})
-    sex = values.get("sex") or ANY_SEX
-    if sex not in SEXES:
-        return Reply(field_errors={"sex": ("not_an_option", {"label": "性別", "options": SEXES})})
     if not may_update(ctx, facility):
         refusal = _refuse(ctx, facility, "vacancy.set")
         return Reply(field_errors={"facility": ("refused", {"reason": "not_facility_staff", **refusal.values})})
-    return update(ctx, facility, beds, first, last, sex)
+    reply = update(ctx, facility, beds, first, last, clean.get("sex") or ANY_SEX)
+    reply.answer = DM
+    return reply
 
 
-def confirm_figures(ctx: Context, facility_id: int) -> Reply:
-    """「変わりなし」 on the morning prompt: the figures are vouched for again."""
-    facility = ctx.session.get(Facility, facility_id)
+def confirm_figures(ctx: Context, request: Request) -> Reply:
+    """「変わりなし」 on the morning prompt: the figures are vouched for again,
+    and the prompt is replaced by the confirmation."""
+    facility = ctx.session.get(Facility, button_id(request))
     if facility is None:
         return invalid("facility_gone")
     if not may_update(ctx, facility):
@@ -238,4 +256,34 @@ def confirm_figures(ctx: Context, facility_id: int) -> Reply:
     count = figures.confirm(ctx.session, facility, ctx.today, ctx.now)
     audit(ctx, "vacancy.confirm", target=f"facility:{facility.id}", detail=f"{count} nights")
     return Reply("vacancy/confirmed", {"facility": facility, "count": count, "now": ctx.now,
-                                       "spans": figures.upcoming(ctx.session, facility.id, ctx.today, days=7)})
+                                       "spans": figures.upcoming(ctx.session, facility.id, ctx.today, days=7)},
+                 answer=REPLACE)
+
+
+def open_update(ctx: Context, request: Request) -> Reply:
+    """「更新する」 on the morning prompt."""
+    return open_set_modal(ctx, button_id(request))
+
+
+def ask(ctx: Context, request: Request) -> Reply:
+    try:
+        value = json.loads(request.text)
+        if not isinstance(value, dict) or not {"f", "a", "b"} <= value.keys():
+            raise ValueError(value)
+    except ValueError:
+        raise StaleButton(request.text) from None
+    return enquiry.ask(ctx, value)
+
+
+def answer(verdict: str):
+    def press(ctx: Context, request: Request) -> Reply:
+        return enquiry.answer(ctx, button_id(request), verdict)
+
+    return press
+
+
+ACTIONS = {
+    "vacancy_confirm": confirm_figures, "vacancy_update": open_update, "vacancy_ask": ask,
+    "vacancy_answer_accept": answer("accept"), "vacancy_answer_decline": answer("decline"),
+}
+SUBMISSIONS = {SUBMIT: set_from_form}

@@ -10,10 +10,11 @@ from sqlmodel import func, select
 from bot.commands import args as argparse
 from bot.commands.common import resolve_facility
 from bot.context import Context
+from bot.lookup import normalise
 from bot.privacy import audit, is_admin
 from bot.replies import Reply
 from bot.store.models import Facility, FacilityStaff, Member
-from bot.store.queries import change_membership
+from bot.store.queries import change_membership, members_by_id
 from bot.vacancy.facilities import may_update, staff_of
 from bot.vacancy.facility_fields import FIELD_ALIASES, clean_fields
 from bot.vacancy.words import needs_list
@@ -34,8 +35,6 @@ def list_facilities(ctx: Context, text: str) -> Reply:
     query_text = argparse.fold(text).strip()
     facilities = list(ctx.session.exec(all_facilities()))
     if query_text:
-        from bot.lookup import normalise
-
         q = normalise(query_text)
         facilities = [f for f in facilities if q in normalise(f.name + f.kana + f.area + f.kind)]
     staff_counts = dict(ctx.session.exec(
@@ -48,8 +47,8 @@ def list_facilities(ctx: Context, text: str) -> Reply:
 
 def _raw_fields(args: argparse.Args) -> dict[str, str]:
     raw = dict(args.options)
-    if "contact" in raw and args.mentions:  # contact=<@U123|sato> arrives as a mention
-        raw["contact"] = args.mentions[0][0]
+    if "contact" in raw and args.mentions:  # contact=@伊藤 arrives as a mention
+        raw["contact"] = str(args.mentions[0])
     return raw
 
 
@@ -103,17 +102,17 @@ def staff(ctx: Context, text: str) -> Reply:
     if other:
         return other
     verb, members_text = argparse.membership_verb(rest)
-    args = argparse.parse(members_text)
+    mentioned = members_by_id(ctx.session, argparse.parse(members_text).mentions)
     if verb in ("", "list"):
         return Reply("vacancy/staff", {"facility": found, "staff": staff_of(ctx.session, found.id), "changed": [],
                                        "verb": ""})
-    if verb not in ("add", "remove") or not args.mentions:
+    if verb not in ("add", "remove") or not mentioned:
         return Reply("vacancy/invalid", {"problem": "staff_usage", "facility": found})
     if not may_update(ctx, found):
         audit(ctx, f"facility.staff.{verb}", allowed=False, target=f"facility:{found.id}", detail="not staff")
         return Reply("vacancy/refused", {"facility": found})
-    changed = change_membership(ctx.session, FacilityStaff, "facility_id", found.id, verb, args.mentions, ctx.now)
+    changed = change_membership(ctx.session, FacilityStaff, "facility_id", found.id, verb, mentioned)
     audit(ctx, f"facility.staff.{verb}", target=f"facility:{found.id}",
-          detail=",".join(m.slack_user_id for m in changed))
+          detail=",".join(m.qualified_id for m in changed))
     return Reply("vacancy/staff", {"facility": found, "staff": staff_of(ctx.session, found.id), "changed": changed,
                                    "verb": verb})

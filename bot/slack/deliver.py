@@ -1,5 +1,6 @@
-"""Sending a Reply: as the HTTP ack body, with respond(), views.open or
-chat.postMessage. Rendering is done by `bot.render`."""
+"""Sending what the core returned: Block Kit messages, modals, posts to
+channels and DMs, and redraws of a pressed message. Posts go through the
+delivery table when they carry a key, so each is sent once."""
 
 from __future__ import annotations
 
@@ -10,88 +11,104 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import schedule
-from bot.render import render_message, render_text, render_view
-from bot.replies import Modal, Post, Reply
+from bot.people import Place
+from bot.render import render_text
+from bot.replies import Message, Post, Reply
 from bot.runtime import Runtime
+from bot.slack import blocks
+from bot.slack.mrkdwn import PLATFORM
+from bot.store.models import Member
 
 log = logging.getLogger(__name__)
 
 
-def message(reply: Reply) -> dict[str, Any]:
-    payload = render_message(reply.template, reply.values)
-    payload["response_type"] = "in_channel" if reply.in_channel else "ephemeral"
-    return payload
+class SendError(RuntimeError):
+    """Slack refused a message; `code` is Slack's error code."""
+
+    def __init__(self, code: str):
+        super().__init__(code)
+        self.code = code
 
 
-def view(modal: Modal) -> dict[str, Any]:
-    return render_view(f"views/{modal.kind}", modal.values)
+def ephemeral(message: Message) -> dict[str, Any]:
+    return {**blocks.message(message), "response_type": "ephemeral"}
 
 
 def field_errors(reply: Reply) -> dict[str, str]:
-    return {
-        block: render_text("common/field_error", {"code": code, **params})[:150]
-        for block, (code, params) in reply.field_errors.items()
-    }
+    return {field_id: render_text("common/field_error", {"code": code, **params})[:150]
+            for field_id, (code, params) in reply.field_errors.items()}
 
 
-def open_modal(client: WebClient, trigger_id: str, modal: Modal) -> None:
-    client.views_open(trigger_id=trigger_id, view=view(modal))
+def slack_user(runtime: Runtime, member_id: int) -> str:
+    """A member's Slack user id, for a DM (a user id as channel is a DM)."""
+    found: list[str | None] = []
+    runtime.in_session(lambda session: found.append(
+        (session.get(Member, member_id) or Member()).handle(PLATFORM) if member_id else None))
+    if not found[0]:
+        raise SendError("no_slack_identity")
+    return found[0]
 
 
-def send_posts(runtime: Runtime, client: WebClient, reply: Reply) -> None:
-    """Post to other channels after the reply has gone, off the request path."""
-    for post in reply.posts:
-        runtime.after(lambda post=post: send_post(runtime, client, post))
-
-
-def follow_up(runtime: Runtime, client: WebClient, reply: Reply, dm_to: str | None = None) -> None:
-    """After a modal closed: its posts, and with `dm_to` the reply itself as a
-    DM, since a closed modal has nowhere else to show what was stored."""
-    if reply.error or reply.field_errors:
-        return
-    if dm_to and reply.template:
-        runtime.after(lambda: client.chat_postMessage(channel=dm_to, **message(reply)))
-    send_posts(runtime, client, reply)
-
-
-class SendError(RuntimeError):
-    """Slack refused a message; the text is Slack's error code."""
+def channel_of(runtime: Runtime, post: Post) -> str:
+    if post.dm_to is not None:
+        return slack_user(runtime, post.dm_to)
+    if post.place is None or post.place.platform != PLATFORM:
+        raise SendError("not_a_slack_channel")
+    return post.place.id
 
 
 def post_message(runtime: Runtime, client: WebClient, post: Post) -> str:
-    """chat.postMessage (a user id as channel is a DM); runs `on_sent`.
-    Raises SendError with Slack's reason, so a caller can record or report it."""
+    """chat.postMessage; runs `on_sent`. Raises SendError with Slack's reason."""
     try:
-        response = client.chat_postMessage(channel=post.channel, **render_message(post.template, post.values))
+        response = client.chat_postMessage(channel=channel_of(runtime, post), **blocks.message(post))
     except SlackApiError as e:
         raise SendError(e.response.get("error") or "slack_error") from None
     if post.on_sent:
-        runtime.in_session(post.on_sent, response["channel"], response["ts"])
+        runtime.in_session(post.on_sent, Place(PLATFORM, response["channel"]), response["ts"])
     return response["ts"]
+
+
+def send_posts(runtime: Runtime, client: WebClient, reply: Reply) -> None:
+    """Post to other places after the reply has gone, off the request path."""
+    for post in reply.posts:
+        runtime.after(lambda post=post: send_post(runtime, client, post))
 
 
 def send_post(runtime: Runtime, client: WebClient, post: Post) -> None:
     """A reply's follow-up post, sent once through the delivery table when it
     has a key. On refusal, tell the person who acted."""
+    refusal: list[str] = []
+
+    def send(p: Post) -> bool:
+        try:
+            post_message(runtime, client, p)
+        except SendError as e:
+            refusal.append(e.code)
+            raise
+        return True
+
     if post.delivery:
-        error = schedule.send_once(runtime.engine, post.delivery, post, scheduler_sender(runtime, client),
-                                   runtime.clock())
+        outcome = schedule.send_once(runtime.engine, post.delivery, post, send, runtime.clock())
+        if outcome == "taken":
+            return
     else:
         try:
-            post_message(runtime, client, post)
-            error = None
-        except SendError as e:
-            error = str(e)
-    if error and error != "taken":
-        log.warning("post to %s failed: %s", post.channel, error)
+            send(post)
+        except SendError:
+            pass
+    if refusal:
+        log.warning("post to %s failed: %s", post.place or post.dm_to, refusal[-1])
         if post.tell_on_failure:
-            reason = error.split(": ", 1)[-1]  # "SendError: not_in_channel" -> Slack's code
-            notice = render_message("common/post_failed", {"channel": post.channel, "error": reason, **post.values})
-            client.chat_postMessage(channel=post.tell_on_failure, **notice)
+            notice = Post("common/post_failed", {"channel": str(post.place), "error": refusal[-1], **post.values},
+                          dm_to=post.tell_on_failure)
+            try:
+                post_message(runtime, client, notice)
+            except SendError as e:
+                log.warning("could not tell member %s: %s", post.tell_on_failure, e.code)
 
 
 def scheduler_sender(runtime: Runtime, client: WebClient):
-    """`send(post) -> bool` for `bot.schedule.tick`; a refusal raises, so the
+    """`send(post) -> bool` for the scheduler tick; a refusal raises, so the
     delivery row records the reason and a later tick retries."""
 
     def send(post: Post) -> bool:
@@ -101,8 +118,19 @@ def scheduler_sender(runtime: Runtime, client: WebClient):
     return send
 
 
-def update_message(client: WebClient, channel: str, ts: str, post: Post) -> None:
+def update_message(client: WebClient, channel: str, ts: str, message: Message) -> None:
     try:
-        client.chat_update(channel=channel, ts=ts, **render_message(post.template, post.values))
+        client.chat_update(channel=channel, ts=ts, **blocks.message(message))
     except SlackApiError as e:
         log.warning("update of %s/%s failed: %s", channel, ts, e.response.get("error"))
+
+
+def open_form(client: WebClient, trigger_id: str, reply: Reply) -> None:
+    try:
+        client.views_open(trigger_id=trigger_id, view=blocks.view(reply.form))
+    except SlackApiError as e:
+        log.warning("views.open failed: %s", e.response.get("error"))
+
+
+def dm(runtime: Runtime, client: WebClient, user_id: str, message: Message) -> None:
+    runtime.after(lambda: client.chat_postMessage(channel=user_id, **blocks.message(message)))

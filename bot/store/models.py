@@ -1,12 +1,12 @@
 """Tables. One class per table; relationships are queried explicitly in
 `store/queries.py` so every read of patient data goes through code we audit."""
 
-from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Optional
 
 from sqlalchemy import Column, Index, Text, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, Relationship, SQLModel
 
 from bot.store.types import UTCDateTime
 
@@ -15,13 +15,42 @@ def _ts(nullable: bool = False, index: bool = False):
     return Field(sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
 
 
+# Wide enough for any platform's ids (Teams: `29:1a…`, `19:…@thread.tacv2`).
+ID_LENGTH = 300
+
+
 class Member(SQLModel, table=True):
+    """A person, whatever platform they use; their platform ids are Identities."""
+
     id: int | None = Field(default=None, primary_key=True)
-    slack_user_id: str = Field(unique=True, index=True, max_length=32)
     display_name: str = Field(default="", max_length=80)
     profession: str = Field(default="", max_length=40)
     organisation: str = Field(default="", max_length=80)
     created_at: datetime = _ts()
+    # Loaded with the member, so a front end can address or mention them
+    # after the request's session has closed.
+    identities: list["Identity"] = Relationship(back_populates="member", sa_relationship_kwargs={"lazy": "selectin"})
+
+    def handle(self, platform: str) -> str | None:
+        """This member's id on `platform`, if they have one."""
+        return next((i.external_id for i in self.identities if i.platform == platform), None)
+
+    @property
+    def qualified_id(self) -> str:
+        """`slack:U0123` (the first identity), for audit rows and logs."""
+        first = min(self.identities, key=lambda i: i.id or 0, default=None)
+        return f"{first.platform}:{first.external_id}" if first else f"member:{self.id}"
+
+
+class Identity(SQLModel, table=True):
+    """One platform account of a member (migration 0003)."""
+
+    __table_args__ = (UniqueConstraint("platform", "external_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=16)
+    external_id: str = Field(max_length=ID_LENGTH)
+    member_id: int = Field(foreign_key="member.id", index=True)
+    member: Optional[Member] = Relationship(back_populates="identities")
 
 
 class Patient(SQLModel, table=True):
@@ -33,7 +62,8 @@ class Patient(SQLModel, table=True):
     care_level: str = Field(default="", max_length=16)
     # "yes" | "no" | "unknown": withdrawal ("no") stops new notes.
     consent: str = Field(default="unknown", max_length=8)
-    channel_id: str | None = Field(default=None, max_length=32)
+    # Where notes are announced: a Place as "platform:channel".
+    channel: str | None = Field(default=None, max_length=ID_LENGTH)
     status: str = Field(default="active", max_length=8)
     outcome: str | None = Field(default=None, max_length=16)
     ended_on: date | None = None
@@ -60,8 +90,10 @@ class Note(SQLModel, table=True):
     created_at: datetime = _ts(index=True)
     # Slack may deliver the same submission twice; the key makes the second a no-op.
     request_key: str = Field(unique=True, max_length=128)
-    channel_id: str | None = Field(default=None, max_length=32)
-    message_ts: str | None = Field(default=None, max_length=32)
+    # Where the note's announcement went ("platform:channel") and the
+    # platform's id of that message, so acks can redraw its count.
+    channel: str | None = Field(default=None, max_length=ID_LENGTH)
+    message_id: str | None = Field(default=None, max_length=ID_LENGTH)
 
 
 class NoteAck(SQLModel, table=True):
@@ -79,10 +111,12 @@ class AuditEvent(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = _ts(index=True)
-    actor: str = Field(max_length=64)
+    # Platform-qualified (`slack:U0123`) from migration 0003 on; older rows
+    # hold the bare Slack id they were hashed with.
+    actor: str = Field(max_length=ID_LENGTH + 20)
     action: str = Field(max_length=32)
     patient_code: str | None = Field(default=None, max_length=16, index=True)
-    target: str = Field(default="", max_length=128)
+    target: str = Field(default="", max_length=1024)
     allowed: bool
     detail: str = Field(default="", max_length=256)
     prev_hash: str = Field(max_length=64)
@@ -157,7 +191,7 @@ class Delivery(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("kind", "subject", "slot"), Index("ix_delivery_status", "status"))
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=32)
-    subject: str = Field(max_length=64)
+    subject: str = Field(max_length=255)
     slot: str = Field(max_length=32)
     # pending (claimed, being sent) | sent | failed (retried later) | skipped
     status: str = Field(default="pending", max_length=8)

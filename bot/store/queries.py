@@ -13,23 +13,33 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, func, select
 
 from bot.lookup import FuzzyIndex, normalise
-from bot.store.models import CareTeamMember, Member, Patient
+from bot.people import Handle
+from bot.store.models import CareTeamMember, Identity, Member, Patient
 
 
-def get_or_create_member(session: Session, slack_user_id: str, now: datetime,
-                         display_name: str = "") -> Member:
-    member = session.exec(select(Member).where(Member.slack_user_id == slack_user_id)).first()
+def get_or_create_member(session: Session, handle: Handle, now: datetime) -> Member:
+    """The member behind a platform identity, created on first contact."""
+    query = select(Member).join(Identity, Identity.member_id == Member.id).where(
+        Identity.platform == handle.platform, Identity.external_id == handle.external_id)
+    member = session.exec(query).first()
     if member is None:
-        member = Member(slack_user_id=slack_user_id, display_name=display_name[:80], created_at=now)
         try:
             with session.begin_nested():
+                member = Member(display_name=handle.label[:80], created_at=now)
+                member.identities.append(Identity(platform=handle.platform, external_id=handle.external_id))
                 session.add(member)
         except IntegrityError:  # created by a concurrent request a moment ago
-            member = session.exec(select(Member).where(Member.slack_user_id == slack_user_id)).one()
-    elif display_name and not member.display_name:
-        member.display_name = display_name[:80]
+            member = session.exec(query).one()
+    elif handle.label and not member.display_name:
+        member.display_name = handle.label[:80]
         session.add(member)
     return member
+
+
+def members_by_id(session: Session, ids: list[int]) -> list[Member]:
+    """Mentioned members, in the order mentioned, each once."""
+    found = [session.get(Member, i) for i in dict.fromkeys(ids)]
+    return [m for m in found if m is not None]
 
 
 @dataclass(frozen=True)
@@ -99,13 +109,12 @@ def care_team(session: Session, patient: Patient) -> list[Member]:
 
 
 def change_membership(session: Session, link: type[SQLModel], owner_field: str, owner_id: int, verb: str,
-                      mentions: list[tuple[str, str]], now: datetime, **extra) -> list[Member]:
-    """Add or remove mentioned members on a link table (care team, facility
-    staff). Returns the members actually changed; adding someone already
-    there, or removing someone absent, changes nothing."""
+                      members: list[Member], **extra) -> list[Member]:
+    """Add or remove members on a link table (care team, facility staff).
+    Returns the members actually changed; adding someone already there, or
+    removing someone absent, changes nothing."""
     changed = []
-    for user_id, label in dict.fromkeys(mentions):
-        member = get_or_create_member(session, user_id, now, label)
+    for member in members:
         row = session.exec(select(link).where(getattr(link, owner_field) == owner_id,
                                               link.member_id == member.id)).first()
         if verb == "add" and row is None:

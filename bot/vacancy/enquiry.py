@@ -11,7 +11,7 @@ from sqlmodel import update
 from bot.context import Context
 from bot.lookup import normalise_code
 from bot.privacy import audit
-from bot.replies import Post, Reply
+from bot.replies import Action, Message, Post, Reply
 from bot.store.models import Facility, Member, VacancyEnquiry
 from bot.store.queries import insert_once
 from bot.vacancy.facilities import may_update, staff_of
@@ -38,9 +38,17 @@ def ask(ctx: Context, value: dict) -> Reply:
         return Reply("vacancy/enquiry_sent", {"facility": facility, "staff": staff, "first": first, "last": last})
     audit(ctx, "vacancy.enquiry", target=f"facility:{facility.id}", detail=f"enquiry:{enquiry.id} {code or ''}")
     values = enquiry_values(ctx, enquiry, facility)
-    posts = [Post(m.slack_user_id, "vacancy/enquiry", values) for m in staff]
+    posts = [_enquiry_message(values).sent(dm_to=m.id) for m in staff]
     return Reply("vacancy/enquiry_sent", {"facility": facility, "staff": staff, "first": first, "last": last},
                  posts=posts)
+
+
+def _enquiry_message(values: dict) -> Message:
+    """The DM to the facility's staff, with the answer buttons while open."""
+    enquiry = values["enquiry"]
+    actions = [Action.make("vacancy_answer_accept", enquiry.id, style="primary"),
+               Action.make("vacancy_answer_decline", enquiry.id)] if enquiry.status == "open" else []
+    return Message("vacancy/enquiry", values, actions)
 
 
 def enquiry_values(ctx: Context, enquiry: VacancyEnquiry, facility: Facility) -> dict:
@@ -64,11 +72,9 @@ def answer(ctx: Context, enquiry_id: int, verdict: str) -> Reply:
     ctx.session.refresh(enquiry)
     if not answered:  # a colleague answered first
         values = enquiry_values(ctx, enquiry, facility)
-        return Reply("vacancy/enquiry_answered", {**values, "already": True},
-                     update=Post("", "vacancy/enquiry", values))
+        return Reply("vacancy/enquiry_answered", {**values, "already": True}, update=_enquiry_message(values))
     audit(ctx, "vacancy.answer", target=f"facility:{facility.id}", detail=f"enquiry:{enquiry.id} {enquiry.status}")
     values = enquiry_values(ctx, enquiry, facility)
     asker = values["asker"]
     return Reply("vacancy/enquiry_answered", {**values, "already": False},
-                 posts=[Post(asker.slack_user_id, "vacancy/enquiry_answer", values)],
-                 update=Post("", "vacancy/enquiry", values))
+                 posts=[Post("vacancy/enquiry_answer", values, dm_to=asker.id)], update=_enquiry_message(values))

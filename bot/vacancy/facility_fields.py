@@ -10,7 +10,7 @@ import jaconv
 
 from bot.context import Context
 from bot.lookup import fold
-from bot.store.queries import get_or_create_member
+from bot.store.models import Member
 from bot.vacancy.words import KINDS, kind_of, parse_needs
 
 FIELD_ALIASES = {
@@ -64,11 +64,10 @@ def clean_fields(ctx: Context, raw: dict[str, str]) -> tuple[dict[str, Any], lis
             problems.append("bad_accepts:" + ",".join(bad))
         clean["accepts"] = ",".join(needs)
     if "contact" in raw:
-        user = raw["contact"].strip()
-        if user and not re.fullmatch(r"[UW][A-Z0-9]{2,31}", user):
+        # A mention arrives resolved to a member id (see `_raw_fields`).
+        member_id = str(raw["contact"]).strip()
+        if member_id and not (member_id.isdigit() and ctx.session.get(Member, int(member_id))):
             problems.append("bad_contact")
-        elif user:
-            clean["contact_member_id"] = get_or_create_member(ctx.session, user, ctx.now).id
         else:
-            clean["contact_member_id"] = None
+            clean["contact_member_id"] = int(member_id) if member_id else None
     return clean, problems

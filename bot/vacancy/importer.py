@@ -9,8 +9,7 @@ from pathlib import Path
 from sqlmodel import select
 
 from bot.context import Context
-from bot.csvfile import read_rows
-from bot.importer import ImportResult
+from bot.csvfile import ImportResult, read_rows
 from bot.privacy import audit
 from bot.store.models import Facility
 from bot.vacancy.facility_fields import clean_fields

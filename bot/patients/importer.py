@@ -3,16 +3,16 @@ Good rows are stored, each bad row is reported by its line number."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import jaconv
 from sqlmodel import select
 
-from bot import patient_fields
 from bot.context import Context
-from bot.csvfile import read_rows
+from bot.csvfile import ImportResult, read_rows
 from bot.lookup import normalise
+from bot.patients import fields as patient_fields
+from bot.people import Handle
 from bot.privacy import audit
 from bot.store.models import CareTeamMember, Patient
 from bot.store.queries import get_or_create_member, insert_patient
@@ -22,14 +22,6 @@ PATIENT_COLUMNS = {
     "地区": "area", "地域": "area", "介護度": "care", "要介護度": "care", "care_level": "care",
     "同意": "consent", "チーム": "team", "担当": "team",
 }
-
-
-@dataclass
-class ImportResult:
-    encoding: str = ""
-    stored: list[str] = field(default_factory=list)
-    already: list[tuple[int, str]] = field(default_factory=list)  # (line, existing code)
-    problems: list[tuple[int, str]] = field(default_factory=list)
 
 
 def import_patients(ctx: Context, path: Path) -> ImportResult:
@@ -57,7 +49,8 @@ def import_patients(ctx: Context, path: Path) -> ImportResult:
                 care_level=patient_fields.normalise_care(row.get("care", "")) or "",
                 consent=patient_fields.CONSENT[consent.lower()], created_at=ctx.now, created_by_id=ctx.member.id))
             for user_id in dict.fromkeys(row.get("team", "").split()):
-                member = get_or_create_member(ctx.session, user_id, ctx.now)
+                platform, _, external_id = user_id.rpartition(":")  # a bare id is a Slack id
+                member = get_or_create_member(ctx.session, Handle(platform or "slack", external_id), ctx.now)
                 ctx.session.add(CareTeamMember(patient_id=patient.id, member_id=member.id, added_at=ctx.now))
             audit(ctx, "patient.import", patient=patient, detail=f"{path.name}:{line}")
         result.stored.append(patient.code)

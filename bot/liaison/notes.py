@@ -1,0 +1,113 @@
+"""Who may write or read a patient's notes, storing a note exactly once,
+acknowledgements, and how a stored note reads. Returns domain data; the
+command module words it."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, func, select
+
+from bot.context import Context
+from bot.forms import Form, display_value
+from bot.privacy import audit, may_access_notes
+from bot.store.models import Member, Note, NoteAck, Patient
+from bot.store.queries import insert_once
+
+
+class Refused(Exception):
+    """The member may not do this to this patient's notes; `reason` is worded
+    by `common/refused`. The refusal is already audited."""
+
+    def __init__(self, reason: str, patient: Patient):
+        super().__init__(reason)
+        self.reason = reason
+        self.patient = patient
+
+
+def check_may_write(ctx: Context, patient: Patient, action: str = "note.write") -> None:
+    reason = None
+    if not may_access_notes(ctx, patient):
+        reason = "not_team"
+    elif patient.status == "ended":
+        reason = "ended"
+    elif patient.consent == "no":
+        reason = "no_consent"
+    if reason is not None:
+        audit(ctx, action, patient=patient, allowed=False, detail=reason)
+        raise Refused(reason, patient)
+
+
+def check_may_read(ctx: Context, patient: Patient, action: str, target: str = "") -> None:
+    if not may_access_notes(ctx, patient):
+        audit(ctx, action, patient=patient, allowed=False, target=target, detail="not in care team")
+        raise Refused("not_team_read", patient)
+
+
+def store(ctx: Context, patient: Patient, form: Form, clean: dict[str, Any]) -> tuple[Note, bool]:
+    """(the note, True if this action had already stored it)."""
+    note = Note(
+        patient_id=patient.id, form_id=form.id, body_json=json.dumps(clean, ensure_ascii=False),
+        urgency=clean.get(form.urgency_field) if form.urgency_field else None,
+        author_id=ctx.member.id, created_at=ctx.now, request_key=ctx.request_key or f"anon:{uuid.uuid4()}",
+        channel=patient.channel or (str(ctx.place) if ctx.place else None),
+    )
+    earlier = insert_once(ctx.session, note)
+    if earlier is not None:  # the platform delivered this action again: store nothing
+        return earlier, True
+    audit(ctx, "note.write", patient=patient, target=f"note:{note.id}", detail=form.id)
+    return note, False
+
+
+def readable_note(ctx: Context, note_id: int, action: str) -> tuple[Note, Patient] | None:
+    """The note and its patient if it exists; raises Refused for outsiders."""
+    note = ctx.session.get(Note, note_id)
+    if note is None:
+        return None
+    patient = ctx.session.get(Patient, note.patient_id)
+    check_may_read(ctx, patient, action, target=f"note:{note.id}")
+    return note, patient
+
+
+def acknowledge(ctx: Context, note: Note, patient: Patient) -> bool:
+    """Record that this member read the note; True if they already had."""
+    try:
+        with ctx.session.begin_nested():
+            ctx.session.add(NoteAck(note_id=note.id, member_id=ctx.member.id, acked_at=ctx.now))
+    except IntegrityError:
+        return True
+    audit(ctx, "note.ack", patient=patient, target=f"note:{note.id}")
+    return False
+
+
+def acked_by(session: Session, note: Note) -> list[Member]:
+    return list(session.exec(
+        select(Member).join(NoteAck, NoteAck.member_id == Member.id).where(NoteAck.note_id == note.id)
+        .order_by(NoteAck.id)))
+
+
+def ack_count(session: Session, note_id: int) -> int:
+    return session.exec(select(func.count(NoteAck.id)).where(NoteAck.note_id == note_id)).one()
+
+
+def latest(session: Session, patient: Patient, limit: int) -> list[Note]:
+    return list(session.exec(
+        select(Note).where(Note.patient_id == patient.id).order_by(Note.created_at.desc(), Note.id.desc())
+        .limit(limit)))
+
+
+def note_fields(form: Form | None, note: Note) -> list[tuple[str, str]]:
+    """(label, value) as the note reads, in the form's order."""
+    values = json.loads(note.body_json)
+    known = {f.id: f for f in form.fields} if form else {}
+    rows = [(known[k].label, display_value(known[k], values[k])) for k in known if k in values]
+    rows += [(k, str(v)) for k, v in values.items() if k not in known]  # fields since removed from the form
+    return rows
+
+
+def form_title(forms, note: Note) -> str:
+    form = forms.get(note.form_id)
+    return form.title if form else note.form_id

@@ -1,0 +1,55 @@
+"""A note's announcement in its channel: code, initials, form, urgency and
+author (the body only if the team chose full detail), with 「内容を表示」 and
+「確認しました」. Sent once through the delivery table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session
+
+from bot.liaison.notes import ack_count, form_title, note_fields
+from bot.people import Place
+from bot.privacy import initials
+from bot.replies import Action, Message, Post
+from bot.store.models import Member, Note, Patient
+
+POST_KIND = "note.post"
+TEMPLATE = "liaison/posted"
+
+
+def announcement(env, note: Note) -> Message:
+    """The post's text and buttons. `env` has session, settings and forms
+    (a request's Context, or a scheduler job's environment)."""
+    return Message(TEMPLATE, posted_values(env, note), note_actions(note))
+
+
+def note_actions(note: Note) -> list[Action]:
+    return [Action.make("note_show", note.id), Action.make("note_ack", note.id, style="primary")]
+
+
+def channel_post(env, note: Note, tell_on_failure: int | None = None) -> Post:
+    """The announcement to the note's channel; the platform's message id is
+    remembered so acks can redraw the count."""
+    return announcement(env, note).sent(
+        place=Place.parse(note.channel), tell_on_failure=tell_on_failure,
+        delivery=(POST_KIND, f"note:{note.id}", "post"),
+        on_sent=lambda session, place, message_id, note_id=note.id: _remember(session, note_id, place, message_id))
+
+
+def _remember(session: Session, note_id: int, place: Place, message_id: str) -> None:
+    note = session.get(Note, note_id)
+    note.channel, note.message_id = str(place), message_id
+    session.add(note)
+
+
+def posted_values(env, note: Note) -> dict[str, Any]:
+    """What the channel post shows: minimal unless the team chose full detail."""
+    patient = env.session.get(Patient, note.patient_id)
+    full = env.settings.team.privacy.channel_detail == "full"
+    return {
+        "note": note, "code": patient.code, "initials": initials(patient),
+        "form_title": form_title(env.forms, note), "urgency": note.urgency,
+        "author": env.session.get(Member, note.author_id), "ack_count": ack_count(env.session, note.id),
+        "full": full, "fields": note_fields(env.forms.get(note.form_id), note) if full else [],
+    }

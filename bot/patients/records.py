@@ -1,0 +1,86 @@
+"""Changes to patient records and care teams, each audited. Who may make a
+change is decided here; the command module parses and words it."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlmodel import select
+
+from bot.context import Context
+from bot.patients.fields import CONSENT, normalise_care
+from bot.people import Place
+from bot.privacy import audit, in_care_team, initials, is_admin, may_access_notes
+from bot.store.models import CareTeamMember, Member, Patient
+from bot.store.queries import active_patients_named, change_membership, insert_patient
+
+
+class NotInTeam(Exception):
+    """Only the care team (and admins) may do this; the refusal is audited."""
+
+    def __init__(self, patient: Patient):
+        super().__init__(patient.code)
+        self.patient = patient
+
+
+def check_may_manage(ctx: Context, patient: Patient, action: str) -> None:
+    if not (is_admin(ctx) or in_care_team(ctx.session, patient, ctx.member.id)):
+        audit(ctx, action, patient=patient, allowed=False, detail="not in care team")
+        raise NotInTeam(patient)
+
+
+def create(ctx: Context, *, name: str, kana: str, area: str, care: str, consent: str) -> tuple[Patient, list]:
+    """Register a patient with the registering member as the first of the
+    care team. Returns (patient, active patients with the same name)."""
+    same = active_patients_named(ctx.session, name, kana)
+    patient = Patient(code="", name=name.strip(), kana=kana.strip(), area=area.strip(),
+                      care_level=normalise_care(care) or "", consent=CONSENT[consent.strip().lower()],
+                      created_by_id=ctx.member.id, created_at=ctx.now, channel=None)
+    insert_patient(ctx.session, patient)
+    ctx.session.add(CareTeamMember(patient_id=patient.id, member_id=ctx.member.id, added_at=ctx.now))
+    audit(ctx, "patient.add", patient=patient)
+    return patient, same
+
+
+def listed(ctx: Context, show_all: bool, show_ended: bool) -> list[dict]:
+    """My patients (everyone's with `show_all` or for admins), each with
+    whether this member may see the name."""
+    query = select(Patient).order_by(Patient.id)
+    if not show_ended:
+        query = query.where(Patient.status == "active")
+    if not (show_all or is_admin(ctx)):
+        query = query.join(CareTeamMember, CareTeamMember.patient_id == Patient.id).where(
+            CareTeamMember.member_id == ctx.member.id)
+    rows = [{"patient": p, "visible": may_access_notes(ctx, p), "initials": initials(p)}
+            for p in ctx.session.exec(query).all()]
+    audit(ctx, "patient.list", target="all" if show_all else "mine", detail=f"{len(rows)} rows")
+    return rows
+
+
+def change_team(ctx: Context, patient: Patient, verb: str, members: list[Member]) -> list[Member]:
+    check_may_manage(ctx, patient, f"team.{verb}")
+    changed = change_membership(ctx.session, CareTeamMember, "patient_id", patient.id, verb, members,
+                                **({"added_at": ctx.now} if verb == "add" else {}))
+    audit(ctx, f"team.{verb}", patient=patient, target=",".join(m.qualified_id for m in changed))
+    return changed
+
+
+def end_care(ctx: Context, patient: Patient, outcome: str, ended_on: date) -> None:
+    check_may_manage(ctx, patient, "patient.end")
+    patient.status, patient.outcome, patient.ended_on = "ended", outcome, ended_on
+    ctx.session.add(patient)
+    audit(ctx, "patient.end", patient=patient, detail=f"{outcome} {ended_on.isoformat()}")
+
+
+def set_consent(ctx: Context, patient: Patient, value: str) -> None:
+    check_may_manage(ctx, patient, "patient.consent")
+    patient.consent = value
+    ctx.session.add(patient)
+    audit(ctx, "patient.consent", patient=patient, detail=value)
+
+
+def set_channel(ctx: Context, patient: Patient, place: Place | None) -> None:
+    check_may_manage(ctx, patient, "patient.channel")
+    patient.channel = str(place) if place else None
+    ctx.session.add(patient)
+    audit(ctx, "patient.channel", patient=patient, detail=patient.channel or "")

@@ -1,0 +1,71 @@
+"""From Slack's payloads to the core's neutral request: who acts, where,
+the request key that makes a retry harmless, and the typed text with
+Slack's markup turned into mention and channel tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+from typing import Any
+
+from bot.people import Handle, Place, channel_token, mention_token
+from bot.requests import Who
+from bot.slack.mrkdwn import PLATFORM
+
+_MARKUP = re.compile(r"<([@#!]?)([^>|]*)(?:\|([^>]*))?>")
+
+
+def typed(text: str) -> tuple[str, list[Handle]]:
+    """(what the person typed, with tokens for mentions and channels; the
+    people mentioned, in order). Slack escapes `& < >` in typed text; they
+    are decoded. Other markup (links, `<!channel>`) stays as literal
+    characters: rendering escapes it, so it displays and pings nobody."""
+    mentions: list[Handle] = []
+
+    def swap(m: re.Match) -> str:
+        sigil, ident, label = m[1], m[2], m[3] or ""
+        if sigil == "@" and ident[:1] in ("U", "W"):
+            mentions.append(Handle(PLATFORM, ident, label))
+            # What the person saw as they typed: `@佐藤` (the markup if Slack gave no name).
+            return f" {mention_token(len(mentions) - 1, '@' + label if label else m[0])} "
+        if sigil == "#" and ident[:1] in ("C", "G", "D"):
+            return f" {channel_token(Place(PLATFORM, ident), m[0])} "
+        return m[0]
+
+    return html.unescape(_MARKUP.sub(swap, text or "")), mentions
+
+
+def place(channel_id: str | None) -> Place | None:
+    return Place(PLATFORM, channel_id) if channel_id else None
+
+
+def person(user: dict[str, Any]) -> Handle:
+    return Handle(PLATFORM, user.get("id", ""), user.get("username") or user.get("name", ""))
+
+
+def who_of_command(command: dict[str, Any], mentions: list[Handle]) -> Who:
+    return Who(handle=Handle(PLATFORM, command.get("user_id", ""), command.get("user_name", "")),
+               place=place(command.get("channel_id")), request_key=f"cmd:{command.get('trigger_id')}",
+               mentions=mentions)
+
+
+def who_of_action(body: dict[str, Any], channel_id: str | None = None) -> Who:
+    return Who(handle=person(body.get("user", {})),
+               place=place(channel_id or (body.get("channel") or {}).get("id")),
+               request_key=f"act:{body.get('trigger_id')}")
+
+
+def who_of_view(body: dict[str, Any], view: dict[str, Any], channel: str | None) -> Who:
+    return Who(handle=person(body.get("user", {})), place=Place.parse(channel),
+               request_key=f"view:{view.get('id')}")
+
+
+def press_key(body: dict[str, Any], action_id: str, value: str) -> str | None:
+    """A double tap on the same button of the same message is one action:
+    the key names the person, the message and the button, not the tap."""
+    message_ts = (body.get("container") or {}).get("message_ts")
+    if not message_ts:
+        return None
+    digest = hashlib.sha1(f"{action_id}\n{value}".encode()).hexdigest()[:16]
+    return f"press:{(body.get('user') or {}).get('id', '')}:{message_ts}:{digest}"

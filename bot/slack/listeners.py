@@ -1,0 +1,117 @@
+"""The Bolt listeners: one for every slash command, one for every button,
+one for every form submission. Each turns the payload into a neutral
+request, hands it to `Runtime.handle` and sends the Reply where it says.
+No business rule lives here; adding a button or a form touches nothing in
+this package."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot import commands
+from bot.people import Place
+from bot.render import render_text
+from bot.replies import DM, REPLACE, Reply
+from bot.requests import ACTION, COMMAND, SUBMIT, Request
+from bot.runtime import Runtime
+from bot.slack import blocks, deliver, inbound
+
+ANY = re.compile(".*")
+
+
+def register(app: App, runtime: Runtime) -> None:
+    for name in commands.COMMANDS:
+        app.command(name)(_on_command(runtime))
+    app.action(ANY)(_on_action(runtime))
+    app.view(ANY)(_on_submit(runtime))
+
+
+def _on_command(runtime: Runtime):
+    def on_command(ack: Ack, command: dict, client: WebClient) -> None:
+        text, mentions = inbound.typed(command.get("text", ""))
+        reply = runtime.handle(inbound.who_of_command(command, mentions),
+                               Request(COMMAND, command["command"], text))
+        if reply.form:
+            ack()
+            deliver.open_form(client, command["trigger_id"], reply)
+        else:
+            # The reply travels in the HTTP response itself: no extra API call.
+            ack(**deliver.ephemeral(reply))
+        deliver.send_posts(runtime, client, reply)
+
+    return on_command
+
+
+def _meta(view: dict | None) -> dict[str, Any]:
+    try:
+        meta = json.loads((view or {}).get("private_metadata") or "{}")
+    except ValueError:
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def _on_action(runtime: Runtime):
+    def on_action(ack: Ack, body: dict, action: dict, client: WebClient, respond: Respond) -> None:
+        ack()
+        action_id = blocks.registered_id(action.get("action_id", ""))
+        value = action.get("value") or (action.get("selected_option") or {}).get("value") or ""
+        view = body.get("view")
+        meta = _meta(view) if view else {}
+        who = inbound.who_of_action(body)
+        if view:
+            who.place = Place.parse(meta.get("place"))
+        else:
+            who.request_key = inbound.press_key(body, action_id, value) or who.request_key
+        reply = runtime.handle(who, Request(ACTION, action_id, value, meta=meta))
+        _answer_press(client, body, respond, reply)
+        deliver.send_posts(runtime, client, reply)
+
+    return on_action
+
+
+def _answer_press(client: WebClient, body: dict, respond: Respond, reply: Reply) -> None:
+    view = body.get("view")
+    if reply.form and view:  # a field of an open form changed it (the liaison form type)
+        try:
+            client.views_update(view_id=view["id"], hash=view.get("hash"), view=blocks.view(reply.form))
+        except SlackApiError as e:
+            deliver.log.warning("views.update failed: %s", e.response.get("error"))
+        return
+    if reply.form:
+        deliver.open_form(client, body["trigger_id"], reply)
+        if reply.answer == REPLACE:
+            respond(delete_original=True)
+        return
+    container = body.get("container", {})
+    if reply.update and container.get("channel_id") and container.get("message_ts"):
+        deliver.update_message(client, container["channel_id"], container["message_ts"], reply.update)
+    if reply.template and not view:
+        respond(replace_original=reply.answer == REPLACE and not reply.error, **deliver.ephemeral(reply))
+
+
+def _on_submit(runtime: Runtime):
+    def on_submit(ack: Ack, body: dict, view: dict, client: WebClient) -> None:
+        meta = _meta(view)
+        who = inbound.who_of_view(body, view, meta.get("place"))
+        reply = runtime.handle(who, Request(SUBMIT, view.get("callback_id", ""),
+                                            values=blocks.submitted_values(view), meta=meta))
+        if reply.field_errors:
+            # Errors go on their fields and the form stays open: nothing typed is lost.
+            ack(response_action="errors", errors=deliver.field_errors(reply))
+            return
+        if reply.error:
+            first = next((b["block_id"] for b in view.get("blocks", []) if b.get("type") == "input"), "")
+            ack(response_action="errors", errors={first: render_text(reply.template, reply.values)[:150]})
+            return
+        ack()
+        if reply.answer == DM and reply.template:
+            deliver.dm(runtime, client, who.handle.external_id, reply)
+        deliver.send_posts(runtime, client, reply)
+
+    return on_submit
