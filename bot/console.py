@@ -100,37 +100,48 @@ class Console:
             return
         try:
             pairs = [fold(p).partition("=") for p in shlex.split(text.replace("＝", "="))]
-        except ValueError:
-            pairs = [("", "", "")]
-        typed_values: dict[FormField, str] = {}
+        except ValueError:  # an unclosed quote
+            pairs = [(text, "", "")]
+        # A field that switches the form (the liaison form type) goes first,
+        # so the other names are looked up in the form it switches to.
+        switch = next((f for f in self.form.form.fields if f.on_change), None)
         for key, sep, value in pairs:
-            field = self._field(key) if sep else None
+            if switch is not None and sep and self._field(key, [switch]) is switch:
+                pairs.remove((key, sep, value))
+                if not self._switch(switch, self._value(switch, value)):
+                    return
+                break
+        values = dict(self.form.initial)
+        for key, sep, value in pairs:
+            field = self._field(key, self.form.form.fields) if sep else None
             if field is None:
                 self.print(render_text("console/fill_invalid", {"problem": "unknown_field", "key": key or text,
                                                                 "fields": self.form.form.fields}))
                 return
-            typed_values[field] = value
-        switch = next((f for f in typed_values if f.on_change), None)
-        if switch is not None:
-            value = self._value(switch, typed_values.pop(switch))
-            if value != self.form.initial.get(switch.id):
-                reply = self.send(Request(ACTION, switch.on_change, str(value), meta=self.form.meta))
-                if not reply.form:
-                    self.show(reply)
-                    return
-                self.form = reply.form
-        values = dict(self.form.initial)
-        for field, value in typed_values.items():
-            values[field.id] = self._value(self.form.form.field(field.id) if field in self.form.form.fields
-                                           else field, value)
+            values[field.id] = self._value(field, value)
         self.submit(values)
 
-    def _field(self, key: str) -> FormField | None:
+    def _switch(self, field: FormField, value: Any) -> bool:
+        if value == self.form.initial.get(field.id):
+            return True
+        reply = self.send(Request(ACTION, field.on_change, str(value), meta=self.form.meta))
+        if not reply.form:
+            self.show(reply)
+            return False
+        self.form = reply.form
+        return True
+
+    @staticmethod
+    def _field(key: str, fields) -> FormField | None:
+        """By id, label or alias; or the one label that contains what was typed."""
         key = normalise(key)
-        for field in self.form.form.fields:
+        if not key:
+            return None
+        for field in fields:
             if key in {normalise(field.id), normalise(field.label), *(normalise(a) for a in field.aliases)}:
                 return field
-        return None
+        partial = [f for f in fields if key in normalise(f.label)]
+        return partial[0] if len(partial) == 1 else None
 
     def _value(self, field: FormField, value: str) -> Any:
         """What a person typed for a field, as the form wants it: an option
@@ -179,8 +190,8 @@ class Console:
             self.print(render_text("console/form", {
                 "view": reply.form, "interactive": self.ask is not None,
                 "intro": render_text(intro.template, intro.values) if intro else ""}))
-            self._list_actions([Action(f.on_change, o.value, params=(("label", o.label),))
-                                for f in reply.form.form.fields if f.on_change for o in f.options], switch=True)
+            self._list_actions([Action.make(f.on_change, o.value, label=o.label)
+                                for f in reply.form.form.fields if f.on_change for o in f.options])
             if self.ask is not None:
                 self.prompt_form()
             return
@@ -201,12 +212,12 @@ class Console:
         self.print(render_text(template, {**values, "text": render_text(message.template, message.values)}))
         self._list_actions(message.actions)
 
-    def _list_actions(self, actions: list[Action], switch: bool = False) -> None:
+    def _list_actions(self, actions: list[Action]) -> None:
         if not actions:
             return
         start = len(self.choices) + 1
         self.choices += actions
-        labels = [a.params[0][1] if switch else button_label(a) for a in actions]
+        labels = [button_label(a) for a in actions]
         self.print(render_text("console/choices", {"labels": labels, "start": start}))
 
     def print(self, text: str) -> None:

@@ -1,0 +1,98 @@
+"""The console reaches every feature Slack reaches: buttons as numbered
+choices (`:press`), forms as prompts or `:fill`, with the same field errors
+and the same stored result."""
+
+import io
+import json
+
+from sqlmodel import select
+
+from bot.console import Console
+from bot.store.models import Note, NoteAck, Patient, VacancyEnquiry
+
+
+def console(bot, user="U0DEMOCM1", ask=None):
+    out = io.StringIO()
+    return Console(bot.runtime, user, out=out, ask=ask), out
+
+
+def said(out: io.StringIO) -> str:
+    text = out.getvalue()
+    out.seek(0)
+    out.truncate()
+    return text
+
+
+def test_fill_switches_the_liaison_form_and_stores_a_condition_report(bot):
+    c, out = console(bot)
+    c.handle_line("/liaison 山田")
+    assert "日常連絡" in said(out)
+    c.handle_line(':fill 種類=状態変化報告 緊急度=至急 確認日=今日 変化の内容="昨夜から発熱 38.2℃" 体温=38.2')
+    shown = said(out)
+    assert "「状態変化報告」を登録しました" in shown and "[2] 確認しました" in shown
+    with bot.session() as s:
+        note = s.exec(select(Note)).one()
+        assert note.form_id == "condition" and note.urgency == "至急"
+        assert json.loads(note.body_json)["observed_on"] == "2026-11-24"
+
+
+def test_pressing_the_echoed_ack_button_acknowledges_like_a_click(bot):
+    c, out = console(bot)
+    c.handle_line("/liaison 山田 本日訪問")
+    said(out)
+    c.handle_line(":as U0DEMONS1")
+    c.handle_line(":press 2")
+    shown = said(out)
+    assert "確認を記録しました" in shown and "確認済み 1人" in shown
+    c.handle_line(":press 2")
+    assert "すでに確認済み" in said(out)
+    with bot.session() as s:
+        assert len(s.exec(select(NoteAck)).all()) == 1
+
+
+def test_fill_shows_the_same_field_errors_as_a_modal_and_keeps_the_form_open(bot):
+    c, out = console(bot)
+    c.handle_line("/liaison 山田")
+    c.handle_line(":fill 種類=状態変化報告 緊急度=至急 体温=50")
+    shown = said(out)
+    assert "「確認日」は必須です" in shown and "「体温（℃）」は33〜43の範囲" in shown
+    c.handle_line(':fill 緊急度=通常 確認日=11/24 変化の内容="食欲低下"')
+    assert "登録しました" in said(out)
+    with bot.session() as s:
+        assert s.exec(select(Note)).one().form_id == "condition"
+
+
+def test_unknown_press_and_unknown_field_answer_clearly(bot):
+    c, out = console(bot)
+    c.handle_line(":press 1")
+    assert "いま押せるボタンはありません" in said(out)
+    c.handle_line(":fill 氏名=森")
+    assert "いま開いているフォームはありません" in said(out)
+    c.handle_line("/patient add")
+    said(out)
+    c.handle_line(":press 7")
+    assert "ボタンはありません" in said(out) or "押せるボタンはありません" in out.getvalue()
+    c.handle_line(":fill 血液型=A")
+    shown = said(out)
+    assert "「血液型」という項目はありません" in shown and "氏名" in shown
+
+
+def test_a_form_in_a_terminal_asks_field_by_field(bot):
+    answers = iter(["森 一", "もり はじめ", "", "要介護1", "あり"])
+    c, out = console(bot, ask=lambda prompt: next(answers))
+    c.handle_line("/patient add")
+    assert "P-0004 森 一" in said(out)
+    with bot.session() as s:
+        patient = s.exec(select(Patient).where(Patient.code == "P-0004")).one()
+        assert (patient.care_level, patient.consent) == ("要介護1", "yes")
+
+
+def test_a_board_button_sends_the_enquiry_from_the_console(bot):
+    c, out = console(bot)
+    c.handle_line("/vacancy 東地区")
+    assert "[1] 空き照会 1. 特養 あおば苑" in said(out)
+    c.handle_line(":press 1")
+    shown = said(out)
+    assert "照会" in shown and "DM" in shown
+    with bot.session() as s:
+        assert len(s.exec(select(VacancyEnquiry)).all()) == 1
