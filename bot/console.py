@@ -34,10 +34,10 @@ def typed(text: str) -> tuple[str, list[Handle]]:
 
     def swap(m: re.Match) -> str:
         mentions.append(Handle(PLATFORM, m[1] or m[2]))
-        return f" {mention_token(len(mentions) - 1, m[0])} "
+        return mention_token(len(mentions) - 1, m[0])
 
     text = _MENTION.sub(swap, text)
-    return _CHANNEL.sub(lambda m: f" {channel_token(Place(PLATFORM, m[1]), m[0])} ", text), mentions
+    return _CHANNEL.sub(lambda m: channel_token(Place(PLATFORM, m[1]), m[0]), text), mentions
 
 
 class Console:

@@ -28,9 +28,9 @@ def typed(text: str) -> tuple[str, list[Handle]]:
         if sigil == "@" and ident[:1] in ("U", "W"):
             mentions.append(Handle(PLATFORM, ident, label))
             # What the person saw as they typed: `@佐藤` (the markup if Slack gave no name).
-            return f" {mention_token(len(mentions) - 1, '@' + label if label else m[0])} "
+            return mention_token(len(mentions) - 1, '@' + label if label else m[0])
         if sigil == "#" and ident[:1] in ("C", "G", "D"):
-            return f" {channel_token(Place(PLATFORM, ident), m[0])} "
+            return channel_token(Place(PLATFORM, ident), m[0])
         return m[0]
 
     return html.unescape(_MARKUP.sub(swap, text or "")), mentions
