@@ -3,8 +3,8 @@ the registry does not know (an old message after an upgrade) gets a clear
 answer, never an error or silence."""
 
 from bot import commands
-from bot.replies import Action
 from bot.render import button_label
+from bot.replies import Action
 from bot.slack import blocks
 from tests.conftest import blocks_text
 

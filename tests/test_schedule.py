@@ -44,6 +44,12 @@ def run_due(bot, monkeypatch, capsys):
     return run
 
 
+def prompt_subject(bot, user="U0DEMOSS1", facility=1) -> str:
+    """Prompts are keyed by member, not by a platform id."""
+    with bot.session() as s:
+        return f"facility:{facility}:member:{member_of(s, user).id}"
+
+
 def dms(bot, user="U0DEMOSS1"):
     return [c for c in bot.fake.of("chat.postMessage") if c.body["channel"] == user]
 
@@ -55,17 +61,18 @@ def tick(bot, instant: datetime):
 def test_run_due_sends_the_freshness_prompt_once(bot, run_due):
     assert "0 sent" in run_due("2026-11-25T08:30+09:00")  # figures still fresh
     out = run_due("2026-11-26T08:30+09:00")
-    assert "1 sent" in out and "vacancy.freshness/facility:1:U0DEMOSS1/2026-11-26" in out
+    assert "1 sent" in out and f"vacancy.freshness/{prompt_subject(bot)}/2026-11-26" in out
     (dm,) = dms(bot)
     assert "特養 あおば苑" in dm.text() and "変わりなし" in dm.text() and "更新する" in dm.text()
     # the same instant again, and a minute later: nothing new
     assert "0 sent" in run_due("2026-11-26T08:30+09:00")
     assert "0 sent" in run_due("2026-11-26T08:31+09:00")
     assert len(dms(bot)) == 1
+    subject = prompt_subject(bot)
     with bot.session() as s:
         row = s.exec(select(Delivery)).one()
         assert (row.kind, row.subject, row.slot, row.status, row.attempts) == (
-            "vacancy.freshness", "facility:1:U0DEMOSS1", "2026-11-26", "sent", 1)
+            "vacancy.freshness", subject, "2026-11-26", "sent", 1)
 
 
 def test_unchanged_button_confirms_and_stops_the_prompts(bot):
@@ -115,8 +122,8 @@ def test_missed_slot_is_sent_late_within_grace_and_skipped_after(bot, caplog):
     assert len(tick(bot, at("2026-11-26T15:00")).sent) == 1  # 6.5 h late, grace 12 h: still useful
     caplog.set_level("INFO", logger="bot.schedule")
     report = tick(bot, at("2026-11-27T21:00"))  # the 11/27 slot is 12.5 h late
-    assert report.sent == [] and report.skipped == ["vacancy.freshness/facility:1:U0DEMOSS1/2026-11-27"]
-    assert "skipped vacancy.freshness/facility:1:U0DEMOSS1/2026-11-27" in caplog.text
+    assert report.sent == [] and report.skipped == [f"vacancy.freshness/{prompt_subject(bot)}/2026-11-27"]
+    assert f"skipped vacancy.freshness/{prompt_subject(bot)}/2026-11-27" in caplog.text
     with bot.session() as s:
         assert s.exec(select(Delivery).where(Delivery.slot == "2026-11-27")).one().status == "skipped"
     assert len(dms(bot)) == 1
@@ -156,7 +163,7 @@ def test_two_processes_racing_the_same_tick_send_once(bot):
 
     def send(post):
         with lock:
-            sent.append((post.channel, post.values["facility"]["id"]))
+            sent.append((post.dm_to, post.values["facility"]["id"]))
         return True
 
     def race(runtime):
