@@ -204,7 +204,7 @@ def add_from_form(ctx: Context, request: Request) -> Reply:
     problems = validate_new(fields["name"], fields["kana"], fields["area"], fields["care"],
                             fields["consent"] or "unknown")
     if problems:
-        return Reply(field_errors={FIELD_OF_PROBLEM.get(p, "name"): (p, {}) for p in problems})
+        return Reply(field_errors={FIELD_OF_PROBLEM.get(code, "name"): (code, v) for code, v in problems})
     return create(ctx, name=fields["name"], kana=jaconv.hira2kata(fields["kana"]), area=fields["area"],
                   care=fields["care"], consent=fields["consent"] or "unknown", answer=DM)
 

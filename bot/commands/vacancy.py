@@ -8,7 +8,7 @@ import re
 from datetime import date, timedelta
 from typing import Any
 
-from bot.commands import args as argparse
+from bot.commands import args
 from bot.commands import vacancy_admin as admin
 from bot.commands.common import button_id, resolve_facility
 from bot.context import Context
@@ -41,7 +41,7 @@ _BEDS = re.compile(r"(?:空き)?(-?\d+)(?:床|人|名)?")
 
 
 def handle(ctx: Context, text: str) -> Reply:
-    word, rest = argparse.first_word(text)
+    word, rest = args.first_word(text)
     sub = SUBCOMMANDS.get(word)
     if sub is None:
         return show_board(ctx, text)
@@ -77,10 +77,10 @@ def parse_when(word: str, ctx: Context) -> tuple[date, date] | Reply | None:
 # --- the board ---------------------------------------------------------------
 
 def show_board(ctx: Context, text: str) -> Reply:
-    args = argparse.parse(text, {"地区": "area", "地域": "area"})
+    parsed = args.parse(text, {"地区": "area", "地域": "area"})
     filters = board.Filters(first=ctx.today, last=ctx.today + timedelta(days=DEFAULT_DAYS - 1))
-    leftover: list[str] = [args.options["area"]] if "area" in args.options else []
-    for word in args.words:
+    leftover: list[str] = [parsed.options["area"]] if "area" in parsed.options else []
+    for word in parsed.words:
         when = parse_when(word, ctx)
         if isinstance(when, Reply):
             return when
@@ -123,8 +123,8 @@ def set_beds(ctx: Context, text: str) -> Reply:
     if other:
         return other
     beds, first, last, sex = None, ctx.today, ctx.today, ANY_SEX
-    for word in argparse.parse(rest).words:
-        folded = argparse.fold(word)
+    for word in args.parse(rest).words:
+        folded = args.fold(word)
         when = parse_when(word, ctx)
         if isinstance(when, Reply):
             return when
@@ -148,7 +148,7 @@ def full(ctx: Context, text: str) -> Reply:
     if other:
         return other
     first, last = ctx.today, ctx.today
-    for word in argparse.parse(rest).words:
+    for word in args.parse(rest).words:
         when = parse_when(word, ctx)
         if isinstance(when, Reply):
             return when
@@ -220,7 +220,7 @@ def set_from_form(ctx: Context, request: Request) -> Reply:
     # The facility list was filled in when the form opened; check the rest
     # against the form with this one facility as its option.
     form = ctx.forms.builtin["vacancy_set"].with_options("facility", [Option(str(facility.id), facility.name)])
-    clean, errors = validate(form, {**values, "beds": argparse.fold(values.get("beds") or "").strip()})
+    clean, errors = validate(form, {**values, "beds": args.fold(values.get("beds") or "").strip()})
     if errors:
         return Reply(field_errors=errors)
     if not _BEDS.fullmatch(clean["beds"]):

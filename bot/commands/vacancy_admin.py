@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import func, select
 
-from bot.commands import args as argparse
+from bot.commands import args
 from bot.commands.common import resolve_facility
 from bot.context import Context
 from bot.lookup import normalise
@@ -32,7 +32,7 @@ def _refuse_admin(ctx: Context, action: str, target: str = "") -> Reply:
 
 
 def list_facilities(ctx: Context, text: str) -> Reply:
-    query_text = argparse.fold(text).strip()
+    query_text = args.fold(text).strip()
     facilities = list(ctx.session.exec(all_facilities()))
     if query_text:
         q = normalise(query_text)
@@ -45,15 +45,15 @@ def list_facilities(ctx: Context, text: str) -> Reply:
                                         "admin": is_admin(ctx)})
 
 
-def _raw_fields(args: argparse.Args) -> dict[str, str]:
-    raw = dict(args.options)
-    if "contact" in raw and args.mentions:  # contact=@伊藤 arrives as a mention
-        raw["contact"] = str(args.mentions[0])
+def _raw_fields(parsed: args.Args) -> dict[str, str]:
+    raw = dict(parsed.options)
+    if "contact" in raw and parsed.mentions:  # contact=@伊藤 arrives as a mention
+        raw["contact"] = str(parsed.mentions[0])
     return raw
 
 
 def facility(ctx: Context, text: str) -> Reply:
-    verb, rest = argparse.first_word(text)
+    verb, rest = args.first_word(text)
     verb = {"追加": "add", "登録": "add", "new": "add", "編集": "edit", "変更": "edit"}.get(verb, verb)
     if verb not in ("add", "edit"):
         return Reply("vacancy/invalid", {"problem": "facility_usage"})
@@ -64,25 +64,26 @@ def facility(ctx: Context, text: str) -> Reply:
     found, after, other = resolve_facility(ctx, rest, "facility edit")
     if other:
         return other
-    args = argparse.parse(after, FIELD_ALIASES)
-    if not args.options:
+    parsed = args.parse(after, FIELD_ALIASES)
+    if not parsed.options:
         return Reply("vacancy/invalid", {"problem": "facility_usage"})
-    return save_facility(ctx, found, _raw_fields(args), created=False)
+    return save_facility(ctx, found, _raw_fields(parsed), created=False)
 
 
 def add_facility(ctx: Context, text: str) -> Reply:
-    args = argparse.parse(text, FIELD_ALIASES)
-    raw = _raw_fields(args)
-    raw.setdefault("name", " ".join(args.words))
+    parsed = args.parse(text, FIELD_ALIASES)
+    raw = _raw_fields(parsed)
+    raw.setdefault("name", " ".join(parsed.words))
     return save_facility(ctx, Facility(name="", created_at=ctx.now), raw, created=True)
 
 
 def save_facility(ctx: Context, target: Facility, raw: dict[str, str], created: bool) -> Reply:
     clean, problems = clean_fields(ctx, raw)
     if created and not clean.get("name"):
-        problems.append("bad_name")
+        problems.append(("bad_name", {}))
     if problems:
-        return Reply("vacancy/invalid", {"problem": "fields", "problems": list(dict.fromkeys(problems))})
+        unique = list({code: (code, values) for code, values in problems}.values())
+        return Reply("vacancy/invalid", {"problem": "fields", "problems": unique})
     for key, value in clean.items():
         setattr(target, key, value)
     try:
@@ -101,8 +102,8 @@ def staff(ctx: Context, text: str) -> Reply:
     found, rest, other = resolve_facility(ctx, text, "staff")
     if other:
         return other
-    verb, members_text = argparse.membership_verb(rest)
-    mentioned = members_by_id(ctx.session, argparse.parse(members_text).mentions)
+    verb, members_text = args.membership_verb(rest)
+    mentioned = members_by_id(ctx.session, args.parse(members_text).mentions)
     if verb in ("", "list"):
         return Reply("vacancy/staff", {"facility": found, "staff": staff_of(ctx.session, found.id), "changed": [],
                                        "verb": ""})

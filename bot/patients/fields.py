@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from bot.lookup import fold
+from bot.replies import Problem
 
 OUTCOMES = ("在宅看取り", "病院死亡", "入院", "施設入所", "転居", "その他")
 CONSENT = {"yes": "yes", "y": "yes", "はい": "yes", "あり": "yes", "有": "yes", "済": "yes", "同意": "yes",
@@ -31,19 +32,20 @@ def normalise_care(value: str) -> str | None:
 
 
 def validate_new(name: str, kana: str, area: str, care: str, consent: str,
-                 unknown_options: list[str] = ()) -> list[str]:
-    """Field-level problems as keys the template words (empty list = fine)."""
-    problems = []
+                 unknown_options: list[str] = ()) -> list[Problem]:
+    """Field-level problems, each (code, values) for the template to word
+    (empty list = fine)."""
+    problems: list[Problem] = []
     if not name.strip():
-        problems.append("no_name")
+        problems.append(("no_name", {}))
     if len(name) > NAME_LIMIT or len(kana) > NAME_LIMIT:
-        problems.append("name_too_long")
+        problems.append(("name_too_long", {}))
     if len(area) > 40:
-        problems.append("area_too_long")
+        problems.append(("area_too_long", {}))
     if normalise_care(care) is None:
-        problems.append("bad_care")
+        problems.append(("bad_care", {}))
     if consent.strip().lower() not in CONSENT:
-        problems.append("bad_consent")
+        problems.append(("bad_consent", {}))
     if unknown_options:
-        problems.append("unknown_option:" + ",".join(unknown_options))
+        problems.append(("unknown_option", {"options": list(unknown_options)}))
     return problems

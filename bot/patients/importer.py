@@ -35,9 +35,9 @@ def import_patients(ctx: Context, path: Path) -> ImportResult:
         problems = patient_fields.validate_new(row.get("name", ""), row.get("kana", ""), row.get("area", ""),
                                             row.get("care", ""), consent)
         if row.get("__extra__"):
-            problems.append("extra_columns")
+            problems.append(("extra_columns", {}))
         if problems:
-            result.problems.append((line, ",".join(problems)))
+            result.problems.append((line, ",".join(code for code, _ in problems)))
             continue
         key = (normalise(row["name"]), normalise(row.get("kana", "")))
         if key in known:

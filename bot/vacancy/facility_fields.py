@@ -10,6 +10,7 @@ import jaconv
 
 from bot.context import Context
 from bot.lookup import fold
+from bot.replies import Problem
 from bot.store.models import Member
 from bot.vacancy.words import KINDS, kind_of, parse_needs
 
@@ -24,50 +25,50 @@ _PHONE = re.compile(r"[0-9()+\- ]{0,32}")
 
 
 
-def clean_fields(ctx: Context, raw: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
-    """Field values as stored, and the problems as keys the template words."""
+def clean_fields(ctx: Context, raw: dict[str, str]) -> tuple[dict[str, Any], list[Problem]]:
+    """Field values as stored, and the problems as (code, values) the template words."""
     clean: dict[str, Any] = {}
-    problems: list[str] = []
+    problems: list[Problem] = []
     unknown = sorted(set(raw) - set(FIELDS))
     if unknown:
-        problems.append("unknown_option:" + ",".join(unknown))
+        problems.append(("unknown_option", {"options": unknown}))
     if "name" in raw:
         name = raw["name"].strip()
         if not name or len(name) > 80:
-            problems.append("bad_name")
+            problems.append(("bad_name", {}))
         clean["name"] = name
     if "kana" in raw:
         clean["kana"] = jaconv.hira2kata(fold(raw["kana"]).strip())[:80]
     if "area" in raw:
         if len(raw["area"].strip()) > 40:
-            problems.append("area_too_long")
+            problems.append(("area_too_long", {}))
         clean["area"] = raw["area"].strip()
     if "type" in raw:
         kind = kind_of(raw["type"]) if raw["type"].strip() else KINDS[0]
         if kind is None:
-            problems.append("bad_type")
+            problems.append(("bad_type", {}))
         clean["kind"] = kind
     if "capacity" in raw:
         value = fold(raw["capacity"]).strip().removesuffix("床")
         if not value.isdigit() or not 0 <= int(value) <= 999:
-            problems.append("bad_capacity")
+            problems.append(("bad_capacity", {}))
         else:
             clean["capacity"] = int(value)
     if "phone" in raw:
         phone = fold(raw["phone"]).strip()
         if not _PHONE.fullmatch(phone):
-            problems.append("bad_phone")
+            problems.append(("bad_phone", {}))
         clean["phone"] = phone
     if "accepts" in raw:
         needs, bad = parse_needs(raw["accepts"])
         if bad:
-            problems.append("bad_accepts:" + ",".join(bad))
+            problems.append(("bad_accepts", {"words": bad}))
         clean["accepts"] = ",".join(needs)
     if "contact" in raw:
         # A mention arrives resolved to a member id (see `_raw_fields`).
         member_id = str(raw["contact"]).strip()
         if member_id and not (member_id.isdigit() and ctx.session.get(Member, int(member_id))):
-            problems.append("bad_contact")
+            problems.append(("bad_contact", {}))
         else:
             clean["contact_member_id"] = int(member_id) if member_id else None
     return clean, problems

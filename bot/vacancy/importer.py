@@ -30,11 +30,11 @@ def import_facilities(ctx: Context, path: Path) -> ImportResult:
         raw = {k: v for k, v in row.items() if k in KNOWN}
         clean, problems = clean_fields(ctx, raw)
         if not clean.get("name"):
-            problems.append("bad_name")
+            problems.append(("bad_name", {}))
         if row.get("__extra__"):
-            problems.append("extra_columns")
+            problems.append(("extra_columns", {}))
         if problems:
-            result.problems.append((line, ",".join(dict.fromkeys(problems))))
+            result.problems.append((line, ",".join(dict.fromkeys(code for code, _ in problems))))
             continue
         with ctx.session.begin_nested():
             facility = ctx.session.exec(select(Facility).where(Facility.name == clean["name"])).first()
