@@ -4,7 +4,8 @@ what people type and presses, and words the answers; the rules live in
 
 from __future__ import annotations
 
-from typing import Any
+from functools import wraps
+from typing import Any, Callable
 
 from sqlmodel import select
 
@@ -29,6 +30,24 @@ SWITCH = "liaison_form_type"
 SWITCH_FIELD = "form_type"
 
 
+def refusal(refused: Refused) -> Reply:
+    return Reply("common/refused", {"reason": refused.reason, "code": refused.patient.code})
+
+
+def refusals(handler: Callable[..., Reply]) -> Callable[..., Reply]:
+    """A refusal (already audited) becomes the polite reply saying why."""
+
+    @wraps(handler)
+    def guarded(ctx: Context, *args: Any) -> Reply:
+        try:
+            return handler(ctx, *args)
+        except Refused as refused:
+            return refusal(refused)
+
+    return guarded
+
+
+@refusals
 def handle(ctx: Context, text: str) -> Reply:
     word, _ = args.first_word(text)
     if not word or word in HELP_WORDS:
@@ -37,18 +56,11 @@ def handle(ctx: Context, text: str) -> Reply:
     if other:
         return other
     word, after = args.first_word(rest)
-    try:
-        if word in LIST_WORDS:
-            return list_notes(ctx, patient, after)
-        if not rest.strip():
-            return open_form(ctx, patient)
-        return quick_note(ctx, patient, rest)
-    except Refused as refused:
-        return refusal(refused)
-
-
-def refusal(refused: Refused) -> Reply:
-    return Reply("common/refused", {"reason": refused.reason, "code": refused.patient.code})
+    if word in LIST_WORDS:
+        return list_notes(ctx, patient, after)
+    if not rest.strip():
+        return open_form(ctx, patient)
+    return quick_note(ctx, patient, rest)
 
 
 def open_form(ctx: Context, patient: Patient, form_id: str | None = None) -> Reply:
@@ -101,24 +113,27 @@ def submit_form(ctx: Context, request: Request) -> Reply:
     return stored(ctx, patient, form, clean)
 
 
+@refusals
 def change_form(ctx: Context, request: Request) -> Reply:
     """The form's first field picked another form: the same checks, that form."""
     patient = _patient_of(ctx, request.meta.get("patient"))
     if patient is None:
         return Reply("liaison/invalid", {"problem": "note_gone"})
-    try:
-        return open_form(ctx, patient, request.text)
-    except Refused as refused:
-        return refusal(refused)
+    return open_form(ctx, patient, request.text)
 
 
+def _pressed_note(ctx: Context, request: Request, action: str):
+    """The note a button names, or the reply when it is gone (Refused for
+    an outsider, answered by `refusals`)."""
+    found = notes.readable_note(ctx, button_id(request), action)
+    return found or Reply("liaison/invalid", {"problem": "note_gone"})
+
+
+@refusals
 def show_note(ctx: Context, request: Request) -> Reply:
-    try:
-        found = notes.readable_note(ctx, button_id(request), "note.read")
-    except Refused as refused:
-        return refusal(refused)
-    if found is None:
-        return Reply("liaison/invalid", {"problem": "note_gone"})
+    found = _pressed_note(ctx, request, "note.read")
+    if isinstance(found, Reply):
+        return found
     note, patient = found
     audit(ctx, "note.read", patient=patient, target=f"note:{note.id}")
     return Reply("liaison/note", {
@@ -128,13 +143,11 @@ def show_note(ctx: Context, request: Request) -> Reply:
     })
 
 
+@refusals
 def acknowledge(ctx: Context, request: Request) -> Reply:
-    try:
-        found = notes.readable_note(ctx, button_id(request), "note.ack")
-    except Refused as refused:
-        return refusal(refused)
-    if found is None:
-        return Reply("liaison/invalid", {"problem": "note_gone"})
+    found = _pressed_note(ctx, request, "note.ack")
+    if isinstance(found, Reply):
+        return found
     note, patient = found
     already = notes.acknowledge(ctx, note, patient)
     return Reply("liaison/acked", {"already": already, "code": patient.code}, update=announcement(ctx, note))
