@@ -18,12 +18,13 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, text
 
-from bot.commands import vacancy
-from bot.render import render_message
-from bot.runtime import Runtime, Who
+from bot.people import Handle
+from bot.requests import COMMAND, Request, Who
+from bot.runtime import Runtime
 from bot.settings import load_settings
+from bot.slack import blocks
 from bot.store.db import make_engine, upgrade
-from bot.store.models import Facility, Member, VacancyFigure
+from bot.store.models import Facility, Identity, Member, VacancyFigure
 
 JST = ZoneInfo("Asia/Tokyo")
 NOW = datetime(2026, 12, 1, 10, 0, tzinfo=JST)
@@ -38,8 +39,9 @@ def fill(engine) -> None:
     rng = random.Random(7)
     today = NOW.date()
     with engine.begin() as conn:
-        conn.execute(insert(Member.__table__), [{"slack_user_id": "UBENCH", "display_name": "bench",
-                                                 "profession": "", "organisation": "", "created_at": NOW}])
+        conn.execute(insert(Member.__table__), [{"display_name": "bench", "profession": "", "organisation": "",
+                                                 "created_at": NOW}])
+        conn.execute(insert(Identity.__table__), [{"platform": "slack", "external_id": "UBENCH", "member_id": 1}])
         conn.execute(insert(Facility.__table__), [{
             "name": f"施設{i:04d}", "kana": f"シセツ{i}", "area": rng.choice(AREAS),
             "kind": rng.choice(["短期入所生活介護", "短期入所療養介護"]), "capacity": 20, "phone": "0235-00-0000",
@@ -73,15 +75,15 @@ def run(url: str, label: str) -> None:
     filled = time.perf_counter() - started
     settings = load_settings(database_url=url, config_dir=Path(__file__).resolve().parent.parent / "config")
     runtime = Runtime.build(settings, clock=lambda: NOW, engine=engine)
-    who = Who(user_id="UBENCH")
+    who = Who(handle=Handle("slack", "UBENCH"))
     for q in QUERIES:  # warm up
-        render_message("vacancy/board", runtime.run(who, lambda ctx: vacancy.handle(ctx, q)).values)
+        blocks.message(runtime.handle(who, Request(COMMAND, "/vacancy", q)))
     timings = []
     for i in range(RUNS):
         q = QUERIES[i % len(QUERIES)]
         t0 = time.perf_counter()
-        reply = runtime.run(who, lambda ctx: vacancy.handle(ctx, q))
-        render_message(reply.template, reply.values)
+        reply = runtime.handle(who, Request(COMMAND, "/vacancy", q))
+        blocks.message(reply)
         timings.append((time.perf_counter() - t0) * 1000)
         assert reply.template == "vacancy/board", reply.values
     timings.sort()

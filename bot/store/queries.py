@@ -10,6 +10,8 @@ from datetime import datetime
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import noload
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, SQLModel, func, select
 
 from bot.lookup import FuzzyIndex, normalise
@@ -18,10 +20,14 @@ from bot.store.models import CareTeamMember, Identity, Member, Patient
 
 
 def get_or_create_member(session: Session, handle: Handle, now: datetime) -> Member:
-    """The member behind a platform identity, created on first contact."""
-    query = select(Member).join(Identity, Identity.member_id == Member.id).where(
-        Identity.platform == handle.platform, Identity.external_id == handle.external_id)
-    member = session.exec(query).first()
+    """The member behind a platform identity, created on first contact.
+    Runs on every request, so it is one query: the member comes back with
+    just the identity acting now (enough for the actor and admin checks)."""
+    query = select(Member, Identity).join(Identity, Identity.member_id == Member.id).where(
+        Identity.platform == handle.platform, Identity.external_id == handle.external_id,
+    ).options(noload(Member.identities))
+    found = session.exec(query).first()
+    member = _with_identity(*found) if found else None
     if member is None:
         try:
             with session.begin_nested():
@@ -29,10 +35,15 @@ def get_or_create_member(session: Session, handle: Handle, now: datetime) -> Mem
                 member.identities.append(Identity(platform=handle.platform, external_id=handle.external_id))
                 session.add(member)
         except IntegrityError:  # created by a concurrent request a moment ago
-            member = session.exec(query).one()
+            member = _with_identity(*session.exec(query).one())
     elif handle.label and not member.display_name:
         member.display_name = handle.label[:80]
         session.add(member)
+    return member
+
+
+def _with_identity(member: Member, identity: Identity) -> Member:
+    set_committed_value(member, "identities", [identity])
     return member
 
 
