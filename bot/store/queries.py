@@ -10,7 +10,7 @@ from datetime import datetime
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import noload
+from sqlalchemy.orm import lazyload
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, SQLModel, func, select
 
@@ -25,7 +25,7 @@ def get_or_create_member(session: Session, handle: Handle, now: datetime) -> Mem
     just the identity acting now (enough for the actor and admin checks)."""
     query = select(Member, Identity).join(Identity, Identity.member_id == Member.id).where(
         Identity.platform == handle.platform, Identity.external_id == handle.external_id,
-    ).options(noload(Member.identities))
+    ).options(lazyload(Member.identities))
     found = session.exec(query).first()
     member = _with_identity(*found) if found else None
     if member is None:
