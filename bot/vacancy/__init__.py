@@ -1,5 +1,5 @@
 """The short-stay (ショートステイ) vacancy board: vocabulary (`words`),
-facilities and their staff (`facilities`, `admin`, `importer`), figures and
-their history (`figures`), the board query (`board`), bed enquiries
-(`enquiry`) and the morning freshness prompts (`prompts`). Nothing here
-imports Slack; `/vacancy` parsing lives in `bot.commands.vacancy`."""
+facilities and their staff (`facilities`, `facility_fields`, `importer`),
+figures and their history (`figures`), the board query (`board`), bed
+enquiries (`enquiry`) and the morning freshness prompt job (`jobs`). Nothing
+here imports Slack; `/vacancy` parsing lives in `bot.commands.vacancy`."""
