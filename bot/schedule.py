@@ -29,7 +29,7 @@ from bot.delivery import TAKEN, Send, record_skip, send_once
 from bot.jobs import SEND, SKIP, Due, Job, JobEnv
 from bot.store.db import session_scope
 
-__all__ = ["TickReport", "placed_at", "send_once", "start", "tick"]  # send_once: bot.slack.deliver still uses it
+__all__ = ["TickReport", "placed_at", "start", "tick"]
 
 log = logging.getLogger(__name__)
 

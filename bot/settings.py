@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import tomllib
 from datetime import time
+from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -54,8 +55,7 @@ class Settings(BaseSettings):
     @property
     def admins(self) -> frozenset[str]:
         """Platform-qualified ids (`slack:U01ADMIN`); a bare id means Slack."""
-        ids = (a.strip() for a in self.admins_csv.split(","))
-        return frozenset(a if ":" in a else f"slack:{a}" for a in ids if a)
+        return _admins(self.admins_csv)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -68,6 +68,12 @@ class Settings(BaseSettings):
     @property
     def forms_dir(self) -> Path:
         return self.config_dir / "forms"
+
+
+@lru_cache(maxsize=8)  # asked on every request (is_admin)
+def _admins(csv: str) -> frozenset[str]:
+    ids = (a.strip() for a in csv.split(","))
+    return frozenset(a if ":" in a else f"slack:{a}" for a in ids if a)
 
 
 def load_settings(**overrides) -> Settings:

@@ -10,7 +10,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import schedule
+from bot import delivery
 from bot.people import Place
 from bot.render import render_text
 from bot.replies import Message, Post, Reply
@@ -88,8 +88,8 @@ def send_post(runtime: Runtime, client: WebClient, post: Post) -> None:
         return True
 
     if post.delivery:
-        outcome = schedule.send_once(runtime.engine, post.delivery, post, send, runtime.clock())
-        if outcome == "taken":
+        outcome = delivery.send_once(runtime.engine, post.delivery, post, send, runtime.clock())
+        if outcome == delivery.TAKEN:
             return
     else:
         try:
