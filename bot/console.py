@@ -15,7 +15,7 @@ from bot.dates import DateError, parse_date
 from bot.forms import FormField
 from bot.lookup import fold, normalise
 from bot.people import Handle, Place, channel_token, mention_token
-from bot.render import button_label, render_text
+from bot.render import button_label, field_error, render_text
 from bot.replies import Action, FormView, Message, Reply
 from bot.requests import ACTION, COMMAND, SUBMIT, Request, Who
 from bot.runtime import Runtime
@@ -196,8 +196,8 @@ class Console:
                 self.prompt_form()
             return
         if reply.field_errors:
-            for code, params in reply.field_errors.values():
-                self.print(render_text("common/field_error", {"code": code, **params}))
+            for problem in reply.field_errors.values():
+                self.print(field_error(problem))
             return
         if reply.template:
             self.print(render_text(reply.template, reply.values))

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from bot.people import Place
-from bot.replies import Action
+from bot.replies import Action, Problem
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 WEEKDAYS = "月火水木金土日"
@@ -79,6 +79,13 @@ def text_environment() -> Environment:
 
 def render_text(template: str, values: dict[str, Any]) -> str:
     return text_environment().get_template(f"{template}.txt.j2").render(**values).strip()
+
+
+def field_error(problem: Problem) -> str:
+    """One field's problem in words. The code travels as `field_problem`, so a
+    value named `code` (a patient code) cannot overwrite it."""
+    code, values = problem
+    return render_text("common/field_error", {**values, "field_problem": code})
 
 
 BUTTONS = "common/buttons.txt.j2"

@@ -318,3 +318,15 @@ def test_times_are_shown_in_the_configured_timezone(db_url, fake, clock):
     finally:
         tokyo.runtime.background.shutdown(wait=True)
         tokyo.runtime.engine.dispose()
+
+
+def test_a_form_refused_on_submit_says_why_on_the_field(bot):
+    bot.sim.command("/liaison", "山田")
+    view = bot.open_view()
+    r = bot.sim.submit(view, {"form_type": "daily", "body": "訪問しました"}, user="U0DEMOPH1")  # not on the team
+    assert "P-0001 のケアチームの方だけが行えます" in r.json()["errors"]["form_type"]
+    bot.sim.command("/patient", "consent 山田 no")
+    r = bot.sim.submit(view, {"form_type": "daily", "body": "訪問しました"}, view_id="V2")
+    assert "同意が「なし（撤回）」" in r.json()["errors"]["form_type"]
+    with bot.session() as s:
+        assert s.exec(select(Note)).all() == []

@@ -81,7 +81,7 @@ def quick_note(ctx: Context, patient: Patient, text: str) -> Reply:
     clean, errors = validate(form, {form.quick_field: args.typed_text(text)})
     if errors:
         code, params = errors[form.quick_field]
-        return Reply("liaison/invalid", {"problem": "field", "code": code, **params})
+        return Reply("liaison/invalid", {"problem": "field", **params, "field_problem": code})
     return stored(ctx, patient, form, clean)
 
 

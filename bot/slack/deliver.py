@@ -12,7 +12,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import delivery
 from bot.people import Place
-from bot.render import render_text
+from bot.render import field_error
 from bot.replies import Message, Post, Reply
 from bot.runtime import Runtime
 from bot.slack import blocks
@@ -35,8 +35,7 @@ def ephemeral(message: Message) -> dict[str, Any]:
 
 
 def field_errors(reply: Reply) -> dict[str, str]:
-    return {field_id: render_text("common/field_error", {"code": code, **params})[:150]
-            for field_id, (code, params) in reply.field_errors.items()}
+    return {field_id: field_error(problem)[:150] for field_id, problem in reply.field_errors.items()}
 
 
 def slack_user(runtime: Runtime, member_id: int) -> str:
