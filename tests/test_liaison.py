@@ -330,3 +330,26 @@ def test_a_form_refused_on_submit_says_why_on_the_field(bot):
     assert "同意が「なし（撤回）」" in r.json()["errors"]["form_type"]
     with bot.session() as s:
         assert s.exec(select(Note)).all() == []
+
+
+def test_a_help_or_subcommand_word_is_never_stored_as_a_note(bot):
+    for word in ("help", "ヘルプ", "edit", "削除", "訂正"):
+        r = bot.sim.command("/liaison", f"山田 {word}")
+        assert "/liaison の使い方" in r.text, word
+    assert "何も保存していません" in bot.sim.command("/liaison", "山田 edit").text
+    with bot.session() as s:
+        assert s.exec(select(Note)).all() == []
+    assert not bot.fake.of("chat.postMessage")
+
+
+def test_a_form_name_opens_that_form_with_the_text_in_it(bot):
+    bot.sim.command("/liaison", "山田 状態変化 昨夜から発熱")
+    view = bot.open_view()
+    first = next(b for b in view["blocks"] if b.get("block_id") == "form_type")
+    assert first["element"]["initial_option"]["value"] == "condition"
+    change = next(b for b in view["blocks"] if b.get("block_id") == "change")
+    assert change["element"]["initial_value"] == "昨夜から発熱"
+    bot.sim.command("/liaison", "山田 退院")
+    assert bot.open_view()["blocks"][1]["element"]["initial_option"]["value"] == "discharge"
+    with bot.session() as s:
+        assert s.exec(select(Note)).all() == []

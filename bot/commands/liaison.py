@@ -16,6 +16,7 @@ from bot.forms import Form, FormField, Option, validate
 from bot.liaison import notes
 from bot.liaison.notes import Refused
 from bot.liaison.posts import announcement, channel_post
+from bot.lookup import normalise
 from bot.privacy import audit, initials
 from bot.replies import FormView, Message, Reply
 from bot.requests import Request
@@ -23,7 +24,10 @@ from bot.store.models import Member, Patient
 
 COMMAND = "/liaison"
 LIST_WORDS = {"list", "一覧", "履歴", "ls"}
-HELP_WORDS = {"help", "ヘルプ", "使い方"}
+HELP_WORDS = {"help", "ヘルプ", "使い方", "?", "？", "usage"}
+# Words that look like a subcommand: never stored as a note's whole body.
+COMMAND_WORDS = {"edit", "編集", "修正", "訂正", "delete", "del", "削除", "消す", "remove", "rm", "add", "追加",
+                 "show", "表示", "new", "新規", "form", "フォーム", "様式"}
 DEFAULT_LIST, MAX_LIST = 5, 20
 SUBMIT = "liaison_submit"
 SWITCH = "liaison_form_type"
@@ -60,16 +64,35 @@ def handle(ctx: Context, text: str) -> Reply:
         return list_notes(ctx, patient, after)
     if not rest.strip():
         return open_form(ctx, patient)
+    if word in HELP_WORDS or (word in COMMAND_WORDS and not after.strip()):
+        return Reply("liaison/usage", {"forms": ctx.forms.ordered, "unknown": "" if word in HELP_WORDS else word,
+                                       "code": patient.code})
+    named = _form_named(ctx, word)
+    if named is not None:  # `/liaison 山田 状態変化 発熱`: that form, with the text in it
+        return open_form(ctx, patient, named.id, text=args.typed_text(after))
     return quick_note(ctx, patient, rest)
 
 
-def open_form(ctx: Context, patient: Patient, form_id: str | None = None) -> Reply:
+def _form_named(ctx: Context, word: str) -> Form | None:
+    """A form named by its id or (a unique start of) its title: 状態変化, 退院, condition."""
+    key = normalise(word)
+    if len(key) < 2:
+        return None
+    hits = [f for f in ctx.forms.ordered if key == normalise(f.id) or normalise(f.title).startswith(key)]
+    return hits[0] if len(hits) == 1 else None
+
+
+def open_form(ctx: Context, patient: Patient, form_id: str | None = None, text: str = "") -> Reply:
     notes.check_may_write(ctx, patient)
     form = ctx.forms.get(form_id or "") or ctx.forms.default
+    initial: dict[str, Any] = {SWITCH_FIELD: form.id}
+    first_text = next((f for f in form.fields if f.type == "long_text"), None)
+    if text and first_text:
+        initial[first_text.id] = text[:first_text.max_length or len(text)]
     switch = FormField(id=SWITCH_FIELD, label="様式", type="choice", required=True, on_change=SWITCH,
                        aliases=("種類", "様式の種類"), options=tuple(Option(f.id, f.title) for f in ctx.forms.ordered))
     return Reply(form=FormView(
-        form=form.with_first(switch), submit=SUBMIT, initial={SWITCH_FIELD: form.id},
+        form=form.with_first(switch), submit=SUBMIT, initial=initial,
         meta={"patient": patient.code, "form": form.id, "place": str(ctx.place) if ctx.place else None},
         intro=Message("liaison/form_intro", {"patient": patient, "initials": initials(patient)}),
     ))
