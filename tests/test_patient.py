@@ -117,3 +117,36 @@ def test_consent_withdrawn_and_given_again(bot):
     assert "登録しました" in bot.sim.command("/liaison", "山田 訪問").text
     assert "ケアチームの方だけ" in bot.sim.command("/patient", "consent 小林 yes").text
     assert "yes か no" in bot.sim.command("/patient", "consent 山田 たぶん").text
+
+
+def test_a_given_name_in_kana_is_kept_whole(bot):
+    r = bot.sim.command("/patient", "add 髙橋 ハナ たかはし はな area=東地区")
+    assert "髙橋 ハナ（タカハシ ハナ）" in r.text
+    with bot.session() as s:
+        p = s.exec(select(Patient).where(Patient.name == "髙橋 ハナ", Patient.area == "東地区")).one()
+        assert p.kana == "タカハシ ハナ"
+
+
+def test_an_ambiguous_kana_word_is_asked_and_nothing_is_stored_until_chosen(bot):
+    r = bot.sim.command("/patient", "add 佐藤 キヨ care=要介護2")
+    assert "まだ登録していません" in r.text
+    with bot.session() as s:
+        assert s.exec(select(Patient).where(Patient.name.like("佐藤%"))).all() == []
+    buttons = [e for b in r.json()["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    labels = [b["text"]["text"] for b in buttons]
+    assert labels == ["佐藤（キヨ）", "佐藤 キヨ（ふりがななし）"]
+    bot.sim.click(buttons[1]["action_id"], buttons[1]["value"])
+    assert "佐藤 キヨ" in bot.responses()[-1]["blocks"][0]["text"]["text"]
+    with bot.session() as s:
+        p = s.exec(select(Patient).where(Patient.name == "佐藤 キヨ")).one()
+        assert (p.kana, p.care_level) == ("", "要介護2")
+
+
+def test_names_split_the_way_they_are_typed():
+    from bot.patients.names import splits
+
+    assert splits("山田 太郎 やまだ たろう".split()) == [("山田 太郎", "ヤマダ タロウ")]
+    assert splits("髙橋 ハナ たかはし はな".split()) == [("髙橋 ハナ", "タカハシ ハナ")]
+    assert splits("やまだ はな".split()) == [("やまだ はな", "ヤマダ ハナ")]
+    assert splits("山田 太郎".split()) == [("山田 太郎", "")]
+    assert len(splits("森 はる".split())) == 2

@@ -4,19 +4,19 @@ Parses what people type and words the answers; the rules live in
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import jaconv
 from sqlmodel import func, select
 
 from bot.commands import args
-from bot.commands.common import resolve_patient
+from bot.commands.common import choice_actions, resolve_patient
 from bot.context import Context
 from bot.dates import DateError, parse_date
 from bot.forms import validate
 from bot.patients import records
 from bot.patients.fields import CONSENT, OUTCOMES, validate_new
+from bot.patients.names import NO_READING, reading_of, splits
 from bot.patients.records import NotInTeam
 from bot.privacy import audit, initials, is_admin, may_access_notes
 from bot.replies import DM, FormView, Reply
@@ -40,7 +40,6 @@ OPTION_ALIASES = {
     "地区": "area", "地域": "area", "介護度": "care", "要介護度": "care", "同意": "consent",
     "転帰": "outcome", "日付": "date", "日": "date", "かな": "kana", "カナ": "kana",
 }
-_KANA_WORD = re.compile(r"[\u3041-\u309f\u30a0-\u30ffー・]+")
 
 
 def handle(ctx: Context, text: str) -> Reply:
@@ -62,18 +61,6 @@ def usage(unknown: str = "") -> Reply:
     return Reply("patient/usage", {"unknown": unknown})
 
 
-def _split_name(words: list[str]) -> tuple[str, str]:
-    """`山田 太郎 やまだ たろう` -> (`山田 太郎`, `ヤマダ タロウ`): trailing kana words are the reading."""
-    kana_from = len(words)
-    while kana_from > 0 and _KANA_WORD.fullmatch(args.fold(words[kana_from - 1])):
-        kana_from -= 1
-    name_words, kana_words = words[:kana_from], words[kana_from:]
-    if not name_words:  # a name written in kana is its own reading
-        name_words = kana_words
-    kana = " ".join(jaconv.hira2kata(args.fold(w)) for w in kana_words)
-    return " ".join(name_words), kana
-
-
 def add(ctx: Context, text: str) -> Reply:
     parsed = args.parse(text, OPTION_ALIASES)
     if not parsed.words and not parsed.options:
@@ -81,12 +68,26 @@ def add(ctx: Context, text: str) -> Reply:
                                    meta={"place": str(ctx.place) if ctx.place else None}))
     if not parsed.words:
         return Reply("patient/invalid", {"problem": "no_name"})
-    name, kana = _split_name(parsed.words)
-    if "kana" in parsed.options:
-        kana = jaconv.hira2kata(args.fold(parsed.options["kana"]))
+    if "kana" in parsed.options:  # said outright: every word is the name
+        typed_kana = parsed.options["kana"]
+        name, kana = " ".join(parsed.words), "" if typed_kana == NO_READING else reading_of(typed_kana)
+    else:
+        found = splits(parsed.words)
+        if len(found) > 1:
+            return _which_reading(found, parsed)
+        name, kana = found[0]
     return create(ctx, name=name, kana=kana, area=parsed.options.get("area", ""),
                   care=parsed.options.get("care", ""), consent=parsed.options.get("consent", "unknown"),
                   unknown_options=sorted(set(parsed.options) - {"area", "care", "consent", "kana"}))
+
+
+def _which_reading(found: list[tuple[str, str]], parsed: args.Args) -> Reply:
+    """Ask whether a trailing kana word is part of the name or its reading."""
+    options = " ".join(f"{k}={v}" for k, v in parsed.options.items())
+    choices = [{"label": f"{name}（{kana or 'ふりがななし'}）",
+                "text": f"add {name} kana={kana.replace(' ', '_') or NO_READING} {options}".strip()}
+               for name, kana in found]
+    return Reply("patient/which_reading", {"choices": choices}, choice_actions(COMMAND, choices))
 
 
 def create(ctx: Context, *, name: str, kana: str, area: str, care: str, consent: str,
