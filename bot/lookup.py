@@ -91,35 +91,43 @@ class FuzzyIndex(Generic[T]):
         q = normalise(query)
         return [self.items[i] for i in self._unique(i for k, i in zip(self._keys, self._owner) if k == q)]
 
-    def search(self, query: str, limit: int = 5, fuzzy: bool = True) -> Match[T]:
+    def search(self, query: str, limit: int = 5, fuzzy: bool = True,
+               keep: Callable[[T], bool] | None = None) -> Match[T]:
+        """`keep`: only items it accepts can be found or suggested (a member
+        outside a care team must not learn that a patient exists)."""
         q = normalise(query)
         if not q:
             return Match("none", query)
+        allowed = (lambda i: keep(self.items[i])) if keep else (lambda i: True)
         if self._code_prefix:
             code = normalise_code(query, self._code_prefix)
             if code is not None:
                 found = self._codes.get(code)
-                return Match("one", query, [self.items[found]]) if found is not None else Match("none", query)
-        exact = self._unique(i for k, i in zip(self._keys, self._owner) if k == q)
+                if found is not None and allowed(found):
+                    return Match("one", query, [self.items[found]])
+                return Match("none", query)
+        exact = self._unique(i for k, i in zip(self._keys, self._owner) if k == q and allowed(i))
         if exact:
             return self._decide(query, exact, limit)
         # Shorter keys first: "山田" prefers 山田花子 over 山田川ホーム.
         contains = sorted(
-            ((len(k), i) for k, i in zip(self._keys, self._owner) if q in k)
+            ((len(k), i) for k, i in zip(self._keys, self._owner) if q in k and allowed(i))
         )
         contains = self._unique(i for _, i in contains)
         if contains:
             return self._decide(query, contains, limit)
         if not fuzzy:
             return Match("none", query)
-        return self._fuzzy(query, q, limit)
+        return self._fuzzy(query, q, limit, allowed if keep else None)
 
-    def _fuzzy(self, query: str, q: str, limit: int) -> Match[T]:
+    def _fuzzy(self, query: str, q: str, limit: int, allowed: Callable[[int], bool] | None = None) -> Match[T]:
         best: dict[int, float] = {}
         for _key, score, pos in process.extract(
-            q, self._keys, scorer=fuzz.ratio, limit=limit * 4, score_cutoff=self.HINT
+            q, self._keys, scorer=fuzz.ratio, limit=None if allowed else limit * 4, score_cutoff=self.HINT
         ):
             owner = self._owner[pos]
+            if allowed and not allowed(owner):
+                continue
             best[owner] = max(best.get(owner, 0.0), score)
         ranked = sorted(best.items(), key=lambda kv: -kv[1])
         if not ranked:
@@ -142,7 +150,8 @@ class FuzzyIndex(Generic[T]):
     def _unique(owners: Iterable[int]) -> list[int]:
         return list(dict.fromkeys(owners))
 
-    def search_leading(self, text: str, max_words: int = 3) -> tuple[Match[T], str]:
+    def search_leading(self, text: str, max_words: int = 3,
+                       keep: Callable[[T], bool] | None = None) -> tuple[Match[T], str]:
         """Find the item named at the start of `text`, return it and the rest.
 
         `山田 太郎 熱が出ました`, `やまだ list` and `P-0003 list 5` all work: the
@@ -157,7 +166,7 @@ class FuzzyIndex(Generic[T]):
             return text[words[n - 1].end():].strip()
 
         for n in range(min(max_words, len(words)), 0, -1):
-            m = self.search(" ".join(w.group() for w in words[:n]), fuzzy=False)
+            m = self.search(" ".join(w.group() for w in words[:n]), fuzzy=False, keep=keep)
             if m.kind != "none":
                 return m, rest_after(n)
-        return self.search(words[0].group()), rest_after(1)
+        return self.search(words[0].group(), keep=keep), rest_after(1)

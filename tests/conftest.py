@@ -127,5 +127,12 @@ def member_of(session, user: str) -> Member:
                         .where(Identity.platform == "slack", Identity.external_id == user)).one()
 
 
+def without_echo(text: str) -> str:
+    """A "not found" reply minus the words the asker typed themselves."""
+    import re
+
+    return re.sub(r"「[^」]*」は見つかりませんでした", "", text)
+
+
 def blocks_text(message: dict) -> str:
     return json.dumps(message.get("blocks", []), ensure_ascii=False) + message.get("text", "")

@@ -25,7 +25,7 @@ def test_run_without_credentials_is_the_demo_console(tmp_path):
     assert "P-0001 山田 太郎" in out.stdout
     assert "「日常連絡」を登録しました" in out.stdout
     assert "本日訪問、食欲あり" in out.stdout
-    assert "ケアチームの方だけ" in out.stdout
+    assert "ケアチームに入っていない方は表示されません" in out.stdout
     assert "Traceback" not in out.stderr
 
 
@@ -38,7 +38,7 @@ def test_audit_export_and_verify(bot, tmp_path, monkeypatch, capsys):
     assert main(["audit", "export", "--since", "2026-11-01", "--out", str(out_file)]) == 0
     rows = list(csv.DictReader(out_file.open(encoding="utf-8")))
     assert [(r["action"], r["patient_code"], r["allowed"]) for r in rows] == [
-        ("note.write", "P-0001", "yes"), ("note.write", "P-0003", "no")]
+        ("note.write", "P-0001", "yes"), ("patient.lookup", "P-0003", "no")]
     assert main(["audit", "export", "--since", "2026-12-01", "--out", str(out_file)]) == 0
     assert len(list(csv.DictReader(out_file.open(encoding="utf-8")))) == 0
     assert main(["audit", "verify"]) == 0

@@ -5,7 +5,7 @@ import json
 from sqlmodel import select
 
 from bot.store.models import AuditEvent, Note, NoteAck
-from tests.conftest import make_bot
+from tests.conftest import make_bot, without_echo
 
 
 def _post_for(bot, count=1):
@@ -150,13 +150,15 @@ def test_list_is_ephemeral_newest_first_and_limited(bot):
     assert "数字" in bot.sim.command("/liaison", "山田 list たくさん").text
 
 
-def test_non_team_member_cannot_write_or_list(bot):
-    r = bot.sim.command("/liaison", "小林 発熱あり", user="U0DEMOCM1")
-    assert "ケアチームの方だけ" in r.text
-    r = bot.sim.command("/liaison", "小林 list", user="U0DEMOCM1")
-    assert "ケアチームの方だけ" in r.text
+def test_non_team_member_cannot_write_or_list_and_learns_nothing(bot):
+    for text in ("小林 発熱あり", "小林 list", "P-0003 訪問"):
+        r = bot.sim.command("/liaison", text, user="U0DEMOCM1")
+        assert "見つかりませんでした" in r.text and "ケアチームに入っていない方は表示されません" in r.text
+        assert "P-0003" not in without_echo(r.text) and "小林" not in without_echo(r.text)
     with bot.session() as s:
         assert s.exec(select(Note)).all() == []
+        refused = s.exec(select(AuditEvent).where(AuditEvent.action == "patient.lookup")).all()
+        assert {(e.patient_code, e.allowed) for e in refused} == {("P-0003", False)}
 
 
 def test_withdrawn_consent_blocks_new_notes_and_says_why(bot):

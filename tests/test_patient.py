@@ -3,6 +3,7 @@
 from sqlmodel import select
 
 from bot.store.models import AuditEvent, CareTeamMember, Patient
+from tests.conftest import without_echo
 
 
 def test_list_shows_only_my_patients_with_names(bot):
@@ -14,9 +15,13 @@ def test_list_shows_only_my_patients_with_names(bot):
     assert "小林" not in r.text  # not on that care team
 
 
-def test_list_all_masks_other_teams_patients(bot):
+def test_list_all_shows_others_patients_only_to_admins(bot):
     r = bot.sim.command("/patient", "list all")
-    assert "P-0003 K.I." in r.text and "小林" not in r.text
+    assert "P-0001 山田 太郎" in r.text and "管理者だけ" in r.text
+    for secret in ("P-0003", "K.I.", "要介護4", "同意なし"):
+        assert secret not in r.text
+    r = bot.sim.command("/patient", "list all", user="U0DEMOADM")
+    assert "P-0003 小林 一郎" in r.text and "[同意なし]" in r.text
 
 
 def test_add_with_fullwidth_options_and_kana(bot):
@@ -53,12 +58,17 @@ def test_unknown_subcommand_gives_usage(bot):
     assert "frobnicate" in r.text and "/patient add" in r.text
 
 
-def test_show_of_someone_elses_patient_is_limited_and_audited(bot):
-    r = bot.sim.command("/patient", "show こばやし")
-    assert "P-0003" in r.text and "小林" not in r.text
+def test_an_outsider_learns_nothing_about_someone_elses_patient(bot):
+    for text in ("show こばやし", "show 小林 一郎", "show P-0003", "こばやし", "team 小林", "consent 小林 yes"):
+        r = bot.sim.command("/patient", text)
+        for secret in ("P-0003", "小林", "要介護4", "東地区", "同意", "鈴木"):
+            assert secret not in without_echo(r.text), (text, secret)
     with bot.session() as s:
-        event = s.exec(select(AuditEvent).where(AuditEvent.action == "patient.show")).one()
-        assert event.patient_code == "P-0003" and event.detail == "limited"
+        events = s.exec(select(AuditEvent).where(AuditEvent.action == "patient.lookup")).all()
+        assert events and all(e.patient_code == "P-0003" and not e.allowed for e in events)
+        assert s.exec(select(Patient).where(Patient.code == "P-0003")).one().consent == "no"
+    # the admin sees everyone
+    assert "小林 一郎" in bot.sim.command("/patient", "show こばやし", user="U0DEMOADM").text
 
 
 def test_team_add_and_remove_by_mention(bot):
@@ -68,12 +78,12 @@ def test_team_add_and_remove_by_mention(bot):
     assert "削除" in r.text
 
 
-def test_team_change_refused_for_non_member(bot):
+def test_team_change_by_an_outsider_finds_nobody_and_changes_nothing(bot):
     r = bot.sim.command("/patient", "team 小林 add <@U0DEMOCM1>", user="U0DEMOCM1")
-    assert "ケアチームの方だけ" in r.text
+    assert "見つかりませんでした" in r.text
     with bot.session() as s:
-        event = s.exec(select(AuditEvent).where(AuditEvent.action == "team.add")).one()
-        assert event.allowed is False
+        assert s.exec(select(AuditEvent).where(AuditEvent.action == "team.add")).all() == []
+        assert s.exec(select(AuditEvent).where(AuditEvent.action == "patient.lookup")).one().allowed is False
 
 
 def test_end_with_outcome_and_date(bot):
@@ -115,7 +125,7 @@ def test_consent_withdrawn_and_given_again(bot):
     r = bot.sim.command("/patient", "consent 山田 yes")
     assert "「あり」" in r.text
     assert "登録しました" in bot.sim.command("/liaison", "山田 訪問").text
-    assert "ケアチームの方だけ" in bot.sim.command("/patient", "consent 小林 yes").text
+    assert "見つかりませんでした" in bot.sim.command("/patient", "consent 小林 yes").text
     assert "yes か no" in bot.sim.command("/patient", "consent 山田 たぶん").text
 
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from sqlmodel import select
+
 from bot.context import Context
-from bot.privacy import initials, may_access_notes
+from bot.privacy import audit, initials, is_admin, may_access_notes
 from bot.replies import Action, Reply
 from bot.requests import Request, StaleButton
-from bot.store.models import Facility, Patient
+from bot.store.models import CareTeamMember, Facility, Patient
 from bot.store.queries import load_patients, patient_index
 from bot.vacancy.facilities import facility_index
 
@@ -49,12 +51,32 @@ def patient_label(ctx: Context, patient: Patient) -> str:
     return f"{patient.code} {initials(patient)}{area}"
 
 
+def visible_patients(ctx: Context):
+    """Who this member may find at all: everyone for admins, else their own
+    care teams' patients (outsiders learn nothing, not even that a name exists)."""
+    if is_admin(ctx):
+        return None
+    mine = set(ctx.session.exec(select(CareTeamMember.patient_id).where(CareTeamMember.member_id == ctx.member.id)))
+    return lambda key: key.id in mine
+
+
+def _audit_hidden(ctx: Context, unfiltered) -> None:
+    """An outsider named a patient they may not see: they are told "not
+    found", and the attempt is recorded for whoever checks the audit trail."""
+    if unfiltered.kind == "one":
+        patient = load_patients(ctx.session, unfiltered.items)[0]
+        audit(ctx, "patient.lookup", patient=patient, allowed=False, detail="not in care team")
+
+
 def resolve_patient(ctx: Context, command: str, text: str, before: str = "") -> tuple[Patient | None, str, Reply | None]:
     """(patient, rest of text, None) or (None, "", reply to send instead).
 
     `before` is put back in front of the code when a choice is re-run
     (e.g. `team` for `/patient team <patient> add ...`)."""
-    match, rest = patient_index(ctx.session).search_leading(text)
+    index, keep = patient_index(ctx.session), visible_patients(ctx)
+    match, rest = index.search_leading(text, keep=keep)
+    if match.kind == "none" and keep is not None:
+        _audit_hidden(ctx, index.search_leading(text)[0])
     found = load_patients(ctx.session, match.items)
     if match.kind == "one":
         return found[0], rest, None

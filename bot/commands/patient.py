@@ -104,9 +104,11 @@ def create(ctx: Context, *, name: str, kana: str, area: str, care: str, consent:
 
 def list_patients(ctx: Context, text: str) -> Reply:
     words = {args.fold(w).lower() for w in args.parse(text).words}
-    show_all = bool(words & {"all", "全員", "すべて", "全部"})
-    rows = records.listed(ctx, show_all=show_all, show_ended=bool(words & {"ended", "終了"}))
-    return Reply("patient/list", {"rows": rows, "show_all": show_all or is_admin(ctx)})
+    asked_all = bool(words & {"all", "全員", "すべて", "全部"})
+    # Only admins see everyone: an outsider learns nothing of others' patients.
+    rows = records.listed(ctx, show_ended=bool(words & {"ended", "終了"}))
+    return Reply("patient/list", {"rows": rows, "show_all": is_admin(ctx),
+                                  "refused_all": asked_all and not is_admin(ctx)})
 
 
 def _target(ctx: Context, text: str, sub: str) -> tuple[Patient | None, str, Reply | None]:

@@ -42,18 +42,17 @@ def create(ctx: Context, *, name: str, kana: str, area: str, care: str, consent:
     return patient, same
 
 
-def listed(ctx: Context, show_all: bool, show_ended: bool) -> list[dict]:
-    """My patients (everyone's with `show_all` or for admins), each with
-    whether this member may see the name."""
+def listed(ctx: Context, show_ended: bool) -> list[dict]:
+    """My patients (everyone's for admins)."""
     query = select(Patient).order_by(Patient.id)
     if not show_ended:
         query = query.where(Patient.status == "active")
-    if not (show_all or is_admin(ctx)):
+    if not is_admin(ctx):
         query = query.join(CareTeamMember, CareTeamMember.patient_id == Patient.id).where(
             CareTeamMember.member_id == ctx.member.id)
     rows = [{"patient": p, "visible": may_access_notes(ctx, p), "initials": initials(p)}
             for p in ctx.session.exec(query).all()]
-    audit(ctx, "patient.list", target="all" if show_all else "mine", detail=f"{len(rows)} rows")
+    audit(ctx, "patient.list", target="all" if is_admin(ctx) else "mine", detail=f"{len(rows)} rows")
     return rows
 
 
