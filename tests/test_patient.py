@@ -160,3 +160,12 @@ def test_names_split_the_way_they_are_typed():
     assert splits("やまだ はな".split()) == [("やまだ はな", "ヤマダ ハナ")]
     assert splits("山田 太郎".split()) == [("山田 太郎", "")]
     assert len(splits("森 はる".split())) == 2
+
+
+def test_removing_the_last_member_of_a_care_team_is_refused(bot):
+    bot.sim.command("/patient", "add 森 一 もり はじめ")
+    r = bot.sim.command("/patient", "team 森 remove <@U0DEMOCM1>")
+    assert "誰もいなくなるため" in r.text and "何も変更していません" in r.text
+    bot.sim.command("/patient", "team 森 add <@U0DEMONS1>")
+    assert "削除" in bot.sim.command("/patient", "team 森 remove <@U0DEMOCM1>").text
+    assert "誰もいなくなる" in bot.sim.command("/patient", "team 森 remove <@U0DEMONS1>", user="U0DEMONS1").text

@@ -141,7 +141,10 @@ def team(ctx: Context, text: str) -> Reply:
         return show(ctx, patient.code)
     if verb not in {"add", "remove"} or not mentioned:
         return Reply("patient/invalid", {"problem": "team_usage", "code": patient.code})
-    changed = records.change_team(ctx, patient, verb, mentioned)
+    try:
+        changed = records.change_team(ctx, patient, verb, mentioned)
+    except records.LastMember:
+        return Reply("patient/invalid", {"problem": "last_member", "code": patient.code})
     return Reply("patient/team_changed", {
         "patient": patient, "verb": verb, "changed": changed, "team": care_team(ctx.session, patient),
     })

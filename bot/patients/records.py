@@ -12,7 +12,7 @@ from bot.patients.fields import CONSENT, normalise_care
 from bot.people import Place
 from bot.privacy import audit, in_care_team, initials, is_admin, may_access_notes
 from bot.store.models import CareTeamMember, Member, Patient
-from bot.store.queries import active_patients_named, change_membership, insert_patient
+from bot.store.queries import active_patients_named, care_team, change_membership, insert_patient
 
 
 class NotInTeam(Exception):
@@ -56,8 +56,17 @@ def listed(ctx: Context, show_ended: bool) -> list[dict]:
     return rows
 
 
+class LastMember(Exception):
+    """Removing these would leave nobody on the care team: nobody could reach
+    the patient's record again."""
+
+
 def change_team(ctx: Context, patient: Patient, verb: str, members: list[Member]) -> list[Member]:
     check_may_manage(ctx, patient, f"team.{verb}")
+    if verb == "remove":
+        current = {m.id for m in care_team(ctx.session, patient)}
+        if current and current <= {m.id for m in members}:
+            raise LastMember(patient.code)
     changed = change_membership(ctx.session, CareTeamMember, "patient_id", patient.id, verb, members,
                                 **({"added_at": ctx.now} if verb == "add" else {}))
     audit(ctx, f"team.{verb}", patient=patient, target=",".join(m.qualified_id for m in changed))
