@@ -2,7 +2,7 @@
 
 from sqlmodel import select
 
-from bot.store.models import AuditEvent, CareTeamMember, Patient
+from bot.store.models import AuditEvent, CareTeamMember, Patient, PatientEvent
 from tests.conftest import without_echo
 
 
@@ -97,9 +97,56 @@ def test_end_with_outcome_and_date(bot):
 
 
 def test_end_rejects_future_date_and_unknown_outcome(bot):
-    assert "未来" in bot.sim.command("/patient", "end 山田 outcome=入院 date=2026-12-31").text
+    assert "未来" in bot.sim.command("/patient", "end 山田 outcome=転居 date=2026-12-31").text
     assert "outcome=" in bot.sim.command("/patient", "end 山田 outcome=宇宙").text
-    assert "ありません" in bot.sim.command("/patient", "end 山田 outcome=入院 date=2/30").text
+    assert "ありません" in bot.sim.command("/patient", "end 山田 outcome=転居 date=2/30").text
+    with bot.session() as s:
+        assert s.exec(select(Patient).where(Patient.code == "P-0001")).one().status == "active"
+
+
+def test_a_hospital_stay_is_not_the_end_of_care(bot):
+    r = bot.sim.command("/patient", "end 山田 outcome=入院")
+    assert "入院は支援の終了ではありません" in r.text and "/patient admit" in r.text
+    r = bot.sim.command("/patient", "admit 山田 11/22 hospital=市立病院")
+    assert "入院を記録しました" in r.text and "市立病院" in r.text
+    assert "入院中: 11/22(日)から 市立病院" in bot.sim.command("/patient", "show 山田").text
+    assert "登録しました" in bot.sim.command("/liaison", "山田 退院前カンファレンスの日程調整").text
+    r = bot.sim.command("/patient", "discharge 山田 今日")
+    assert "退院を記録しました" in r.text and "/liaison P-0001 退院" in r.text
+    assert "入院中" not in bot.sim.command("/patient", "show 山田").text
+    assert "入院中として記録されていません" in bot.sim.command("/patient", "discharge 山田").text
+    with bot.session() as s:
+        events = s.exec(select(PatientEvent).order_by(PatientEvent.id)).all()
+        assert [(e.kind, e.on.isoformat(), e.detail) for e in events] == [
+            ("admit", "2026-11-22", "市立病院"), ("discharge", "2026-11-24", "市立病院")]
+        assert {a.action for a in s.exec(select(AuditEvent))} >= {"patient.admit", "patient.discharge"}
+
+
+def test_a_death_word_is_asked_never_guessed(bot):
+    r = bot.sim.command("/patient", "end 山田 なくなった date=11/23")
+    assert "まだ記録していません" in r.text
+    buttons = [e for b in r.json()["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert [b["text"]["text"] for b in buttons] == ["在宅看取り", "病院死亡"]
+    with bot.session() as s:
+        assert s.exec(select(Patient).where(Patient.code == "P-0001")).one().status == "active"
+    bot.sim.click(buttons[0]["action_id"], buttons[0]["value"])
+    with bot.session() as s:
+        p = s.exec(select(Patient).where(Patient.code == "P-0001")).one()
+        assert (p.status, p.outcome, p.ended_on.isoformat()) == ("ended", "在宅看取り", "2026-11-23")
+
+
+def test_an_admin_reopens_a_care_ended_by_mistake_with_a_reason(bot):
+    bot.sim.command("/patient", "end 山田 outcome=転居")
+    r = bot.sim.command("/patient", "reopen 山田 reason=誤って終了")
+    assert "管理者だけ" in r.text
+    assert "理由" in bot.sim.command("/patient", "reopen 山田", user="U0DEMOADM").text
+    r = bot.sim.command("/patient", "reopen 山田 reason=誤って終了", user="U0DEMOADM")
+    assert "再開しました" in r.text
+    assert "登録しました" in bot.sim.command("/liaison", "山田 再開後の訪問").text
+    with bot.session() as s:
+        reopen = s.exec(select(AuditEvent).where(AuditEvent.action == "patient.reopen",
+                                                 AuditEvent.allowed == True)).one()  # noqa: E712
+        assert "誤って終了" in reopen.detail and "転居" in reopen.detail
 
 
 def test_ambiguous_name_offers_buttons_that_rerun(bot):

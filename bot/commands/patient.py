@@ -4,6 +4,7 @@ Parses what people type and words the answers; the rules live in
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import jaconv
@@ -15,7 +16,7 @@ from bot.context import Context
 from bot.dates import DateError, parse_date
 from bot.forms import validate
 from bot.patients import records
-from bot.patients.fields import CONSENT, OUTCOMES, validate_new
+from bot.patients.fields import ADMISSION_WORDS, CONSENT, DEATH_WORDS, OUTCOMES, validate_new
 from bot.patients.names import NO_READING, reading_of, splits
 from bot.patients.records import NotInTeam
 from bot.privacy import audit, initials, is_admin, may_access_notes
@@ -32,6 +33,9 @@ SUBCOMMANDS = {
     "show": "show", "表示": "show", "詳細": "show",
     "team": "team", "チーム": "team",
     "end": "end", "終了": "end",
+    "admit": "admit", "入院": "admit",
+    "discharge": "discharge", "退院": "discharge",
+    "reopen": "reopen", "再開": "reopen",
     "consent": "consent", "同意": "consent",
     "channel": "channel", "チャンネル": "channel",
     "help": "help", "ヘルプ": "help", "使い方": "help",
@@ -39,6 +43,7 @@ SUBCOMMANDS = {
 OPTION_ALIASES = {
     "地区": "area", "地域": "area", "介護度": "care", "要介護度": "care", "同意": "consent",
     "転帰": "outcome", "日付": "date", "日": "date", "かな": "kana", "カナ": "kana",
+    "病院": "hospital", "入院先": "hospital", "理由": "reason",
 }
 
 
@@ -49,6 +54,7 @@ def handle(ctx: Context, text: str) -> Reply:
         return usage(unknown=word)
     handler = {
         "add": add, "list": list_patients, "show": show, "team": team, "end": end,
+        "admit": admit, "discharge": discharge, "reopen": reopen,
         "consent": consent, "channel": channel, "help": lambda ctx, rest: usage(),
     }[sub]
     try:
@@ -150,28 +156,48 @@ def team(ctx: Context, text: str) -> Reply:
     })
 
 
+def _event_date(ctx: Context, parsed: args.Args) -> date | Reply:
+    """`date=11/20` or a leading date word; today if none. Never the future."""
+    typed = parsed.options.get("date") or next((w for w in parsed.words if _looks_like_date(w, ctx)), "")
+    if not typed:
+        return ctx.today
+    try:
+        on = parse_date(typed, ctx.today, "past")
+    except DateError as e:
+        return Reply("patient/invalid", {"problem": "bad_date", "message": str(e)})
+    if on is None or on > ctx.today:
+        return Reply("patient/invalid", {"problem": "bad_end_date", "value": typed})
+    return on
+
+
+def _looks_like_date(word: str, ctx: Context) -> bool:
+    try:
+        return parse_date(word, ctx.today, "past") is not None
+    except DateError:
+        return True  # a date, just a wrong one: let _event_date say so
+
+
 def end(ctx: Context, text: str) -> Reply:
     patient, rest, other = _target(ctx, text, "end")
     if other:
         return other
     parsed = args.parse(rest, OPTION_ALIASES)
-    outcome = _match_outcome(parsed.options.get("outcome") or (parsed.words[0] if parsed.words else ""))
+    typed = parsed.options.get("outcome") or next((w for w in parsed.words if not _looks_like_date(w, ctx)), "")
+    outcome = _match_outcome(typed)
     if outcome is None:
-        return Reply("patient/invalid", {"problem": "bad_outcome", "code": patient.code, "outcomes": OUTCOMES})
-    try:
-        ended_on = parse_date(parsed.options["date"], ctx.today, "past") if "date" in parsed.options else ctx.today
-    except DateError as e:
-        return Reply("patient/invalid", {"problem": "bad_date", "message": str(e)})
-    if ended_on is None or ended_on > ctx.today:
-        return Reply("patient/invalid", {"problem": "bad_end_date", "value": parsed.options.get("date", "")})
+        return _which_outcome(patient, typed, parsed)
+    on = _event_date(ctx, parsed)
+    if isinstance(on, Reply):
+        return on
     records.check_may_manage(ctx, patient, "patient.end")
     if patient.status == "ended":
         return Reply("patient/invalid", {"problem": "already_ended", "patient": patient})
-    records.end_care(ctx, patient, outcome, ended_on)
+    records.end_care(ctx, patient, outcome, on)
     return Reply("patient/ended", {"patient": patient})
 
 
 def _match_outcome(value: str) -> str | None:
+    """The outcome named in full, or by a part only one outcome has (看取り)."""
     value = args.fold(value).strip()
     if not value:
         return None
@@ -179,6 +205,65 @@ def _match_outcome(value: str) -> str | None:
         return value
     hits = [o for o in OUTCOMES if value in o]
     return hits[0] if len(hits) == 1 else None
+
+
+def _which_outcome(patient: Patient, typed: str, parsed: args.Args) -> Reply:
+    """An outcome that only resembles one (死亡, 入院) gets a choice, never a guess."""
+    folded = args.fold(typed).strip()
+    date_option = f" date={parsed.options['date']}" if "date" in parsed.options else ""
+    if folded and any(w in folded or folded in w for w in ADMISSION_WORDS):
+        return Reply("patient/invalid", {"problem": "admission_not_end", "code": patient.code})
+    candidates = ("在宅看取り", "病院死亡") if folded and any(w in folded or folded in w for w in DEATH_WORDS) \
+        else OUTCOMES
+    choices = [{"label": o, "text": f"end {patient.code} outcome={o}{date_option}"} for o in candidates]
+    return Reply("patient/which_outcome", {"code": patient.code, "typed": typed, "choices": choices},
+                 choice_actions(COMMAND, choices))
+
+
+def admit(ctx: Context, text: str) -> Reply:
+    patient, rest, other = _target(ctx, text, "admit")
+    if other:
+        return other
+    parsed = args.parse(rest, OPTION_ALIASES)
+    on = _event_date(ctx, parsed)
+    if isinstance(on, Reply):
+        return on
+    if patient.status == "ended":
+        return Reply("patient/invalid", {"problem": "already_ended", "patient": patient})
+    hospital = parsed.options.get("hospital") or " ".join(w for w in parsed.words if not _looks_like_date(w, ctx))
+    records.admit(ctx, patient, on, hospital)
+    return Reply("patient/admitted", {"patient": patient})
+
+
+def discharge(ctx: Context, text: str) -> Reply:
+    patient, rest, other = _target(ctx, text, "discharge")
+    if other:
+        return other
+    on = _event_date(ctx, args.parse(rest, OPTION_ALIASES))
+    if isinstance(on, Reply):
+        return on
+    if patient.admitted_on is None:
+        return Reply("patient/invalid", {"problem": "not_admitted", "code": patient.code})
+    hospital = patient.hospital
+    records.discharge(ctx, patient, on)
+    return Reply("patient/discharged", {"patient": patient, "on": on, "hospital": hospital})
+
+
+def reopen(ctx: Context, text: str) -> Reply:
+    patient, rest, other = _target(ctx, text, "reopen")
+    if other:
+        return other
+    parsed = args.parse(rest, OPTION_ALIASES)
+    reason = parsed.options.get("reason") or " ".join(parsed.words)
+    if patient.status != "ended":
+        return Reply("patient/invalid", {"problem": "not_ended", "code": patient.code})
+    if not reason.strip():
+        return Reply("patient/invalid", {"problem": "reopen_reason", "code": patient.code})
+    try:
+        records.reopen(ctx, patient, reason)
+    except records.NotAllowed:
+        return Reply("common/refused", {"reason": "not_admin", "code": patient.code})
+    return Reply("patient/reopened", {"patient": patient, "reason": reason})
 
 
 def consent(ctx: Context, text: str) -> Reply:

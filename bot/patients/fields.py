@@ -8,7 +8,11 @@ import re
 from bot.lookup import fold
 from bot.replies import Problem
 
-OUTCOMES = ("在宅看取り", "病院死亡", "入院", "施設入所", "転居", "その他")
+# How care ends. A hospital stay is not one of them: it is `/patient admit`.
+OUTCOMES = ("在宅看取り", "病院死亡", "施設入所", "転居", "その他")
+# Words that say the person died but not where: asked, never guessed.
+DEATH_WORDS = ("死亡", "死去", "逝去", "永眠", "亡くなった", "なくなった", "亡くなりました", "なくなりました", "ご逝去")
+ADMISSION_WORDS = ("入院", "入院中", "にゅういん")
 CONSENT = {"yes": "yes", "y": "yes", "はい": "yes", "あり": "yes", "有": "yes", "済": "yes", "同意": "yes",
            "no": "no", "n": "no", "いいえ": "no", "なし": "no", "無": "no", "撤回": "no", "拒否": "no",
            "unknown": "unknown", "未確認": "unknown", "不明": "unknown"}

@@ -11,7 +11,7 @@ from bot.context import Context
 from bot.patients.fields import CONSENT, normalise_care
 from bot.people import Place
 from bot.privacy import audit, in_care_team, initials, is_admin, may_access_notes
-from bot.store.models import CareTeamMember, Member, Patient
+from bot.store.models import CareTeamMember, Member, Patient, PatientEvent
 from bot.store.queries import active_patients_named, care_team, change_membership, insert_patient
 
 
@@ -78,6 +78,43 @@ def end_care(ctx: Context, patient: Patient, outcome: str, ended_on: date) -> No
     patient.status, patient.outcome, patient.ended_on = "ended", outcome, ended_on
     ctx.session.add(patient)
     audit(ctx, "patient.end", patient=patient, detail=f"{outcome} {ended_on.isoformat()}")
+
+
+class NotAllowed(Exception):
+    """Only admins may do this (reopen an ended care); already audited."""
+
+
+def admit(ctx: Context, patient: Patient, on: date, hospital: str) -> None:
+    check_may_manage(ctx, patient, "patient.admit")
+    patient.admitted_on, patient.hospital = on, hospital.strip()[:80]
+    ctx.session.add(patient)
+    _event(ctx, patient, "admit", on, hospital)
+
+
+def discharge(ctx: Context, patient: Patient, on: date) -> None:
+    check_may_manage(ctx, patient, "patient.discharge")
+    hospital = patient.hospital
+    patient.admitted_on, patient.hospital = None, ""
+    ctx.session.add(patient)
+    _event(ctx, patient, "discharge", on, hospital)
+
+
+def reopen(ctx: Context, patient: Patient, reason: str) -> None:
+    """An admin undoes a care end recorded by mistake; the old outcome stays
+    in the audit trail and the event history."""
+    if not is_admin(ctx):
+        audit(ctx, "patient.reopen", patient=patient, allowed=False, detail="not admin")
+        raise NotAllowed(patient.code)
+    old = f"{patient.outcome} {patient.ended_on.isoformat() if patient.ended_on else ''}".strip()
+    patient.status, patient.outcome, patient.ended_on = "active", None, None
+    ctx.session.add(patient)
+    _event(ctx, patient, "reopen", ctx.today, f"{reason} (was {old})")
+
+
+def _event(ctx: Context, patient: Patient, kind: str, on: date, detail: str) -> None:
+    ctx.session.add(PatientEvent(patient_id=patient.id, kind=kind, on=on, detail=detail[:256],
+                                 member_id=ctx.member.id, at=ctx.now))
+    audit(ctx, f"patient.{kind}", patient=patient, detail=f"{on.isoformat()} {detail}".strip())
 
 
 def set_consent(ctx: Context, patient: Patient, value: str) -> None:

@@ -67,8 +67,25 @@ class Patient(SQLModel, table=True):
     status: str = Field(default="active", max_length=8)
     outcome: str | None = Field(default=None, max_length=16)
     ended_on: date | None = None
+    # A hospital stay is not the end of care: set by admit, cleared by discharge.
+    admitted_on: date | None = None
+    hospital: str = Field(default="", max_length=80)
     created_by_id: int | None = Field(default=None, foreign_key="member.id")
     created_at: datetime = _ts()
+
+
+class PatientEvent(SQLModel, table=True):
+    """Admissions, discharges and reopened care: who recorded what, and when
+    it happened (migration 0004)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    # admit | discharge | reopen
+    kind: str = Field(max_length=16)
+    on: date
+    detail: str = Field(default="", max_length=256)
+    member_id: int = Field(foreign_key="member.id")
+    at: datetime = _ts()
 
 
 class CareTeamMember(SQLModel, table=True):

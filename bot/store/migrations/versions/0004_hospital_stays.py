@@ -1,0 +1,45 @@
+"""hospital stays: admissions and discharges are events, not the end of care
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-11-25
+
+`patient.admitted_on` / `patient.hospital` say whether the patient is in
+hospital now; `patientevent` keeps every admission, discharge and reopened
+care with who recorded it. Existing patients are untouched (not in hospital).
+"""
+import sqlalchemy as sa
+from alembic import op
+
+import bot.store.types
+
+revision = '0004'
+down_revision = '0003'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.add_column('patient', sa.Column('admitted_on', sa.Date(), nullable=True))
+    op.add_column('patient', sa.Column('hospital', sa.String(length=80), nullable=False, server_default=''))
+    op.create_table(
+        'patientevent',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('patient_id', sa.Integer(), nullable=False),
+        sa.Column('kind', sa.String(length=16), nullable=False),
+        sa.Column('on', sa.Date(), nullable=False),
+        sa.Column('detail', sa.String(length=256), nullable=False),
+        sa.Column('member_id', sa.Integer(), nullable=False),
+        sa.Column('at', bot.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(['member_id'], ['member.id'], ),
+        sa.ForeignKeyConstraint(['patient_id'], ['patient.id'], ),
+        sa.PrimaryKeyConstraint('id'),
+    )
+    op.create_index('ix_patientevent_patient_id', 'patientevent', ['patient_id'], unique=False)
+
+
+def downgrade() -> None:
+    op.drop_index('ix_patientevent_patient_id', table_name='patientevent')
+    op.drop_table('patientevent')
+    op.drop_column('patient', 'hospital')
+    op.drop_column('patient', 'admitted_on')
