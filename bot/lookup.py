@@ -30,6 +30,8 @@ _NAME_VARIANTS = str.maketrans({
     "ヶ": "ケ", "ヵ": "カ",
 })
 _DROP = re.compile(r"[\W_]+")  # spaces, dots, brackets, punctuation
+# Honorifics typed after a name (山田さん, 髙橋様), as they read once normalised.
+_HONORIFIC = re.compile(r"(?<=..)(サン|サマ|様|氏|殿|クン|チャン)$")
 _DASHES = str.maketrans({"ー": "-", "−": "-", "‐": "-", "–": "-", "—": "-", "―": "-"})
 
 
@@ -95,7 +97,7 @@ class FuzzyIndex(Generic[T]):
                keep: Callable[[T], bool] | None = None) -> Match[T]:
         """`keep`: only items it accepts can be found or suggested (a member
         outside a care team must not learn that a patient exists)."""
-        q = normalise(query)
+        q = _HONORIFIC.sub("", normalise(query))
         if not q:
             return Match("none", query)
         allowed = (lambda i: keep(self.items[i])) if keep else (lambda i: True)

@@ -216,3 +216,10 @@ def test_removing_the_last_member_of_a_care_team_is_refused(bot):
     bot.sim.command("/patient", "team 森 add <@U0DEMONS1>")
     assert "削除" in bot.sim.command("/patient", "team 森 remove <@U0DEMOCM1>").text
     assert "誰もいなくなる" in bot.sim.command("/patient", "team 森 remove <@U0DEMONS1>", user="U0DEMONS1").text
+
+
+def test_a_patient_alone_means_show_and_honorifics_are_ignored(bot):
+    for text in ("山田さん", "やまださま", "山田 太郎様", "P-0001"):
+        r = bot.sim.command("/patient", text)
+        assert "P-0001" in r.text and "山田 太郎" in r.text and "ケアチーム" in r.text, text
+    assert "登録しました" in bot.sim.command("/liaison", "髙橋様 本日訪問").text

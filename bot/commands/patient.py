@@ -50,8 +50,10 @@ OPTION_ALIASES = {
 def handle(ctx: Context, text: str) -> Reply:
     word, rest = args.first_word(text)
     sub = SUBCOMMANDS.get(word)
+    if sub is None and word:  # `/patient 山田` means show
+        sub, rest = "show", text
     if sub is None:
-        return usage(unknown=word)
+        return usage()
     handler = {
         "add": add, "list": list_patients, "show": show, "team": team, "end": end,
         "admit": admit, "discharge": discharge, "reopen": reopen,
