@@ -355,3 +355,12 @@ def test_a_form_name_opens_that_form_with_the_text_in_it(bot):
     assert bot.open_view()["blocks"][1]["element"]["initial_option"]["value"] == "discharge"
     with bot.session() as s:
         assert s.exec(select(Note)).all() == []
+
+
+def test_a_slack_error_opening_the_form_is_told_to_the_user(bot):
+    bot.fake.fail("views.open", "expired_trigger_id")
+    r = bot.sim.command("/liaison", "山田")
+    assert r.status == 200 and "もう一度お試しください" in r.text and "3秒" in r.text
+    bot.fake.fail("views.open", "internal_error")
+    bot.sim.click("vacancy_update", "1", user="U0DEMOSS1")
+    assert "internal_error" in str(bot.responses()[-1])

@@ -124,11 +124,19 @@ def update_message(client: WebClient, channel: str, ts: str, message: Message) -
         log.warning("update of %s/%s failed: %s", channel, ts, e.response.get("error"))
 
 
-def open_form(client: WebClient, trigger_id: str, reply: Reply) -> None:
+def open_form(client: WebClient, trigger_id: str, reply: Reply) -> Reply | None:
+    """Open the form; if Slack refuses, the Reply that tells the user why."""
     try:
         client.views_open(trigger_id=trigger_id, view=blocks.view(reply.form))
     except SlackApiError as e:
-        log.warning("views.open failed: %s", e.response.get("error"))
+        return slack_failed(e, "views.open")
+    return None
+
+
+def slack_failed(error: SlackApiError, method: str) -> Reply:
+    code = error.response.get("error") or "slack_error"
+    log.warning("%s failed: %s", method, code)
+    return Reply("common/slack_failed", {"error": code, "stored": False})
 
 
 def dm(runtime: Runtime, client: WebClient, user_id: str, message: Message) -> None:

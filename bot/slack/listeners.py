@@ -38,8 +38,8 @@ def _on_command(runtime: Runtime):
         reply = runtime.handle(inbound.who_of_command(command, mentions),
                                Request(COMMAND, command["command"], text))
         if reply.form:
-            ack()
-            deliver.open_form(client, command["trigger_id"], reply)
+            failed = deliver.open_form(client, command["trigger_id"], reply)
+            ack(**deliver.ephemeral(failed)) if failed else ack()
         else:
             # The reply travels in the HTTP response itself: no extra API call.
             ack(**deliver.ephemeral(reply))
@@ -81,11 +81,13 @@ def _answer_press(client: WebClient, body: dict, respond: Respond, reply: Reply)
         try:
             client.views_update(view_id=view["id"], hash=view.get("hash"), view=blocks.view(reply.form))
         except SlackApiError as e:
-            deliver.log.warning("views.update failed: %s", e.response.get("error"))
+            deliver.slack_failed(e, "views.update")  # logged; a modal has no place for a message
         return
     if reply.form:
-        deliver.open_form(client, body["trigger_id"], reply)
-        if reply.answer == REPLACE:
+        failed = deliver.open_form(client, body["trigger_id"], reply)
+        if failed:
+            respond(replace_original=False, **deliver.ephemeral(failed))
+        elif reply.answer == REPLACE:
             respond(delete_original=True)
         return
     container = body.get("container", {})
