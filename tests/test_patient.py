@@ -223,3 +223,15 @@ def test_a_patient_alone_means_show_and_honorifics_are_ignored(bot):
         r = bot.sim.command("/patient", text)
         assert "P-0001" in r.text and "山田 太郎" in r.text and "ケアチーム" in r.text, text
     assert "登録しました" in bot.sim.command("/liaison", "髙橋様 本日訪問").text
+
+
+def test_a_doubled_registration_form_registers_one_patient(bot):
+    bot.sim.command("/patient", "add")
+    view = bot.open_view()
+    values = {"name": "森 一", "kana": "もり はじめ", "care": "要介護1", "consent": "yes"}
+    bot.sim.submit(view, values, view_id="V900")
+    bot.sim.submit(view, values, view_id="V900", headers={"X-Slack-Retry-Num": "1"})
+    with bot.session() as s:
+        assert len(s.exec(select(Patient).where(Patient.name == "森 一")).all()) == 1
+    dms = [c for c in bot.fake.wait_for("chat.postMessage", 2) if c.body["channel"] == "U0DEMOCM1"]
+    assert "登録しました" in dms[0].text() and "二重登録はしていません" in dms[1].text()

@@ -103,8 +103,8 @@ def create(ctx: Context, *, name: str, kana: str, area: str, care: str, consent:
     problems = validate_new(name, kana, area, care, consent, unknown_options)
     if problems:
         return Reply("patient/invalid", {"problem": "fields", "problems": problems})
-    patient, same = records.create(ctx, name=name, kana=kana, area=area, care=care, consent=consent)
-    reply = Reply("patient/added", {"patient": patient, "same": same})
+    patient, same, duplicate = records.create(ctx, name=name, kana=kana, area=area, care=care, consent=consent)
+    reply = Reply("patient/added", {"patient": patient, "same": same, "duplicate": duplicate})
     if answer:
         reply.answer = answer
     return reply

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from bot.context import Context
@@ -29,17 +30,32 @@ def check_may_manage(ctx: Context, patient: Patient, action: str) -> None:
         raise NotInTeam(patient)
 
 
-def create(ctx: Context, *, name: str, kana: str, area: str, care: str, consent: str) -> tuple[Patient, list]:
+def create(ctx: Context, *, name: str, kana: str, area: str, care: str,
+           consent: str) -> tuple[Patient, list, bool]:
     """Register a patient with the registering member as the first of the
-    care team. Returns (patient, active patients with the same name)."""
+    care team. Returns (patient, active patients with the same name, whether
+    this very request had already registered them)."""
+    earlier = _registered_by(ctx)
+    if earlier is not None:
+        return earlier, [], True
     same = active_patients_named(ctx.session, name, kana)
     patient = Patient(code="", name=name.strip(), kana=kana.strip(), area=area.strip(),
                       care_level=normalise_care(care) or "", consent=CONSENT[consent.strip().lower()],
-                      created_by_id=ctx.member.id, created_at=ctx.now, channel=None)
-    insert_patient(ctx.session, patient)
+                      created_by_id=ctx.member.id, created_at=ctx.now, channel=None, request_key=ctx.request_key)
+    try:
+        with ctx.session.begin_nested():
+            insert_patient(ctx.session, patient)
+    except IntegrityError:  # the same submission, delivered twice at once
+        return _registered_by(ctx), [], True
     ctx.session.add(CareTeamMember(patient_id=patient.id, member_id=ctx.member.id, added_at=ctx.now))
     audit(ctx, "patient.add", patient=patient)
-    return patient, same
+    return patient, same, False
+
+
+def _registered_by(ctx: Context) -> Patient | None:
+    if not ctx.request_key:
+        return None
+    return ctx.session.exec(select(Patient).where(Patient.request_key == ctx.request_key)).first()
 
 
 def listed(ctx: Context, show_ended: bool) -> list[dict]:

@@ -70,6 +70,9 @@ class Patient(SQLModel, table=True):
     # A hospital stay is not the end of care: set by admit, cleared by discharge.
     admitted_on: date | None = None
     hospital: str = Field(default="", max_length=80)
+    # The form submission that registered the patient: a retried or doubled
+    # submission registers nobody twice.
+    request_key: str | None = Field(default=None, unique=True, max_length=128)
     created_by_id: int | None = Field(default=None, foreign_key="member.id")
     created_at: datetime = _ts()
 

@@ -1,4 +1,4 @@
-"""hospital stays: admissions and discharges are events, not the end of care
+"""hospital stays (admissions and discharges are events, not the end of care); one patient per registration
 
 Revision ID: 0004
 Revises: 0003
@@ -7,6 +7,7 @@ Create Date: 2026-11-25
 `patient.admitted_on` / `patient.hospital` say whether the patient is in
 hospital now; `patientevent` keeps every admission, discharge and reopened
 care with who recorded it. Existing patients are untouched (not in hospital).
+`patient.request_key` makes a doubled registration form store one patient.
 """
 import sqlalchemy as sa
 from alembic import op
@@ -22,6 +23,8 @@ depends_on = None
 def upgrade() -> None:
     op.add_column('patient', sa.Column('admitted_on', sa.Date(), nullable=True))
     op.add_column('patient', sa.Column('hospital', sa.String(length=80), nullable=False, server_default=''))
+    op.add_column('patient', sa.Column('request_key', sa.String(length=128), nullable=True))
+    op.create_index('ix_patient_request_key', 'patient', ['request_key'], unique=True)
     op.create_table(
         'patientevent',
         sa.Column('id', sa.Integer(), nullable=False),
@@ -41,5 +44,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index('ix_patientevent_patient_id', table_name='patientevent')
     op.drop_table('patientevent')
+    op.drop_index('ix_patient_request_key', table_name='patient')
+    op.drop_column('patient', 'request_key')
     op.drop_column('patient', 'hospital')
     op.drop_column('patient', 'admitted_on')
