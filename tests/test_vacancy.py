@@ -279,3 +279,12 @@ def test_set_modal_refuses_a_non_staff_submitter_on_the_field(bot):
     with bot.session() as s:
         refused = s.exec(select(AuditEvent).where(AuditEvent.action == "vacancy.set")).one()
         assert (refused.actor, refused.allowed) == ("slack:U0DEMONS1", False)
+
+
+def test_facility_edit_keeps_a_name_with_a_space(bot):
+    bot.sim.command("/vacancy", "facility add 老健 さくら area=北地区", user="U0DEMOADM")
+    r = bot.sim.command("/vacancy", "facility edit さくら name=老健 さくら苑 capacity=9", user="U0DEMOADM")
+    assert "老健 さくら苑" in r.text
+    with bot.session() as s:
+        f = s.exec(select(Facility).where(Facility.name == "老健 さくら苑")).one()
+        assert f.capacity == 9

@@ -25,10 +25,13 @@ class Args:
         return " ".join(self.words)
 
 
-def parse(text: str, aliases: dict[str, str] | None = None) -> Args:
-    """`aliases` maps accepted option names (e.g. `地区`) to canonical ones."""
+def parse(text: str, aliases: dict[str, str] | None = None, spaced: frozenset[str] = frozenset()) -> Args:
+    """`aliases` maps accepted option names (e.g. `地区`) to canonical ones.
+    Options named in `spaced` take the plain words after them too, so
+    `name=老健 さくら苑` keeps the whole name."""
     aliases = aliases or {}
     args = Args()
+    last_key = None
     for kind, ref, _typed in TOKEN.findall(text):
         if kind == "m" and ref.startswith("#") and ref[1:].isdigit():
             args.mentions.append(int(ref[1:]))
@@ -39,7 +42,10 @@ def parse(text: str, aliases: dict[str, str] | None = None) -> Args:
         if "=" in folded and not folded.startswith("="):
             key, value = folded.split("=", 1)
             key = key.strip().lower()
-            args.options[aliases.get(key, key)] = value.strip()
+            last_key = aliases.get(key, key)
+            args.options[last_key] = value.strip()
+        elif last_key in spaced:
+            args.options[last_key] = f"{args.options[last_key]} {word}".strip()
         else:
             args.words.append(word)
     return args

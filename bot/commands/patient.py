@@ -226,7 +226,7 @@ def admit(ctx: Context, text: str) -> Reply:
     patient, rest, other = _target(ctx, text, "admit")
     if other:
         return other
-    parsed = args.parse(rest, OPTION_ALIASES)
+    parsed = args.parse(rest, OPTION_ALIASES, spaced=frozenset({"hospital"}))
     on = _event_date(ctx, parsed)
     if isinstance(on, Reply):
         return on
@@ -255,7 +255,7 @@ def reopen(ctx: Context, text: str) -> Reply:
     patient, rest, other = _target(ctx, text, "reopen")
     if other:
         return other
-    parsed = args.parse(rest, OPTION_ALIASES)
+    parsed = args.parse(rest, OPTION_ALIASES, spaced=frozenset({"reason"}))
     reason = parsed.options.get("reason") or " ".join(parsed.words)
     if patient.status != "ended":
         return Reply("patient/invalid", {"problem": "not_ended", "code": patient.code})

@@ -20,6 +20,8 @@ from bot.vacancy.facility_fields import FIELD_ALIASES, clean_fields
 from bot.vacancy.words import needs_list
 
 LIST_LIMIT = 40
+# Values that may hold a space (老健 さくら苑): the words after them belong to them.
+SPACED_FIELDS = frozenset({"name", "kana", "area"})
 
 
 def all_facilities():
@@ -64,14 +66,14 @@ def facility(ctx: Context, text: str) -> Reply:
     found, after, other = resolve_facility(ctx, rest, "facility edit")
     if other:
         return other
-    parsed = args.parse(after, FIELD_ALIASES)
+    parsed = args.parse(after, FIELD_ALIASES, spaced=SPACED_FIELDS)
     if not parsed.options:
         return Reply("vacancy/invalid", {"problem": "facility_usage"})
     return save_facility(ctx, found, _raw_fields(parsed), created=False)
 
 
 def add_facility(ctx: Context, text: str) -> Reply:
-    parsed = args.parse(text, FIELD_ALIASES)
+    parsed = args.parse(text, FIELD_ALIASES, spaced=SPACED_FIELDS)
     raw = _raw_fields(parsed)
     raw.setdefault("name", " ".join(parsed.words))
     return save_facility(ctx, Facility(name="", created_at=ctx.now), raw, created=True)
