@@ -66,8 +66,8 @@ def test_area_is_fuzzy(bot):
     r = bot.sim.command("/vacancy", "西地")
     assert "みなと" in r.text and "あおば苑" not in r.text
     r = bot.sim.command("/vacancy", "火星")
-    assert "読めませんでした" in r.text
-    assert "地区の候補: 西地区" in bot.sim.command("/vacancy", "西ちく").text
+    assert "見つかりませんでした" in r.text and "読み取れません" in r.text
+    assert "近い地区: 西地区" in bot.sim.command("/vacancy", "西ちく").text
 
 
 def test_bad_dates_are_refused_clearly(bot):
@@ -288,3 +288,13 @@ def test_facility_edit_keeps_a_name_with_a_space(bot):
     with bot.session() as s:
         f = s.exec(select(Facility).where(Facility.name == "老健 さくら苑")).one()
         assert f.capacity == 9
+
+
+def test_an_area_that_does_not_exist_is_said_so_and_a_facility_name_shows_that_facility(bot):
+    r = bot.sim.command("/vacancy", "南地区")
+    assert "「南地区」という地区・施設は見つかりませんでした" in r.text and "近い地区" in r.text
+    assert "あおば苑" not in r.text and "みなと" not in r.text
+    r = bot.sim.command("/vacancy", "あおば苑")
+    assert "特養 あおば苑" in r.text and "みなと" not in r.text and "ひまわり" not in r.text
+    r = bot.sim.command("/vacancy", "東地区")
+    assert "特養 あおば苑" in r.text and "老健 みなと" not in r.text

@@ -20,7 +20,7 @@ from bot.replies import DM, REPLACE, Action, FormView, Reply
 from bot.requests import Request, StaleButton
 from bot.store.models import Facility
 from bot.vacancy import board, enquiry, figures
-from bot.vacancy.facilities import area_index, facilities_of, may_update
+from bot.vacancy.facilities import area_index, facilities_of, facility_index, may_update
 from bot.vacancy.words import ANY_SEX, kind_of, need_of, sex_of
 
 COMMAND = "/vacancy"
@@ -98,10 +98,19 @@ def show_board(ctx: Context, text: str) -> Reply:
         else:
             leftover.append(word)
     if leftover:
-        match = area_index(ctx.session).search(" ".join(leftover))
-        if match.kind == "none":
-            return invalid("unknown_words", words=leftover, suggestions=match.items)
-        filters.areas = match.items
+        wanted = " ".join(leftover)
+        # An area only by its name (or part of it): a fuzzy match on 「地区」
+        # would show other areas' beds as if they were the one asked for.
+        areas = area_index(ctx.session)
+        match = areas.search(wanted, fuzzy=False)
+        if match.kind != "none":
+            filters.areas = match.items
+        else:
+            named = facility_index(ctx.session).search(wanted, fuzzy=False)
+            if named.kind == "none":
+                return invalid("unknown_words", words=leftover, suggestions=areas.search(wanted).items)
+            filters.facility_ids = [f.id for f in named.items]
+            filters.facility_names = [f.name for f in named.items]
     settings = ctx.settings.team.vacancy
     result = board.query(ctx.session, filters, ctx.now, settings.freshness_hours)
     asks = [Action.make("vacancy_ask", json.dumps(r.ask), n=i, name=r.name) for i, r in enumerate(result.rows, 1)]

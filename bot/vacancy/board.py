@@ -29,6 +29,8 @@ class Filters:
     last: date
     explicit: bool = False  # dates were asked for: every night must fit
     areas: list[str] | None = None
+    facility_ids: list[int] | None = None  # `/vacancy あおば苑`: that facility
+    facility_names: list[str] = field(default_factory=list)
     sex: str | None = None
     needs: list[str] = field(default_factory=list)
     kind: str | None = None
@@ -78,6 +80,8 @@ def _facility_conditions(f: Filters) -> list:
         conds.append(FAC.c.kind == f.kind)
     if f.areas is not None:
         conds.append(FAC.c.area.in_(f.areas))
+    if f.facility_ids is not None:
+        conds.append(FAC.c.id.in_(f.facility_ids))
     for need in f.needs:
         conds.append(literal(",").concat(FAC.c.accepts).concat(",").like(f"%,{need},%"))
     return conds
