@@ -298,3 +298,18 @@ def test_an_area_that_does_not_exist_is_said_so_and_a_facility_name_shows_that_f
     assert "特養 あおば苑" in r.text and "みなと" not in r.text and "ひまわり" not in r.text
     r = bot.sim.command("/vacancy", "東地区")
     assert "特養 あおば苑" in r.text and "老健 みなと" not in r.text
+
+
+def test_a_board_search_never_says_nothing_was_stored(bot):
+    r = bot.sim.command("/vacancy", "11/20")
+    assert "過去の日付" in r.text and "保存" not in r.text
+    r = bot.sim.command("/vacancy", "set あおば苑 2 11/20", user="U0DEMOSS1")
+    assert "何も保存していません" in r.text
+
+
+def test_a_form_date_error_reads_as_a_date_people_use(bot):
+    bot.sim.command("/vacancy", "set", user="U0DEMOSS1")
+    view = bot.open_view()
+    facility_id = view["blocks"][0]["element"]["initial_option"]["value"]
+    r = bot.sim.submit(view, {"facility": facility_id, "beds": "1", "first": "2026-11-20"}, user="U0DEMOSS1")
+    assert "11/24(火)" in r.json()["errors"]["first"] and "2026-" not in r.json()["errors"]["first"]

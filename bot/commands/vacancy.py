@@ -56,9 +56,11 @@ def invalid(problem: str, **values: Any) -> Reply:
     return Reply("vacancy/invalid", {"problem": problem, **values})
 
 
-def parse_when(word: str, ctx: Context) -> tuple[date, date] | Reply | None:
+def parse_when(word: str, ctx: Context, writing: bool = False) -> tuple[date, date] | Reply | None:
     """A date or range that is not in the past and not too long, a Reply
-    saying what is wrong, or None when `word` is not a date at all."""
+    saying what is wrong, or None when `word` is not a date at all.
+    `writing`: the reply says nothing was stored (a search stores nothing
+    anyway, so it must not say so)."""
     try:
         found = parse_range(word, ctx.today)
     except DateError as e:
@@ -67,10 +69,10 @@ def parse_when(word: str, ctx: Context) -> tuple[date, date] | Reply | None:
         return None
     first, last = found
     if first < ctx.today:
-        return invalid("past_date", value=word, today=ctx.today)
+        return invalid("past_date", value=word, today=ctx.today, writing=writing)
     limit = ctx.settings.team.vacancy.max_range_days
     if (last - first).days + 1 > limit:
-        return invalid("range_too_long", value=word, limit=limit)
+        return invalid("range_too_long", value=word, limit=limit, writing=writing)
     return first, last
 
 
@@ -134,7 +136,7 @@ def set_beds(ctx: Context, text: str) -> Reply:
     beds, first, last, sex = None, ctx.today, ctx.today, ANY_SEX
     for word in args.parse(rest).words:
         folded = args.fold(word)
-        when = parse_when(word, ctx)
+        when = parse_when(word, ctx, writing=True)
         if isinstance(when, Reply):
             return when
         if when is not None:
@@ -158,7 +160,7 @@ def full(ctx: Context, text: str) -> Reply:
         return other
     first, last = ctx.today, ctx.today
     for word in args.parse(rest).words:
-        when = parse_when(word, ctx)
+        when = parse_when(word, ctx, writing=True)
         if isinstance(when, Reply):
             return when
         if when is None:
