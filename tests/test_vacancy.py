@@ -313,3 +313,22 @@ def test_a_form_date_error_reads_as_a_date_people_use(bot):
     facility_id = view["blocks"][0]["element"]["initial_option"]["value"]
     r = bot.sim.submit(view, {"facility": facility_id, "beds": "1", "first": "2026-11-20"}, user="U0DEMOSS1")
     assert "11/24(火)" in r.json()["errors"]["first"] and "2026-" not in r.json()["errors"]["first"]
+
+
+def test_an_enquiry_carries_what_was_asked_and_three_clicks_send_one(bot):
+    r = bot.sim.command("/vacancy", "東地区 女 要介護３ P-0001")
+    ask = buttons(r.json())[0]
+    for _ in range(3):
+        bot.sim.click(ask["action_id"], ask["value"], user="U0DEMOCM1", message_ts="1800000000.000555")
+    with bot.session() as s:
+        assert len(s.exec(select(VacancyEnquiry)).all()) == 1
+    bot.runtime.wait_idle()
+    (dm,) = [c for c in bot.fake.of("chat.postMessage") if c.body["channel"] == "U0DEMOSS1"]
+    text = dm.text()
+    assert "期間: 未定" in text and "女性" in text and "要介護3" in text and "P-0001" in text
+    assert "山田" not in text
+    r = bot.sim.command("/vacancy", "11/26-11/27 東地区")
+    bot.sim.click(buttons(r.json())[0]["action_id"], buttons(r.json())[0]["value"], message_ts="1800000000.000556")
+    bot.runtime.wait_idle()
+    last = [c for c in bot.fake.of("chat.postMessage") if c.body["channel"] == "U0DEMOSS1"][-1].text()
+    assert "期間: 11/26(木)〜11/27(金)" in last

@@ -15,6 +15,7 @@ from bot.context import Context
 from bot.dates import DateError, parse_range
 from bot.forms import Option, validate
 from bot.lookup import normalise_code
+from bot.patients.fields import normalise_care
 from bot.privacy import audit, is_admin
 from bot.replies import DM, REPLACE, Action, FormView, Reply
 from bot.requests import Request, StaleButton
@@ -97,6 +98,8 @@ def show_board(ctx: Context, text: str) -> Reply:
             filters.needs.append(need)
         elif code := normalise_code(word, "P"):
             filters.patient_code = code
+        elif care := normalise_care(word):
+            filters.care_level = care
         else:
             leftover.append(word)
     if leftover:

@@ -232,6 +232,9 @@ class VacancyEnquiry(SQLModel, table=True):
     first_night: date
     last_night: date
     patient_code: str | None = Field(default=None, max_length=16)
+    # What the asker searched for, shown to the facility: dates given or not,
+    # sex, care needs, care level (never a name). JSON.
+    conditions: str = Field(default="{}", sa_column_kwargs={"server_default": "{}"}, max_length=512)
     # open | accepted | declined
     status: str = Field(default="open", max_length=8)
     answered_by_id: int | None = Field(default=None, foreign_key="member.id")

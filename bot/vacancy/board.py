@@ -35,6 +35,7 @@ class Filters:
     needs: list[str] = field(default_factory=list)
     kind: str | None = None
     patient_code: str | None = None
+    care_level: str | None = None  # shown to the facility with an enquiry, not a filter
 
     @property
     def night_count(self) -> int:
@@ -132,9 +133,10 @@ def query(session: Session, f: Filters, now: datetime, freshness_hours: float, l
         fac = facilities[r[0]]
         span_list = spans(details.get(fac.id, []))
         ask_first, ask_last = (f.first, f.last) if f.explicit else (span_list[0].first, span_list[0].last)
-        ask = {"f": fac.id, "a": ask_first.isoformat(), "b": ask_last.isoformat()}
-        if f.patient_code:
-            ask["p"] = f.patient_code
+        ask = {"f": fac.id, "a": ask_first.isoformat(), "b": ask_last.isoformat(), "x": int(f.explicit)}
+        for key, value in (("p", f.patient_code), ("s", f.sex), ("n", ",".join(f.needs)), ("c", f.care_level)):
+            if value:
+                ask[key] = value
         rows.append(Row(fac.id, fac.name, fac.area, fac.kind, SHORT_KIND.get(fac.kind, fac.kind), fac.phone,
                         needs_list(fac.accepts), members.get(fac.contact_member_id), r[5], span_list, ask))
     stale_rows = [Stale(r[0], facilities[r[0]].name, facilities[r[0]].area, facilities[r[0]].phone, r[5])

@@ -4,6 +4,7 @@ the asker's name and at most a patient code, never a patient's name."""
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 from sqlmodel import update
@@ -32,8 +33,12 @@ def ask(ctx: Context, value: dict) -> Reply:
     if not staff:
         return Reply("vacancy/enquiry_sent", {"facility": facility, "staff": [], "first": first, "last": last})
     key = ctx.request_key or f"enquiry:{ctx.member.id}:{facility.id}:{ctx.now.isoformat()}"
+    conditions = {"dates_given": bool(value.get("x", 1)), "sex": str(value.get("s") or "")[:8],
+                  "needs": [n for n in str(value.get("n") or "").split(",") if n][:10],
+                  "care": str(value.get("c") or "")[:16]}
     enquiry = VacancyEnquiry(asker_id=ctx.member.id, facility_id=facility.id, first_night=first, last_night=last,
-                             patient_code=code, created_at=ctx.now, request_key=key)
+                             patient_code=code, created_at=ctx.now, request_key=key,
+                             conditions=json.dumps(conditions, ensure_ascii=False))
     if insert_once(ctx.session, enquiry) is not None:  # the same click delivered again
         return Reply("vacancy/enquiry_sent", {"facility": facility, "staff": staff, "first": first, "last": last})
     audit(ctx, "vacancy.enquiry", target=f"facility:{facility.id}", detail=f"enquiry:{enquiry.id} {code or ''}")
@@ -52,7 +57,7 @@ def _enquiry_message(values: dict) -> Message:
 
 
 def enquiry_values(ctx: Context, enquiry: VacancyEnquiry, facility: Facility) -> dict:
-    return {"enquiry": enquiry, "facility": facility, "asker": ctx.session.get(Member, enquiry.asker_id),
+    return {"enquiry": enquiry, "facility": facility, "conditions": json.loads(enquiry.conditions or "{}"), "asker": ctx.session.get(Member, enquiry.asker_id),
             "answered_by": ctx.session.get(Member, enquiry.answered_by_id) if enquiry.answered_by_id else None}
 
 

@@ -7,7 +7,8 @@ Create Date: 2026-11-25
 `patient.admitted_on` / `patient.hospital` say whether the patient is in
 hospital now; `patientevent` keeps every admission, discharge and reopened
 care with who recorded it. Existing patients are untouched (not in hospital).
-`patient.request_key` makes a doubled registration form store one patient.
+`patient.request_key` makes a doubled registration form store one patient;
+`vacancyenquiry.conditions` carries what the asker searched for.
 """
 import sqlalchemy as sa
 from alembic import op
@@ -25,6 +26,8 @@ def upgrade() -> None:
     op.add_column('patient', sa.Column('hospital', sa.String(length=80), nullable=False, server_default=''))
     op.add_column('patient', sa.Column('request_key', sa.String(length=128), nullable=True))
     op.create_index('ix_patient_request_key', 'patient', ['request_key'], unique=True)
+    op.add_column('vacancyenquiry', sa.Column('conditions', sa.String(length=512), nullable=False,
+                                              server_default='{}'))
     op.create_table(
         'patientevent',
         sa.Column('id', sa.Integer(), nullable=False),
@@ -44,6 +47,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index('ix_patientevent_patient_id', table_name='patientevent')
     op.drop_table('patientevent')
+    op.drop_column('vacancyenquiry', 'conditions')
     op.drop_index('ix_patient_request_key', table_name='patient')
     op.drop_column('patient', 'request_key')
     op.drop_column('patient', 'hospital')
