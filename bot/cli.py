@@ -35,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--user", default=None, help="Slack user id to act as")
     p.add_argument("--demo", action="store_true", help="use the demo town database")
     p = sub.add_parser("demo", help="fill the database with the demo town (if empty)")
-    p.add_argument("--reset", action="store_true", help="delete the demo SQLite file first")
+    p.add_argument("--reset", action="store_true",
+                   help="start the console's demo database (renkei-demo.db) afresh; never touches renkei.db")
     p = sub.add_parser("db", help="database maintenance")
     p.add_argument("action", choices=["upgrade"])
     p = sub.add_parser("import", help="import a CSV file (UTF-8 or Shift_JIS)")
@@ -166,11 +167,16 @@ def cmd_console(settings: Settings, args) -> int:
 def cmd_demo(settings: Settings, args) -> int:
     from bot.demo import load_town, seed
 
-    if args.reset and settings.database_url.startswith("sqlite:///"):
-        Path(settings.database_url[len("sqlite:///"):]).unlink(missing_ok=True)
+    if args.reset:
+        # Only ever the console's own demo database: never RENKEI_DATABASE_URL.
+        settings, _town = _demo_settings(settings)
+        demo_file = Path(DEMO_DATABASE[len("sqlite:///"):])
+        for path in (demo_file, Path(f"{demo_file}-wal"), Path(f"{demo_file}-shm")):
+            path.unlink(missing_ok=True)
     runtime = _runtime(settings)
     seeded = seed(runtime, load_town(settings.config_dir / "demo" / "town.yaml"))
-    print("demo town loaded" if seeded else "database already has patients; nothing loaded")
+    where = "the console's demo database (renkei-demo.db)" if args.reset else "the database"
+    print(f"demo town loaded into {where}" if seeded else "database already has patients; nothing loaded")
     return 0
 
 

@@ -10,6 +10,8 @@ import shlex
 import sys
 from typing import IO, Any, Callable
 
+from sqlmodel import select
+
 from bot import commands
 from bot.dates import DateError, parse_date
 from bot.forms import FormField
@@ -19,6 +21,7 @@ from bot.render import button_label, field_error, render_text
 from bot.replies import Action, FormView, Message, Reply
 from bot.requests import ACTION, COMMAND, SUBMIT, Request, Who
 from bot.runtime import Runtime
+from bot.store.models import Identity, Member
 
 PROMPT = "renkei> "
 PLATFORM = "slack"  # the demo town's members are Slack members; the console acts as one of them
@@ -64,7 +67,8 @@ class Console:
                 self.user_id = rest.strip()
             self.print(render_text("console/whoami", {"user_id": self.user_id}))
         elif line in (":help", "/help", "help", "?"):
-            self.print(render_text("console/help", {"commands": sorted(commands.COMMANDS)}))
+            self.print(render_text("console/help", {"commands": sorted(commands.COMMANDS), "members": self.members(),
+                                                    "admins": self.runtime.settings.admins}))
         elif word == ":press":
             self.press(rest.strip())
         elif word == ":fill":
@@ -73,6 +77,15 @@ class Console:
             command = word if word.startswith("/") else "/" + word
             text, mentions = typed(rest)
             self.show(self.send(Request(COMMAND, command, text), mentions))
+
+    def members(self) -> list[tuple[str, str, str]]:
+        """(id to use with :as, name, profession) of everyone the console can act as."""
+        rows: list[tuple[str, str, str]] = []
+        self.runtime.in_session(lambda session: rows.extend(
+            (i.external_id, m.display_name, m.profession)
+            for m, i in session.exec(select(Member, Identity).join(Identity, Identity.member_id == Member.id)
+                                     .where(Identity.platform == PLATFORM).order_by(Member.id))))
+        return rows
 
     def send(self, request: Request, mentions: list[Handle] = ()) -> Reply:
         self.counter += 1

@@ -95,3 +95,17 @@ def test_import_of_an_empty_file_says_so(bot, tmp_path, monkeypatch, capsys):
     empty.write_bytes(b"")
     assert main(["import", "patients", str(empty)]) == 2
     assert "空のファイル" in capsys.readouterr().err
+
+
+def test_demo_reset_starts_the_console_demo_afresh_and_never_touches_renkei_db(tmp_path):
+    env = _env(tmp_path)
+    run = lambda *a, script="": subprocess.run([sys.executable, "-m", "bot.cli", *a], input=script,  # noqa: E731
+                                               capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60)
+    assert run("run", script="/patient add 森 一 もり はじめ\n").returncode == 0
+    (tmp_path / "renkei.db").write_bytes(b"the team's real database")
+    out = run("demo", "--reset")
+    assert out.returncode == 0 and "renkei-demo.db" in out.stdout, out.stderr
+    assert (tmp_path / "renkei.db").read_bytes() == b"the team's real database"
+    listed = run("run", script="/patient list\n:help\n").stdout
+    assert "森 一" not in listed and "P-0001 山田 太郎" in listed
+    assert "U0DEMONS1　鈴木 看護師（訪問看護師）" in listed and "U0DEMOADM　渡辺 市職員（市職員）・管理者" in listed
