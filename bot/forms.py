@@ -65,6 +65,10 @@ class FormField:
     on_change: str | None = None
     # Other names a person may use for the field (the console's `:fill`).
     aliases: tuple[str, ...] = ()
+    # A date of something that happened (observed on): never in the future.
+    not_future: bool = False
+    # A date field starts as today unless the form says otherwise.
+    default_today: bool = True
 
     @property
     def option_values(self) -> tuple[str, ...]:
@@ -138,7 +142,8 @@ def _parse_field(form_id: str, raw: dict[str, Any]) -> FormField:
         required=bool(raw.get("required", False)), max_length=max_length, options=options,
         min=raw.get("min"), max=raw.get("max"), hint=str(raw.get("hint", "")),
         placeholder=str(raw.get("placeholder", "")), radio=bool(raw.get("radio", raw["type"] == "yes_no")),
-        aliases=tuple(str(a) for a in raw.get("aliases", ())),
+        aliases=tuple(str(a) for a in raw.get("aliases", ())), not_future=bool(raw.get("not_future", False)),
+        default_today=bool(raw.get("default_today", raw["type"] == "date")),
     )
 
 
@@ -192,8 +197,9 @@ def load_forms(directory: Path, builtin_directory: Path = BUILTIN_FORMS) -> Form
 Problem = tuple[str, dict[str, Any]]
 
 
-def validate(form: Form, raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Problem]]:
-    """Clean values, and per-field problems to show on the field."""
+def validate(form: Form, raw: dict[str, Any], today: date | None = None) -> tuple[dict[str, Any], dict[str, Problem]]:
+    """Clean values, and per-field problems to show on the field. `today`
+    lets a `not_future` date refuse tomorrow."""
     clean: dict[str, Any] = {}
     errors: dict[str, Problem] = {}
     for f in form.fields:
@@ -206,9 +212,16 @@ def validate(form: Form, raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str,
             continue
         try:
             clean[f.id] = _clean_value(f, value)
+            if f.not_future and today is not None and clean[f.id] > today.isoformat():
+                raise FieldInvalid("future_date", label=f.label, today=today)
         except FieldInvalid as e:
             errors[f.id] = e.problem
     return clean, errors
+
+
+def initial_values(form: Form, today: date) -> dict[str, Any]:
+    """What a fresh form shows: today in date fields that start as today."""
+    return {f.id: today.isoformat() for f in form.fields if f.type == "date" and f.default_today}
 
 
 def _clean_value(f: FormField, value: Any) -> Any:

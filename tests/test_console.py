@@ -55,7 +55,7 @@ def test_fill_shows_the_same_field_errors_as_a_modal_and_keeps_the_form_open(bot
     c.handle_line("/liaison 山田")
     c.handle_line(":fill 種類=状態変化報告 緊急度=至急 体温=50")
     shown = said(out)
-    assert "「確認日」は必須です" in shown and "「体温（℃）」は33〜43の範囲" in shown
+    assert "「変化の内容」は必須です" in shown and "「体温（℃）」は33〜43の範囲" in shown
     c.handle_line(':fill 緊急度=通常 確認日=11/24 変化の内容="食欲低下"')
     assert "登録しました" in said(out)
     with bot.session() as s:

@@ -364,3 +364,36 @@ def test_a_slack_error_opening_the_form_is_told_to_the_user(bot):
     bot.fake.fail("views.open", "internal_error")
     bot.sim.click("vacancy_update", "1", user="U0DEMOSS1")
     assert "internal_error" in str(bot.responses()[-1])
+
+
+def _view_holding(view: dict, values: dict) -> dict:
+    """The view as Slack sends it with a press: with what is typed in it."""
+    state = {block_id: {"value": {"type": "plain_text_input", "value": value}} for block_id, value in values.items()}
+    return {**view, "id": "V5", "hash": "h5", "state": {"values": state}}
+
+
+def test_switching_the_form_type_keeps_the_main_text_and_dates_start_as_today(bot):
+    bot.sim.command("/liaison", "山田")
+    view = bot.open_view()
+    bot.sim.click("liaison_form_type", "", view=_view_holding(view, {"body": "昨夜から37.8℃"}), selected="condition")
+    switched = bot.fake.wait_for("views.update")[-1].body["view"]
+    change = next(b for b in switched["blocks"] if b.get("block_id") == "change")
+    observed = next(b for b in switched["blocks"] if b.get("block_id") == "observed_on")
+    assert change["element"]["initial_value"] == "昨夜から37.8℃"
+    assert observed["element"]["initial_date"] == "2026-11-24"
+
+
+def test_an_observed_on_date_cannot_be_in_the_future(bot):
+    view = _open_form(bot, "condition")
+    r = bot.sim.submit(view, {"form_type": "condition", "urgency": "通常", "observed_on": "2026-11-25",
+                              "change": "食欲低下"})
+    assert "今日（11/24(火)）までの日付" in r.json()["errors"]["observed_on"]
+
+
+def test_a_refused_form_switch_says_why(bot):
+    bot.sim.command("/liaison", "山田")
+    view = {**bot.open_view(), "id": "V6", "hash": "h6"}
+    bot.sim.command("/patient", "consent 山田 no")
+    bot.sim.click("liaison_form_type", "", view=view, selected="condition")
+    pushed = bot.fake.wait_for("views.push")[-1].body["view"]
+    assert "同意" in json.dumps(pushed, ensure_ascii=False)

@@ -12,7 +12,7 @@ from sqlmodel import select
 from bot.commands import args
 from bot.commands.common import button_id, resolve_patient
 from bot.context import Context
-from bot.forms import Form, FormField, Option, validate
+from bot.forms import Form, FormField, Option, initial_values, validate
 from bot.liaison import notes
 from bot.liaison.notes import Refused
 from bot.liaison.posts import announcement, channel_post
@@ -82,11 +82,17 @@ def _form_named(ctx: Context, word: str) -> Form | None:
     return hits[0] if len(hits) == 1 else None
 
 
-def open_form(ctx: Context, patient: Patient, form_id: str | None = None, text: str = "") -> Reply:
+def open_form(ctx: Context, patient: Patient, form_id: str | None = None, text: str = "",
+              typed: dict[str, Any] | None = None) -> Reply:
+    """The form for this patient. `typed`: what was already in the form
+    before its type was switched, kept in the fields both forms share."""
     notes.check_may_write(ctx, patient)
     form = ctx.forms.get(form_id or "") or ctx.forms.default
-    initial: dict[str, Any] = {SWITCH_FIELD: form.id}
-    first_text = next((f for f in form.fields if f.type == "long_text"), None)
+    shared = {f.id for f in form.fields}
+    initial: dict[str, Any] = {**initial_values(form, ctx.today),
+                               **{k: v for k, v in (typed or {}).items() if k in shared and v not in (None, "", [])},
+                               SWITCH_FIELD: form.id}
+    first_text = _main_field(form)
     if text and first_text:
         initial[first_text.id] = text[:first_text.max_length or len(text)]
     switch = FormField(id=SWITCH_FIELD, label="様式", type="choice", required=True, on_change=SWITCH,
@@ -130,7 +136,7 @@ def submit_form(ctx: Context, request: Request) -> Reply:
         notes.check_may_write(ctx, patient)
     except Refused as refused:
         return Reply(field_errors={SWITCH_FIELD: ("refused", {"reason": refused.reason, "code": patient.code})})
-    clean, errors = validate(form, raw)
+    clean, errors = validate(form, raw, today=ctx.today)
     if errors:
         return Reply(field_errors=errors)
     return stored(ctx, patient, form, clean)
@@ -142,7 +148,22 @@ def change_form(ctx: Context, request: Request) -> Reply:
     patient = _patient_of(ctx, request.meta.get("patient"))
     if patient is None:
         return Reply("liaison/invalid", {"problem": "note_gone"})
-    return open_form(ctx, patient, request.text)
+    return open_form(ctx, patient, request.text, typed=_carried(ctx, request))
+
+
+def _carried(ctx: Context, request: Request) -> dict[str, Any]:
+    """What stays when the form type changes: fields both forms have, and
+    the main text (the first long text field) moved to the new form's."""
+    typed = dict(request.values)
+    old, new = ctx.forms.get(str(request.meta.get("form") or "")), ctx.forms.get(request.text)
+    old_main, new_main = (_main_field(f) for f in (old, new))
+    if old_main and new_main and typed.get(old_main.id) and not typed.get(new_main.id):
+        typed[new_main.id] = typed[old_main.id]
+    return typed
+
+
+def _main_field(form: Form | None) -> FormField | None:
+    return next((f for f in form.fields if f.type == "long_text"), None) if form else None
 
 
 def _pressed_note(ctx: Context, request: Request, action: str):

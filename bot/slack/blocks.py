@@ -123,6 +123,13 @@ def view(form_view: FormView) -> dict[str, Any]:
     }
 
 
+def notice(msg: Message) -> dict[str, Any]:
+    """A small modal that only says something (over an open form)."""
+    body = mrkdwn.render(msg.template, msg.values)
+    return {"type": "modal", "title": plain("お知らせ", 24), "close": plain("閉じる"),
+            "blocks": mrkdwn.sections(body)}
+
+
 def submitted_values(view_state: dict) -> dict[str, Any]:
     """{block_id: value} from a submitted view, whatever the element type."""
     values: dict[str, Any] = {}

@@ -68,7 +68,8 @@ def _on_action(runtime: Runtime):
             who.place = Place.parse(meta.get("place"))
         else:
             who.request_key = inbound.press_key(body, action_id, value) or who.request_key
-        reply = runtime.handle(who, Request(ACTION, action_id, value, meta=meta))
+        typed = blocks.submitted_values(view) if view else {}  # what the open form holds now
+        reply = runtime.handle(who, Request(ACTION, action_id, value, values=typed, meta=meta))
         _answer_press(client, body, respond, reply)
         deliver.send_posts(runtime, client, reply)
 
@@ -77,11 +78,14 @@ def _on_action(runtime: Runtime):
 
 def _answer_press(client: WebClient, body: dict, respond: Respond, reply: Reply) -> None:
     view = body.get("view")
-    if reply.form and view:  # a field of an open form changed it (the liaison form type)
+    if view:  # a field of an open form was changed (the liaison form type)
         try:
-            client.views_update(view_id=view["id"], hash=view.get("hash"), view=blocks.view(reply.form))
+            if reply.form:
+                client.views_update(view_id=view["id"], hash=view.get("hash"), view=blocks.view(reply.form))
+            elif reply.template:  # e.g. the switch was refused: say why over the form
+                client.views_push(trigger_id=body["trigger_id"], view=blocks.notice(reply))
         except SlackApiError as e:
-            deliver.slack_failed(e, "views.update")  # logged; a modal has no place for a message
+            deliver.slack_failed(e, "views.update")
         return
     if reply.form:
         failed = deliver.open_form(client, body["trigger_id"], reply)
