@@ -58,4 +58,4 @@ class ImportResult:
     encoding: str = ""
     stored: list[str] = field(default_factory=list)
     already: list[tuple[int, str]] = field(default_factory=list)  # (line, existing code)
-    problems: list[tuple[int, str]] = field(default_factory=list)
+    problems: list[tuple[int, list]] = field(default_factory=list)  # (line, [(code, values)])

@@ -69,7 +69,8 @@ def test_import_patients_utf8_and_cp932_with_a_bad_row(bot, tmp_path, monkeypatc
         path.write_bytes(content.encode(encoding))
         assert main(["import", "patients", str(path)]) == 1  # one bad row
         out = capsys.readouterr().out
-        assert stored in out and "3行目" in out, out
+        assert stored in out and "3行目: 介護度は 要支援1〜2・要介護1〜5" in out, out
+        assert "bad_care" not in out  # the same Japanese words the forms use, never a code
     r = bot.sim.command("/patient", "list all", user="U0DEMOADM")
     listing = r.json()["text"]
     assert listing.count("木村 髙子") == 1 and "吉田 実" in listing and "斎藤" not in listing

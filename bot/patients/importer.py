@@ -37,7 +37,7 @@ def import_patients(ctx: Context, path: Path) -> ImportResult:
         if row.get("__extra__"):
             problems.append(("extra_columns", {}))
         if problems:
-            result.problems.append((line, ",".join(code for code, _ in problems)))
+            result.problems.append((line, problems))
             continue
         key = (normalise(row["name"]), normalise(row.get("kana", "")))
         if key in known:

@@ -34,7 +34,7 @@ def import_facilities(ctx: Context, path: Path) -> ImportResult:
         if row.get("__extra__"):
             problems.append(("extra_columns", {}))
         if problems:
-            result.problems.append((line, ",".join(dict.fromkeys(code for code, _ in problems))))
+            result.problems.append((line, list({code: (code, v) for code, v in problems}.values())))
             continue
         with ctx.session.begin_nested():
             facility = ctx.session.exec(select(Facility).where(Facility.name == clean["name"])).first()
