@@ -1,5 +1,7 @@
 """Dates as people type them in Japanese chat: `12/10`, `１２月１０日`,
-`2026-12-10`, `明日`, `今週末`, ranges `12/10-12/14`, `12/10〜14`."""
+`12/10(木)`, `2026-12-10`, `明日`, `月曜`, `来週月曜`, `今週末`, `来週`,
+ranges `12/10-12/14`, `12/10 - 12/14`, `12/10〜14`, `12/10から12/14まで`,
+`12/10から2泊` (two nights: 12/10 and 12/11)."""
 
 from __future__ import annotations
 
@@ -21,6 +23,13 @@ _RANGE_SEP = re.compile(r"\s*[-~〜～–—ー]\s*|\s*から\s*")
 _YMD = re.compile(r"(\d{4})[-/年.](\d{1,2})[-/月.](\d{1,2})日?")
 _MD = re.compile(r"(\d{1,2})[/月.](\d{1,2})日?")
 _D = re.compile(r"(\d{1,2})日?")
+_NIGHTS = re.compile(r"(\d{1,2})泊(?:\d{1,2}日)?")
+_WEEKDAY_NOTE = re.compile(r"[(（][月火水木金土日](?:曜日?)?[)）]")
+WEEKDAYS = "月火水木金土日"
+_WEEKDAY = re.compile(r"(今週|来週|再来週)?の?([月火水木金土日])(?:曜日?|曜)")
+# Joins a range typed with spaces (`12/10 - 12/14`, `12/10 から 2泊`) into one word.
+_SPACED_RANGE = re.compile(r"(?<=[\d日)）])(?:\s+(?:[-~〜～–—]|から)\s*|\s*(?:[-~〜～–—]|から)\s+)(?=[\d０-９])"
+                           r"|(?<=[\d日)）])\s+(?=[\d０-９]+泊)")
 
 
 class DateError(ValueError):
@@ -28,7 +37,27 @@ class DateError(ValueError):
 
 
 def _fold(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).strip().lower()
+    text = _WEEKDAY_NOTE.sub("", unicodedata.normalize("NFKC", text).strip().lower())
+    return text[:-2] if text.endswith("まで") else text
+
+
+def join_ranges(text: str) -> str:
+    """`12/10 - 12/14` and `12/10 から 2泊` as one word each, so a command
+    that splits on spaces still sees one range."""
+    return _SPACED_RANGE.sub("から", unicodedata.normalize("NFKC", text))
+
+
+def _weekday(text: str, today: date) -> date | None:
+    """`月曜` (the next Monday, today if it is Monday), `来週月曜` (in next
+    week, Monday to Sunday), `今週金曜`."""
+    m = _WEEKDAY.fullmatch(text)
+    if not m:
+        return None
+    wanted = WEEKDAYS.index(m[2])
+    if m[1] is None:
+        return today + timedelta(days=(wanted - today.weekday()) % 7)
+    monday = today - timedelta(days=today.weekday()) + timedelta(weeks={"今週": 0, "来週": 1, "再来週": 2}[m[1]])
+    return monday + timedelta(days=wanted)
 
 
 def parse_date(text: str, today: date, prefer: str = "future") -> date | None:
@@ -37,6 +66,8 @@ def parse_date(text: str, today: date, prefer: str = "future") -> date | None:
     text = _fold(text)
     if text in RELATIVE:
         return today + timedelta(days=RELATIVE[text])
+    if (day := _weekday(text, today)) is not None:
+        return day
     if m := _YMD.fullmatch(text):
         return _make(int(m[1]), int(m[2]), int(m[3]), text)
     if m := _MD.fullmatch(text):
@@ -62,6 +93,9 @@ def parse_range(text: str, today: date, prefer: str = "future") -> tuple[date, d
         if folded in NEXT_WEEKEND:
             saturday += timedelta(days=7)
         return max(saturday, today), saturday + timedelta(days=1)
+    if folded in ("来週", "再来週", "今週"):
+        monday = today - timedelta(days=today.weekday()) + timedelta(weeks={"今週": 0, "来週": 1, "再来週": 2}[folded])
+        return max(monday, today), monday + timedelta(days=6)
     if (single := parse_date(folded, today, prefer)) is not None:
         return single, single
     parts = _RANGE_SEP.split(folded, maxsplit=1)
@@ -70,6 +104,10 @@ def parse_range(text: str, today: date, prefer: str = "future") -> tuple[date, d
     first = parse_date(parts[0], today, prefer)
     if first is None:
         return None
+    if m := _NIGHTS.fullmatch(parts[1]):  # 12/10から2泊: the nights of 12/10 and 12/11
+        if int(m[1]) < 1:
+            raise DateError(f"「{text}」の泊数は1泊以上で指定してください。")
+        return first, first + timedelta(days=int(m[1]) - 1)
     last = parse_date(parts[1], first, "future")
     if last is None and (m := _D.fullmatch(parts[1])):  # 12/10-14
         last = _make(first.year, first.month, int(m[1]), text)

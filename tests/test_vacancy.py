@@ -11,6 +11,7 @@ import json
 import threading
 from datetime import date
 
+import pytest
 from sqlmodel import select
 
 from bot.cli import main as cli_main
@@ -332,3 +333,30 @@ def test_an_enquiry_carries_what_was_asked_and_three_clicks_send_one(bot):
     bot.runtime.wait_idle()
     last = [c for c in bot.fake.of("chat.postMessage") if c.body["channel"] == "U0DEMOSS1"][-1].text()
     assert "期間: 11/26(木)〜11/27(金)" in last
+
+
+@pytest.mark.parametrize("typed,first,last", [
+    ("12/10(木)", "2026-12-10", "2026-12-10"),
+    ("12/10 - 12/14", "2026-12-10", "2026-12-14"),
+    ("12/10から12/14まで", "2026-12-10", "2026-12-14"),
+    ("12月10日", "2026-12-10", "2026-12-10"),
+    ("来週月曜", "2026-11-30", "2026-11-30"),
+    ("月曜", "2026-11-30", "2026-11-30"),
+    ("来週", "2026-11-30", "2026-12-06"),
+    ("12/10から2泊", "2026-12-10", "2026-12-11"),
+    ("12/10 2泊", "2026-12-10", "2026-12-11"),
+    ("１２／１０（木）〜１２／１２（土）", "2026-12-10", "2026-12-12"),
+])
+def test_dates_as_people_type_them(typed, first, last):
+    from bot.dates import join_ranges, parse_range
+
+    found = parse_range(join_ranges(typed), date(2026, 11, 24))
+    assert (found[0].isoformat(), found[1].isoformat()) == (first, last)
+
+
+def test_the_board_says_how_a_range_was_read(bot):
+    r = bot.sim.command("/vacancy", "11/26 - 11/28 東地区")
+    assert "全3泊" in r.text and "11/26・11/27・11/28 の夜" in r.text
+    bot.sim.command("/vacancy", "set あおば苑 1 来週月曜から2泊", user="U0DEMOSS1")
+    assert figure(bot, "特養 あおば苑", date(2026, 12, 1)).beds == 1
+    assert figure(bot, "特養 あおば苑", date(2026, 12, 2)).beds == 2

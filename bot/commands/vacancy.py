@@ -12,7 +12,7 @@ from bot.commands import args
 from bot.commands import vacancy_admin as admin
 from bot.commands.common import button_id, resolve_facility
 from bot.context import Context
-from bot.dates import DateError, parse_range
+from bot.dates import DateError, join_ranges, parse_range
 from bot.forms import Option, validate
 from bot.lookup import normalise_code
 from bot.patients.fields import normalise_care
@@ -80,7 +80,7 @@ def parse_when(word: str, ctx: Context, writing: bool = False) -> tuple[date, da
 # --- the board ---------------------------------------------------------------
 
 def show_board(ctx: Context, text: str) -> Reply:
-    parsed = args.parse(text, {"地区": "area", "地域": "area"})
+    parsed = args.parse(join_ranges(text), {"地区": "area", "地域": "area"})
     filters = board.Filters(first=ctx.today, last=ctx.today + timedelta(days=DEFAULT_DAYS - 1))
     leftover: list[str] = [parsed.options["area"]] if "area" in parsed.options else []
     for word in parsed.words:
@@ -137,7 +137,7 @@ def set_beds(ctx: Context, text: str) -> Reply:
     if other:
         return other
     beds, first, last, sex = None, ctx.today, ctx.today, ANY_SEX
-    for word in args.parse(rest).words:
+    for word in args.parse(join_ranges(rest)).words:
         folded = args.fold(word)
         when = parse_when(word, ctx, writing=True)
         if isinstance(when, Reply):
@@ -162,7 +162,7 @@ def full(ctx: Context, text: str) -> Reply:
     if other:
         return other
     first, last = ctx.today, ctx.today
-    for word in args.parse(rest).words:
+    for word in args.parse(join_ranges(rest)).words:
         when = parse_when(word, ctx, writing=True)
         if isinstance(when, Reply):
             return when

@@ -41,6 +41,10 @@ class Filters:
     def night_count(self) -> int:
         return (self.last - self.first).days + 1
 
+    @property
+    def nights(self) -> list[date]:
+        return [self.first + timedelta(days=i) for i in range(self.night_count)]
+
 
 @dataclass
 class Row:
