@@ -198,6 +198,8 @@ class Console:
     def show(self, reply: Reply) -> None:
         self.choices = []
         if reply.form:
+            if reply.template:
+                self.print(render_text(reply.template, reply.values))
             self.form = reply.form
             intro = reply.form.intro
             self.print(render_text("console/form", {

@@ -168,9 +168,13 @@ def test_withdrawn_consent_blocks_new_notes_and_says_why(bot):
         assert s.exec(select(Note)).all() == []
 
 
-def test_too_long_quick_note_is_refused_with_the_limit(bot):
+def test_too_long_quick_note_is_not_lost_the_form_opens_with_it(bot):
     r = bot.sim.command("/liaison", "山田 " + "あ" * 2100)
-    assert "2000文字まで" in r.text and "2100" in r.text
+    assert "2000文字まで" in r.text and "2100" in r.text and "本文を入れたままフォームを開きました" in r.text
+    body = next(b for b in bot.open_view()["blocks"] if b.get("block_id") == "body")
+    assert body["element"]["initial_value"] == "あ" * 2100
+    with bot.session() as s:
+        assert s.exec(select(Note)).all() == []
 
 
 def test_unknown_patient_suggests_closest(bot):

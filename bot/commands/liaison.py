@@ -107,10 +107,16 @@ def open_form(ctx: Context, patient: Patient, form_id: str | None = None, text: 
 def quick_note(ctx: Context, patient: Patient, text: str) -> Reply:
     notes.check_may_write(ctx, patient)
     form = ctx.forms.quick()
-    clean, errors = validate(form, {form.quick_field: args.typed_text(text)})
+    typed = args.typed_text(text)
+    clean, errors = validate(form, {form.quick_field: typed})
     if errors:
         code, params = errors[form.quick_field]
-        return Reply("liaison/invalid", {"problem": "field", **params, "field_problem": code})
+        reply = Reply("liaison/invalid", {"problem": "field", **params, "field_problem": code})
+        if code == "too_long":  # not lost: the form opens with the text in it, to shorten there
+            reply.form = open_form(ctx, patient, form.id).form
+            reply.form.initial[form.quick_field] = typed
+            reply.values["opened_form"] = True
+        return reply
     return stored(ctx, patient, form, clean)
 
 

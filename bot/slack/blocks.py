@@ -63,12 +63,16 @@ def option(o: Option) -> dict[str, Any]:
 def _element(f: FormField, initial: Any) -> dict[str, Any]:
     action_id = f.on_change or "value"
     if f.type in ("text", "long_text"):
+        # A longer text already in it (a quick note that was too long) must
+        # still fit, so the person can shorten it in place.
         element = {"type": "plain_text_input", "action_id": action_id, "multiline": f.type == "long_text",
-                   "max_length": f.max_length}
+                   "max_length": min(max(f.max_length or 0, len(str(initial or ""))), 3000) or None}
         if f.placeholder:
             element["placeholder"] = plain(f.placeholder, 150)
         if initial:
-            element["initial_value"] = str(initial)
+            element["initial_value"] = str(initial)[:3000]
+        if element["max_length"] is None:
+            del element["max_length"]
     elif f.type in ("choice", "yes_no"):
         element = {"type": "radio_buttons" if f.radio else "static_select", "action_id": action_id,
                    "options": [option(o) for o in f.options[:100]]}

@@ -39,7 +39,10 @@ def _on_command(runtime: Runtime):
                                Request(COMMAND, command["command"], text))
         if reply.form:
             failed = deliver.open_form(client, command["trigger_id"], reply)
-            ack(**deliver.ephemeral(failed)) if failed else ack()
+            if failed or reply.template:  # a form can come with a word of why
+                ack(**deliver.ephemeral(failed or reply))
+            else:
+                ack()
         else:
             # The reply travels in the HTTP response itself: no extra API call.
             ack(**deliver.ephemeral(reply))
