@@ -168,6 +168,8 @@ class FuzzyIndex(Generic[T]):
             return text[words[n - 1].end():].strip()
 
         for n in range(min(max_words, len(words)), 0, -1):
+            if not normalise(words[n - 1].group()):
+                continue  # `山田 ！ …`: the mark belongs to the rest, not to the name
             m = self.search(" ".join(w.group() for w in words[:n]), fuzzy=False, keep=keep)
             if m.kind != "none":
                 return m, rest_after(n)

@@ -401,3 +401,18 @@ def test_a_refused_form_switch_says_why(bot):
     bot.sim.click("liaison_form_type", "", view=view, selected="condition")
     pushed = bot.fake.wait_for("views.push")[-1].body["view"]
     assert "同意" in json.dumps(pushed, ensure_ascii=False)
+
+
+def test_an_urgent_quick_note_calls_the_care_team_and_asks_for_an_answer(bot):
+    bot.sim.command("/liaison", "山田 ！ 返信要 呼吸が苦しそうです", channel="C0TEAM")
+    post = _post_for(bot)
+    text = post.text()
+    assert "【緊急】" in text and "<@U0DEMONS1>" in text and "<@U0DEMODR1>" in text
+    assert "<@U0DEMOCM1> 緊急" not in text  # the author is not called
+    assert "山田" not in text and "呼吸" not in text  # still no name and no body
+    with bot.session() as s:
+        note = s.exec(select(Note)).one()
+        assert note.urgency == "緊急"
+        assert json.loads(note.body_json) == {"body": "呼吸が苦しそうです", "reply_needed": "yes"}
+    bot.sim.command("/liaison", "山田 普通の連絡")
+    assert "🚨" not in _post_for(bot, 2).text()

@@ -4,6 +4,7 @@ what people type and presses, and words the answers; the rules live in
 
 from __future__ import annotations
 
+import re
 from functools import wraps
 from typing import Any, Callable
 
@@ -104,11 +105,22 @@ def open_form(ctx: Context, patient: Patient, form_id: str | None = None, text: 
     ))
 
 
+_URGENT_MARK = re.compile(r"^(?:[!！]+|緊急[:：]?)\s*")
+_REPLY_MARK = re.compile(r"\s*返信要[:：]?\s*")
+
+
 def quick_note(ctx: Context, patient: Patient, text: str) -> Reply:
+    """`/liaison 山田 本文`; `!` or 緊急 first marks it urgent, 返信要 asks for
+    an answer."""
     notes.check_may_write(ctx, patient)
     form = ctx.forms.quick()
     typed = args.typed_text(text)
-    clean, errors = validate(form, {form.quick_field: typed})
+    urgent = bool(_URGENT_MARK.match(typed))
+    typed = _URGENT_MARK.sub("", typed, count=1)
+    wants_reply = bool(_REPLY_MARK.search(typed)) and "reply_needed" in {f.id for f in form.fields}
+    typed = _REPLY_MARK.sub(" ", typed).strip() if wants_reply else typed
+    raw = {form.quick_field: typed, **({"reply_needed": "yes"} if wants_reply else {})}
+    clean, errors = validate(form, raw)
     if errors:
         code, params = errors[form.quick_field]
         reply = Reply("liaison/invalid", {"problem": "field", **params, "field_problem": code})
@@ -117,11 +129,11 @@ def quick_note(ctx: Context, patient: Patient, text: str) -> Reply:
             reply.form.initial[form.quick_field] = typed
             reply.values["opened_form"] = True
         return reply
-    return stored(ctx, patient, form, clean)
+    return stored(ctx, patient, form, clean, urgency=notes.URGENT if urgent else None)
 
 
-def stored(ctx: Context, patient: Patient, form: Form, clean: dict[str, Any]) -> Reply:
-    note, duplicate = notes.store(ctx, patient, form, clean)
+def stored(ctx: Context, patient: Patient, form: Form, clean: dict[str, Any], urgency: str | None = None) -> Reply:
+    note, duplicate = notes.store(ctx, patient, form, clean, urgency)
     values = {"note": note, "patient": patient, "form": form, "duplicate": duplicate}
     if duplicate or not note.channel:
         return Reply("liaison/stored", values)

@@ -47,11 +47,16 @@ def check_may_read(ctx: Context, patient: Patient, action: str, target: str = ""
         raise Refused("not_team_read", patient)
 
 
-def store(ctx: Context, patient: Patient, form: Form, clean: dict[str, Any]) -> tuple[Note, bool]:
-    """(the note, True if this action had already stored it)."""
+URGENT = "緊急"
+
+
+def store(ctx: Context, patient: Patient, form: Form, clean: dict[str, Any],
+          urgency: str | None = None) -> tuple[Note, bool]:
+    """(the note, True if this action had already stored it). `urgency`: a
+    quick note marked urgent (the form's own urgency field otherwise)."""
     note = Note(
         patient_id=patient.id, form_id=form.id, body_json=json.dumps(clean, ensure_ascii=False),
-        urgency=clean.get(form.urgency_field) if form.urgency_field else None,
+        urgency=urgency or (clean.get(form.urgency_field) if form.urgency_field else None),
         author_id=ctx.member.id, created_at=ctx.now, request_key=ctx.request_key or f"anon:{uuid.uuid4()}",
         channel=patient.channel or (str(ctx.place) if ctx.place else None),
     )

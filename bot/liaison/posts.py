@@ -8,11 +8,12 @@ from typing import Any
 
 from sqlmodel import Session
 
-from bot.liaison.notes import ack_count, form_title, note_fields
+from bot.liaison.notes import URGENT, ack_count, form_title, note_fields
 from bot.people import Place
 from bot.privacy import initials
 from bot.replies import Action, Message, Post
 from bot.store.models import Member, Note, Patient
+from bot.store.queries import care_team
 
 POST_KIND = "note.post"
 TEMPLATE = "liaison/posted"
@@ -47,7 +48,11 @@ def posted_values(env, note: Note) -> dict[str, Any]:
     """What the channel post shows: minimal unless the team chose full detail."""
     patient = env.session.get(Patient, note.patient_id)
     full = env.settings.team.privacy.channel_detail == "full"
+    urgent = note.urgency == URGENT
     return {
+        # An urgent note calls its care team by name so someone's phone buzzes
+        # (still no patient name and no body in the channel).
+        "team": [m for m in care_team(env.session, patient) if m.id != note.author_id] if urgent else [],
         "note": note, "code": patient.code, "initials": initials(patient),
         "form_title": form_title(env.forms, note), "urgency": note.urgency,
         "author": env.session.get(Member, note.author_id), "ack_count": ack_count(env.session, note.id),
