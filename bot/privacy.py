@@ -20,6 +20,14 @@ def is_admin(ctx: Context) -> bool:
     return any(f"{i.platform}:{i.external_id}" in ctx.settings.admins for i in ctx.member.identities)
 
 
+def may_register(ctx: Context) -> bool:
+    """Registering patients is a role: care managers and hospital discharge
+    staff by default (`[patients]` in renkei.toml), and admins."""
+    rules = ctx.settings.team.patients
+    return (is_admin(ctx) or ctx.member.profession in rules.register_professions
+            or any(f"{i.platform}:{i.external_id}" in rules.registrars for i in ctx.member.identities))
+
+
 def in_care_team(session: Session, patient: Patient, member_id: int) -> bool:
     row = session.exec(
         select(CareTeamMember.id).where(

@@ -32,8 +32,16 @@ class VacancyConfig(BaseModel):
     max_range_days: int = 31
 
 
+class PatientsConfig(BaseModel):
+    # Who may register patients: members of these professions, the members
+    # named here (platform-qualified, `slack:U0123`), and admins.
+    register_professions: list[str] = ["介護支援専門員", "退院調整看護師", "医療ソーシャルワーカー", "MSW"]
+    registrars: list[str] = []
+
+
 class TeamConfig(BaseModel):
     privacy: PrivacyConfig = PrivacyConfig()
+    patients: PatientsConfig = PatientsConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     vacancy: VacancyConfig = VacancyConfig()
 

@@ -237,3 +237,18 @@ def test_a_doubled_registration_form_registers_one_patient(bot):
     texts = sorted(d.text() for d in dms)  # DMs go out in the background, in either order
     assert sum("二重登録はしていません" in t for t in texts) == 1
     assert sum("を登録しました" in t for t in texts) == 1
+
+
+def test_registering_patients_is_a_role(bot):
+    r = bot.sim.command("/patient", "add 森 一 もり はじめ", user="U0DEMONS1")  # a visiting nurse
+    assert "ケアマネジャー・退院調整の担当者と管理者が行います" in r.text
+    bot.sim.command("/patient", "add", user="U0DEMONS1")
+    assert not bot.fake.of("views.open")
+    with bot.session() as s:
+        assert s.exec(select(Patient).where(Patient.name == "森 一")).all() == []
+        refused = s.exec(select(AuditEvent).where(AuditEvent.action == "patient.add")).all()
+        assert refused and not any(e.allowed for e in refused)
+    assert "登録しました" in bot.sim.command("/patient", "add 森 一 もり はじめ", user="U0DEMOADM").text
+    # the same-name warning goes only to those who may register
+    r = bot.sim.command("/patient", "add 森 一 もり はじめ")
+    assert "同じ氏名の方がすでにいます" in r.text

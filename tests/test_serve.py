@@ -33,7 +33,7 @@ def test_serve_applies_migrations_and_answers_signed_commands(tmp_path, fake):
     env.update({
         "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": "serve-secret",
         "RENKEI_SLACK_API_URL": fake.api_url, "RENKEI_DATABASE_URL": f"sqlite:///{tmp_path}/serve.db",
-        "RENKEI_CONFIG": str(ROOT / "config"),
+        "RENKEI_CONFIG": str(ROOT / "config"), "RENKEI_ADMINS": "U0SERVE01",  # registers a patient
     })
     proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -63,6 +63,8 @@ def handle(ctx: Context, text: str) -> Reply:
         return handler(ctx, rest)
     except NotInTeam as refused:
         return Reply("common/refused", {"reason": "not_team", "code": refused.patient.code})
+    except records.NotRegistrar:
+        return Reply("common/refused", {"reason": "not_registrar", "code": ""})
 
 
 def usage(unknown: str = "") -> Reply:
@@ -72,6 +74,7 @@ def usage(unknown: str = "") -> Reply:
 def add(ctx: Context, text: str) -> Reply:
     parsed = args.parse(text, OPTION_ALIASES)
     if not parsed.words and not parsed.options:
+        records.check_may_register(ctx)  # no form for someone who could not submit it
         return Reply(form=FormView(ctx.forms.builtin["patient_add"], SUBMIT,
                                    meta={"place": str(ctx.place) if ctx.place else None}))
     if not parsed.words:
@@ -290,6 +293,10 @@ def channel(ctx: Context, text: str) -> Reply:
 
 def add_from_form(ctx: Context, request: Request) -> Reply:
     """The `/patient add` form: errors come back per field."""
+    try:
+        records.check_may_register(ctx)
+    except records.NotRegistrar:
+        return Reply(field_errors={"name": ("refused", {"reason": "not_registrar", "code": ""})})
     clean, errors = validate(ctx.forms.builtin["patient_add"], request.values)
     if errors:
         return Reply(field_errors=errors)

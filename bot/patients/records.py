@@ -11,9 +11,19 @@ from sqlmodel import select
 from bot.context import Context
 from bot.patients.fields import CONSENT, normalise_care
 from bot.people import Place
-from bot.privacy import audit, in_care_team, initials, is_admin, may_access_notes
+from bot.privacy import audit, in_care_team, initials, is_admin, may_access_notes, may_register
 from bot.store.models import CareTeamMember, Member, Patient, PatientEvent
 from bot.store.queries import active_patients_named, care_team, change_membership, insert_patient
+
+
+class NotRegistrar(Exception):
+    """Only those whose role is to register patients may; already audited."""
+
+
+def check_may_register(ctx: Context) -> None:
+    if not may_register(ctx):
+        audit(ctx, "patient.add", allowed=False, detail="not a registrar")
+        raise NotRegistrar()
 
 
 class NotInTeam(Exception):
@@ -38,6 +48,7 @@ def create(ctx: Context, *, name: str, kana: str, area: str, care: str,
     earlier = _registered_by(ctx)
     if earlier is not None:
         return earlier, [], True
+    check_may_register(ctx)
     same = active_patients_named(ctx.session, name, kana)
     patient = Patient(code="", name=name.strip(), kana=kana.strip(), area=area.strip(),
                       care_level=normalise_care(care) or "", consent=CONSENT[consent.strip().lower()],
