@@ -252,3 +252,16 @@ def test_registering_patients_is_a_role(bot):
     # the same-name warning goes only to those who may register
     r = bot.sim.command("/patient", "add 森 一 もり はじめ")
     assert "同じ氏名の方がすでにいます" in r.text
+
+
+def test_a_record_is_corrected_by_its_team_and_the_old_values_are_audited(bot):
+    r = bot.sim.command("/patient", "edit 髙橋 name=髙橋 ハナエ kana=たかはし はなえ care=要介護３ area=西地区")
+    assert "訂正しました" in r.text and "髙橋 ハナ → 髙橋 ハナエ" in r.text and "要介護2 → 要介護3" in r.text
+    assert "P-0002" in bot.sim.command("/patient", "show はなえ").text  # the lookup sees the new reading
+    assert "見つかりませんでした" in bot.sim.command("/patient", "edit 髙橋 area=東地区", user="U0DEMONS1").text
+    assert "介護度" in bot.sim.command("/patient", "edit 髙橋 care=要介護9").text
+    with bot.session() as s:
+        p = s.exec(select(Patient).where(Patient.code == "P-0002")).one()
+        assert (p.name, p.kana, p.care_level) == ("髙橋 ハナエ", "タカハシ ハナエ", "要介護3")
+        event = s.exec(select(AuditEvent).where(AuditEvent.action == "patient.edit")).one()
+        assert "name: 髙橋 ハナ→髙橋 ハナエ" in event.detail and "care: 要介護2→要介護3" in event.detail

@@ -16,7 +16,7 @@ from bot.context import Context
 from bot.dates import DateError, parse_date
 from bot.forms import validate
 from bot.patients import records
-from bot.patients.fields import ADMISSION_WORDS, CONSENT, DEATH_WORDS, OUTCOMES, validate_new
+from bot.patients.fields import ADMISSION_WORDS, CONSENT, DEATH_WORDS, OUTCOMES, normalise_care, validate_new
 from bot.patients.names import NO_READING, reading_of, splits
 from bot.patients.records import NotInTeam
 from bot.privacy import audit, initials, is_admin, may_access_notes
@@ -37,6 +37,7 @@ SUBCOMMANDS = {
     "discharge": "discharge", "退院": "discharge",
     "reopen": "reopen", "再開": "reopen",
     "consent": "consent", "同意": "consent",
+    "edit": "edit", "編集": "edit", "修正": "edit", "訂正": "edit",
     "channel": "channel", "チャンネル": "channel",
     "help": "help", "ヘルプ": "help", "使い方": "help",
 }
@@ -56,7 +57,7 @@ def handle(ctx: Context, text: str) -> Reply:
         return usage()
     handler = {
         "add": add, "list": list_patients, "show": show, "team": team, "end": end,
-        "admit": admit, "discharge": discharge, "reopen": reopen,
+        "admit": admit, "discharge": discharge, "reopen": reopen, "edit": edit,
         "consent": consent, "channel": channel, "help": lambda ctx, rest: usage(),
     }[sub]
     try:
@@ -223,6 +224,32 @@ def _which_outcome(patient: Patient, typed: str, parsed: args.Args) -> Reply:
     choices = [{"label": o, "text": f"end {patient.code} outcome={o}{date_option}"} for o in candidates]
     return Reply("patient/which_outcome", {"code": patient.code, "typed": typed, "choices": choices},
                  choice_actions(COMMAND, choices))
+
+
+EDITABLE = ("name", "kana", "area", "care")
+
+
+def edit(ctx: Context, text: str) -> Reply:
+    """`/patient edit 山田 name=山田 太郎 kana=やまだ たろう area=西地区 care=要介護3`"""
+    patient, rest, other = _target(ctx, text, "edit")
+    if other:
+        return other
+    parsed = args.parse(rest, OPTION_ALIASES, spaced=frozenset({"name", "kana", "area"}))
+    changes = {k: v.strip() for k, v in parsed.options.items() if k in EDITABLE}
+    unknown = sorted(set(parsed.options) - set(EDITABLE))
+    if not changes and not unknown:
+        return Reply("patient/invalid", {"problem": "edit_usage", "code": patient.code})
+    if "kana" in changes:
+        changes["kana"] = reading_of(changes["kana"])
+    problems = validate_new(changes.get("name", patient.name), changes.get("kana", patient.kana),
+                            changes.get("area", patient.area), changes.get("care", patient.care_level),
+                            patient.consent, unknown)
+    if problems:
+        return Reply("patient/invalid", {"problem": "fields", "problems": problems})
+    if "care" in changes:
+        changes["care"] = normalise_care(changes["care"]) or ""
+    changed = records.correct(ctx, patient, changes)
+    return Reply("patient/edited", {"patient": patient, "changed": changed})
 
 
 def admit(ctx: Context, text: str) -> Reply:

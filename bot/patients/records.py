@@ -111,6 +111,25 @@ class NotAllowed(Exception):
     """Only admins may do this (reopen an ended care); already audited."""
 
 
+def correct(ctx: Context, patient: Patient, changes: dict[str, str]) -> dict[str, tuple[str, str]]:
+    """Correct a record's name, reading, area or care level; the old values
+    go into the audit trail. Returns {field: (old, new)} of what changed."""
+    check_may_manage(ctx, patient, "patient.edit")
+    column = {"name": "name", "kana": "kana", "area": "area", "care": "care_level"}
+    changed = {}
+    for key, new in changes.items():
+        old = getattr(patient, column[key])
+        if new != old:
+            changed[key] = (old, new)
+            setattr(patient, column[key], new)
+    if changed:
+        patient.updated_at = ctx.now
+        ctx.session.add(patient)
+        audit(ctx, "patient.edit", patient=patient,
+              detail="; ".join(f"{k}: {old}→{new}" for k, (old, new) in changed.items()))
+    return changed
+
+
 def admit(ctx: Context, patient: Patient, on: date, hospital: str) -> None:
     check_may_manage(ctx, patient, "patient.admit")
     patient.admitted_on, patient.hospital = on, hospital.strip()[:80]

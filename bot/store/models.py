@@ -73,6 +73,9 @@ class Patient(SQLModel, table=True):
     # The form submission that registered the patient: a retried or doubled
     # submission registers nobody twice.
     request_key: str | None = Field(default=None, unique=True, max_length=128)
+    # Set by `/patient edit`: a corrected name or reading must reach the
+    # lookup index every process keeps.
+    updated_at: datetime | None = _ts(nullable=True)
     created_by_id: int | None = Field(default=None, foreign_key="member.id")
     created_at: datetime = _ts()
 

@@ -71,11 +71,12 @@ _indexes_lock = threading.Lock()
 def patient_index(session: Session) -> FuzzyIndex[PatientKey]:
     """The lookup index of every patient, built once and reused until a
     patient is added. Normalising all keys costs about twenty searches, so it
-    must not happen on every command. Names, readings and codes never change
-    after insert and no patient is deleted, so the highest id and the count
-    tell whether the cached index is current."""
+    must not happen on every command. No patient is deleted and a corrected
+    name or reading sets `updated_at`, so the highest id, the count and the
+    latest correction tell whether the cached index is current."""
     engine = session.get_bind()
-    version = tuple(session.exec(select(func.max(Patient.id), func.count(Patient.id))).one())
+    version = tuple(session.exec(select(func.max(Patient.id), func.count(Patient.id),
+                                        func.max(Patient.updated_at))).one())
     with _indexes_lock:
         cached = _indexes.get(engine)
     if cached and cached[0] == version:

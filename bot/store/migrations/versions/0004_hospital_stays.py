@@ -26,6 +26,7 @@ def upgrade() -> None:
     op.add_column('patient', sa.Column('hospital', sa.String(length=80), nullable=False, server_default=''))
     op.add_column('patient', sa.Column('request_key', sa.String(length=128), nullable=True))
     op.create_index('ix_patient_request_key', 'patient', ['request_key'], unique=True)
+    op.add_column('patient', sa.Column('updated_at', bot.store.types.UTCDateTime(timezone=True), nullable=True))
     op.add_column('vacancyenquiry', sa.Column('conditions', sa.String(length=512), nullable=False,
                                               server_default='{}'))
     op.create_table(
@@ -48,6 +49,7 @@ def downgrade() -> None:
     op.drop_index('ix_patientevent_patient_id', table_name='patientevent')
     op.drop_table('patientevent')
     op.drop_column('vacancyenquiry', 'conditions')
+    op.drop_column('patient', 'updated_at')
     op.drop_index('ix_patient_request_key', table_name='patient')
     op.drop_column('patient', 'request_key')
     op.drop_column('patient', 'hospital')
