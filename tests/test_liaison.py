@@ -416,3 +416,22 @@ def test_an_urgent_quick_note_calls_the_care_team_and_asks_for_an_answer(bot):
         assert json.loads(note.body_json) == {"body": "呼吸が苦しそうです", "reply_needed": "yes"}
     bot.sim.command("/liaison", "山田 普通の連絡")
     assert "🚨" not in _post_for(bot, 2).text()
+
+
+def test_a_stored_form_is_confirmed_by_dm_saying_whether_the_team_was_told(bot):
+    view = _open_form(bot, "condition", channel="C0TEAM")
+    values = {"form_type": "condition", "urgency": "通常", "observed_on": "2026-11-24", "change": "食欲低下"}
+    bot.sim.submit(view, values, view_id="V31")
+    bot.runtime.wait_idle()
+    dm = [c for c in bot.fake.of("chat.postMessage") if c.body["channel"] == "U0DEMOCM1"][-1].text()
+    assert "登録しました" in dm and "に通知しました" in dm
+    bot.fake.fail("chat.postMessage", "not_in_channel")
+    bot.sim.submit(view, values, view_id="V32")
+    bot.runtime.wait_idle()
+    dm = [c for c in bot.fake.of("chat.postMessage") if c.body["channel"] == "U0DEMOCM1"][-1].text()
+    assert "登録しました" in dm and "通知はできませんでした" in dm
+
+
+def test_a_quick_note_does_not_claim_the_team_was_told_before_it_was(bot):
+    r = bot.sim.command("/liaison", "山田 本日訪問")
+    assert "に通知します" in r.text and "通知しました" not in r.text

@@ -19,7 +19,7 @@ from bot.liaison.notes import Refused
 from bot.liaison.posts import announcement, channel_post
 from bot.lookup import normalise
 from bot.privacy import audit, initials
-from bot.replies import FormView, Message, Reply
+from bot.replies import DM, FormView, Message, Reply
 from bot.requests import Request
 from bot.store.models import Member, Patient
 
@@ -157,7 +157,9 @@ def submit_form(ctx: Context, request: Request) -> Reply:
     clean, errors = validate(form, raw, today=ctx.today)
     if errors:
         return Reply(field_errors=errors)
-    return stored(ctx, patient, form, clean)
+    reply = stored(ctx, patient, form, clean)
+    reply.answer = DM  # the form has closed: confirm by DM
+    return reply
 
 
 @refusals

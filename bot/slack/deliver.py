@@ -73,9 +73,10 @@ def send_posts(runtime: Runtime, client: WebClient, reply: Reply) -> None:
         runtime.after(lambda post=post: send_post(runtime, client, post))
 
 
-def send_post(runtime: Runtime, client: WebClient, post: Post) -> None:
+def send_post(runtime: Runtime, client: WebClient, post: Post, tell: bool = True) -> bool:
     """A reply's follow-up post, sent once through the delivery table when it
-    has a key. On refusal, tell the person who acted."""
+    has a key. On refusal, tell the person who acted (unless `tell` is off
+    because their confirmation will say it). True if it went out."""
     refusal: list[str] = []
 
     def send(p: Post) -> bool:
@@ -89,21 +90,23 @@ def send_post(runtime: Runtime, client: WebClient, post: Post) -> None:
     if post.delivery:
         outcome = delivery.send_once(runtime.engine, post.delivery, post, send, runtime.clock())
         if outcome == delivery.TAKEN:
-            return
+            return True  # another request or tick owns it
     else:
         try:
             send(post)
         except SendError:
             pass
-    if refusal:
-        log.warning("post to %s failed: %s", post.place or post.dm_to, refusal[-1])
-        if post.tell_on_failure:
-            notice = Post("common/post_failed", {"channel": str(post.place), "error": refusal[-1], **post.values},
-                          dm_to=post.tell_on_failure)
-            try:
-                post_message(runtime, client, notice)
-            except SendError as e:
-                log.warning("could not tell member %s: %s", post.tell_on_failure, e.code)
+    if not refusal:
+        return True
+    log.warning("post to %s failed: %s", post.place or post.dm_to, refusal[-1])
+    if post.tell_on_failure and tell:
+        notice = Post("common/post_failed", {"channel": str(post.place), "error": refusal[-1], **post.values},
+                      dm_to=post.tell_on_failure)
+        try:
+            post_message(runtime, client, notice)
+        except SendError as e:
+            log.warning("could not tell member %s: %s", post.tell_on_failure, e.code)
+    return False
 
 
 def scheduler_sender(runtime: Runtime, client: WebClient):
@@ -141,3 +144,15 @@ def slack_failed(error: SlackApiError, method: str) -> Reply:
 
 def dm(runtime: Runtime, client: WebClient, user_id: str, message: Message) -> None:
     runtime.after(lambda: client.chat_postMessage(channel=user_id, **blocks.message(message)))
+
+
+def confirm_after_posts(runtime: Runtime, client: WebClient, user_id: str, reply: Reply) -> None:
+    """After a form closed: send its posts, then confirm by DM, saying
+    whether the team was actually told (`posted`)."""
+
+    def run() -> None:
+        posted = all([send_post(runtime, client, post, tell=False) for post in reply.posts])
+        message = Message(reply.template, {**reply.values, "posted": posted}, reply.actions)
+        client.chat_postMessage(channel=user_id, **blocks.message(message))
+
+    runtime.after(run)

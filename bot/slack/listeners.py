@@ -119,8 +119,9 @@ def _on_submit(runtime: Runtime):
             ack(response_action="errors", errors={first: render_text(reply.template, reply.values)[:150]})
             return
         ack()
-        if reply.answer == DM and reply.template:
-            deliver.dm(runtime, client, who.handle.external_id, reply)
-        deliver.send_posts(runtime, client, reply)
+        if reply.answer == DM and reply.template:  # a closed form confirms by DM, after its posts
+            deliver.confirm_after_posts(runtime, client, who.handle.external_id, reply)
+        else:
+            deliver.send_posts(runtime, client, reply)
 
     return on_submit
