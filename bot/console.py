@@ -220,7 +220,8 @@ class Console:
         if reply.update:
             self._message("console/updated", {}, reply.update)
         for post in reply.posts:
-            where = {"place": post.place.id if post.place else None, "member": post.dm_to}
+            where = {"place": post.place.id if post.place else None, "member": post.dm_to,
+                     "edited": bool(post.edit_of)}
             self._message("console/posted", where, post)
 
     def _message(self, template: str, values: dict, message: Message) -> None:

@@ -72,6 +72,9 @@ class Post(Message):
     # (kind, subject, slot) in the delivery table: the post is sent once,
     # and if the platform fails or the process dies first, a tick retries.
     delivery: tuple[str, str, str] | None = None
+    # The platform's id of a message already at `place`: redraw it instead
+    # of posting a new one (a corrected note's announcement).
+    edit_of: str | None = None
 
 
 @dataclass

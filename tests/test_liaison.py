@@ -435,3 +435,32 @@ def test_a_stored_form_is_confirmed_by_dm_saying_whether_the_team_was_told(bot):
 def test_a_quick_note_does_not_claim_the_team_was_told_before_it_was(bot):
     r = bot.sim.command("/liaison", "山田 本日訪問")
     assert "に通知します" in r.text and "通知しました" not in r.text
+
+
+def test_a_note_is_corrected_never_overwritten(bot):
+    bot.sim.command("/liaison", "山田 体温 38.5℃", channel="C0TEAM")
+    post = _post_for(bot)
+    with bot.session() as s:
+        note = s.exec(select(Note)).one()
+    bot.sim.click("note_show", str(note.id), user="U0DEMONS1")  # a team member, not the author
+    assert "訂正する" not in json.dumps(bot.responses()[-1], ensure_ascii=False)
+    bot.sim.click("note_correct", str(note.id), user="U0DEMONS1")
+    assert "書いた方（と管理者）だけ" in json.dumps(bot.responses()[-1], ensure_ascii=False)
+    bot.sim.click("note_show", str(note.id))
+    assert "訂正する" in json.dumps(bot.responses()[-1], ensure_ascii=False)
+    bot.sim.click("note_correct", str(note.id))
+    view = bot.open_view()
+    body = next(b for b in view["blocks"] if b.get("block_id") == "body")
+    assert body["element"]["initial_value"] == "体温 38.5℃"
+    r = bot.sim.submit(view, {"body": "体温 37.5℃"})
+    assert "correction_reason" in r.json()["errors"]  # a reason is required
+    bot.sim.submit(view, {"body": "体温 37.5℃", "correction_reason": "書き間違い"}, view_id="V77")
+    bot.runtime.wait_idle()
+    updated = bot.fake.wait_for("chat.update")[-1].body
+    assert updated["ts"] == post.body.get("ts", updated["ts"]) and "訂正あり" in json.dumps(updated, ensure_ascii=False)
+    bot.sim.click("note_show", str(note.id), user="U0DEMONS1")
+    shown = json.dumps(bot.responses()[-1], ensure_ascii=False)
+    assert "体温 37.5℃" in shown and "訂正前" in shown and "体温 38.5℃" in shown and "書き間違い" in shown
+    with bot.session() as s:
+        assert s.exec(select(AuditEvent).where(AuditEvent.action == "note.correct",
+                                               AuditEvent.allowed == True)).one()  # noqa: E712

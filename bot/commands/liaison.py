@@ -4,7 +4,9 @@ what people type and presses, and words the answers; the rules live in
 
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import replace
 from functools import wraps
 from typing import Any, Callable
 
@@ -18,10 +20,11 @@ from bot.liaison import notes
 from bot.liaison.notes import Refused
 from bot.liaison.posts import announcement, channel_post
 from bot.lookup import normalise
-from bot.privacy import audit, initials
-from bot.replies import DM, FormView, Message, Reply
+from bot.people import Place
+from bot.privacy import audit, initials, is_admin
+from bot.replies import DM, Action, FormView, Message, Reply
 from bot.requests import Request
-from bot.store.models import Member, Patient
+from bot.store.models import Member, Note, Patient
 
 COMMAND = "/liaison"
 LIST_WORDS = {"list", "一覧", "履歴", "ls"}
@@ -31,6 +34,7 @@ COMMAND_WORDS = {"edit", "編集", "修正", "訂正", "delete", "del", "削除"
                  "show", "表示", "new", "新規", "form", "フォーム", "様式"}
 DEFAULT_LIST, MAX_LIST = 5, 20
 SUBMIT = "liaison_submit"
+CORRECT = "liaison_correct_submit"
 SWITCH = "liaison_form_type"
 SWITCH_FIELD = "form_type"
 
@@ -200,11 +204,59 @@ def show_note(ctx: Context, request: Request) -> Reply:
         return found
     note, patient = found
     audit(ctx, "note.read", patient=patient, target=f"note:{note.id}")
+    form = ctx.forms.get(note.form_id)
+    revisions = [{"at": r.corrected_at, "by": ctx.session.get(Member, r.corrected_by_id), "reason": r.reason,
+                  "fields": notes.note_fields(form, r)} for r in notes.revisions(ctx.session, note)]
+    may_correct = note.author_id == ctx.member.id or is_admin(ctx)
     return Reply("liaison/note", {
         "note": note, "patient": patient, "form_title": notes.form_title(ctx.forms, note),
-        "fields": notes.note_fields(ctx.forms.get(note.form_id), note),
+        "fields": notes.note_fields(form, note), "revisions": revisions,
         "author": ctx.session.get(Member, note.author_id), "acks": notes.acked_by(ctx.session, note),
-    })
+    }, [Action.make("note_correct", note.id)] if may_correct and form else [])
+
+
+REASON = FormField(id="correction_reason", label="訂正の理由", type="long_text", required=True, max_length=500,
+                   placeholder="例: 体温を書き間違えたため")
+
+
+@refusals
+def open_correction(ctx: Context, request: Request) -> Reply:
+    """「訂正する」: the note in its own form, as it reads now, and a reason."""
+    found = _pressed_note(ctx, request, "note.read")
+    if isinstance(found, Reply):
+        return found
+    note, patient = found
+    notes.check_may_correct(ctx, note, patient)
+    form = ctx.forms.get(note.form_id)
+    if form is None:
+        return Reply("liaison/invalid", {"problem": "note_gone"})
+    return Reply(form=FormView(
+        form=replace(form, fields=(*form.fields, REASON)), submit=CORRECT,
+        initial=json.loads(note.body_json), meta={"note": note.id},
+        intro=Message("liaison/form_intro", {"patient": patient, "initials": initials(patient)})))
+
+
+@refusals
+def submit_correction(ctx: Context, request: Request) -> Reply:
+    note = ctx.session.get(Note, int(request.meta.get("note") or 0))
+    if note is None or ctx.forms.get(note.form_id) is None:
+        return Reply(field_errors={REASON.id: ("form_gone", {})})
+    patient = ctx.session.get(Patient, note.patient_id)
+    try:
+        notes.check_may_correct(ctx, note, patient)
+    except Refused as refused:
+        return Reply(field_errors={REASON.id: ("refused", {"reason": refused.reason, "code": patient.code})})
+    form = ctx.forms.get(note.form_id)
+    clean, errors = validate(replace(form, fields=(*form.fields, REASON)), request.values, today=ctx.today)
+    if errors:
+        return Reply(field_errors=errors)
+    reason = clean.pop(REASON.id)
+    notes.correct(ctx, note, patient, form, clean, reason)
+    posts = []
+    if note.channel and note.message_id:  # the announcement shows 訂正あり
+        posts.append(announcement(ctx, note).sent(place=Place.parse(note.channel), edit_of=note.message_id))
+    return Reply("liaison/corrected", {"note": note, "patient": patient, "reason": reason}, answer=DM,
+                 posts=posts)
 
 
 @refusals
@@ -236,5 +288,5 @@ def list_notes(ctx: Context, patient: Patient, text: str) -> Reply:
     return Reply("liaison/list", {"patient": patient, "rows": rows, "limit": limit})
 
 
-ACTIONS = {"note_show": show_note, "note_ack": acknowledge, SWITCH: change_form}
-SUBMISSIONS = {SUBMIT: submit_form}
+ACTIONS = {"note_show": show_note, "note_ack": acknowledge, "note_correct": open_correction, SWITCH: change_form}
+SUBMISSIONS = {SUBMIT: submit_form, CORRECT: submit_correction}

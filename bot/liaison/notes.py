@@ -13,8 +13,8 @@ from sqlmodel import Session, func, select
 
 from bot.context import Context
 from bot.forms import Form, display_value
-from bot.privacy import audit, may_access_notes
-from bot.store.models import Member, Note, NoteAck, Patient
+from bot.privacy import audit, is_admin, may_access_notes
+from bot.store.models import Member, Note, NoteAck, NoteRevision, Patient
 from bot.store.queries import insert_once
 
 
@@ -75,6 +75,29 @@ def readable_note(ctx: Context, note_id: int, action: str) -> tuple[Note, Patien
     patient = ctx.session.get(Patient, note.patient_id)
     check_may_read(ctx, patient, action, target=f"note:{note.id}")
     return note, patient
+
+
+def check_may_correct(ctx: Context, note: Note, patient: Patient) -> None:
+    """The author, or an admin, corrects a note; nobody else."""
+    if note.author_id != ctx.member.id and not is_admin(ctx):
+        audit(ctx, "note.correct", patient=patient, allowed=False, target=f"note:{note.id}", detail="not the author")
+        raise Refused("not_author", patient)
+
+
+def correct(ctx: Context, note: Note, patient: Patient, form: Form, clean: dict[str, Any], reason: str) -> None:
+    """Keep the note as it read, then change it; who, when and why are kept."""
+    ctx.session.add(NoteRevision(note_id=note.id, body_json=note.body_json, urgency=note.urgency,
+                                 corrected_by_id=ctx.member.id, corrected_at=ctx.now, reason=reason[:500]))
+    note.body_json = json.dumps(clean, ensure_ascii=False)
+    if form.urgency_field:
+        note.urgency = clean.get(form.urgency_field)
+    note.corrected_at = ctx.now
+    ctx.session.add(note)
+    audit(ctx, "note.correct", patient=patient, target=f"note:{note.id}", detail=reason[:200])
+
+
+def revisions(session: Session, note: Note) -> list[NoteRevision]:
+    return list(session.exec(select(NoteRevision).where(NoteRevision.note_id == note.id).order_by(NoteRevision.id)))
 
 
 def acknowledge(ctx: Context, note: Note, patient: Patient) -> bool:

@@ -77,6 +77,9 @@ def send_post(runtime: Runtime, client: WebClient, post: Post, tell: bool = True
     """A reply's follow-up post, sent once through the delivery table when it
     has a key. On refusal, tell the person who acted (unless `tell` is off
     because their confirmation will say it). True if it went out."""
+    if post.edit_of and post.place:
+        update_message(client, post.place.id, post.edit_of, post)
+        return True
     refusal: list[str] = []
 
     def send(p: Post) -> bool:

@@ -117,6 +117,21 @@ class Note(SQLModel, table=True):
     # platform's id of that message, so acks can redraw its count.
     channel: str | None = Field(default=None, max_length=ID_LENGTH)
     message_id: str | None = Field(default=None, max_length=ID_LENGTH)
+    # Set when the note was corrected (訂正); the earlier text is a NoteRevision.
+    corrected_at: datetime | None = _ts(nullable=True)
+
+
+class NoteRevision(SQLModel, table=True):
+    """A note as it read before a correction: records are corrected, never
+    overwritten (the authenticity rule of the medical information guideline)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    note_id: int = Field(foreign_key="note.id", index=True)
+    body_json: str = Field(sa_column=Column(Text, nullable=False))
+    urgency: str | None = Field(default=None, max_length=16)
+    corrected_by_id: int = Field(foreign_key="member.id")
+    corrected_at: datetime = _ts()
+    reason: str = Field(max_length=500)
 
 
 class NoteAck(SQLModel, table=True):

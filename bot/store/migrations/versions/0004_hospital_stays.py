@@ -8,7 +8,8 @@ Create Date: 2026-11-25
 hospital now; `patientevent` keeps every admission, discharge and reopened
 care with who recorded it. Existing patients are untouched (not in hospital).
 `patient.request_key` makes a doubled registration form store one patient;
-`vacancyenquiry.conditions` carries what the asker searched for.
+`vacancyenquiry.conditions` carries what the asker searched for;
+`noterevision` keeps a note as it read before each correction (訂正).
 """
 import sqlalchemy as sa
 from alembic import op
@@ -29,6 +30,21 @@ def upgrade() -> None:
     op.add_column('patient', sa.Column('updated_at', bot.store.types.UTCDateTime(timezone=True), nullable=True))
     op.add_column('vacancyenquiry', sa.Column('conditions', sa.String(length=512), nullable=False,
                                               server_default='{}'))
+    op.add_column('note', sa.Column('corrected_at', bot.store.types.UTCDateTime(timezone=True), nullable=True))
+    op.create_table(
+        'noterevision',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('note_id', sa.Integer(), nullable=False),
+        sa.Column('body_json', sa.Text(), nullable=False),
+        sa.Column('urgency', sa.String(length=16), nullable=True),
+        sa.Column('corrected_by_id', sa.Integer(), nullable=False),
+        sa.Column('corrected_at', bot.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column('reason', sa.String(length=500), nullable=False),
+        sa.ForeignKeyConstraint(['corrected_by_id'], ['member.id'], ),
+        sa.ForeignKeyConstraint(['note_id'], ['note.id'], ),
+        sa.PrimaryKeyConstraint('id'),
+    )
+    op.create_index('ix_noterevision_note_id', 'noterevision', ['note_id'], unique=False)
     op.create_table(
         'patientevent',
         sa.Column('id', sa.Integer(), nullable=False),
@@ -48,6 +64,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index('ix_patientevent_patient_id', table_name='patientevent')
     op.drop_table('patientevent')
+    op.drop_index('ix_noterevision_note_id', table_name='noterevision')
+    op.drop_table('noterevision')
+    op.drop_column('note', 'corrected_at')
     op.drop_column('vacancyenquiry', 'conditions')
     op.drop_column('patient', 'updated_at')
     op.drop_index('ix_patient_request_key', table_name='patient')
