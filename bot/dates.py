@@ -28,8 +28,10 @@ _WEEKDAY_NOTE = re.compile(r"[(（][月火水木金土日](?:曜日?)?[)）]")
 WEEKDAYS = "月火水木金土日"
 _WEEKDAY = re.compile(r"(今週|来週|再来週)?の?([月火水木金土日])(?:曜日?|曜)")
 # Joins a range typed with spaces (`12/10 - 12/14`, `12/10 から 2泊`) into one word.
-_SPACED_RANGE = re.compile(r"(?<=[\d日)）])(?:\s+(?:[-~〜～–—]|から)\s*|\s*(?:[-~〜～–—]|から)\s+)(?=[\d０-９])"
-                           r"|(?<=[\d日)）])\s+(?=[\d０-９]+泊)")
+_SPACED_RANGE = re.compile(
+    r"(?<=[\d日)）曜])(?:\s+(?:[-~〜～–—]|から)\s*|\s*(?:[-~〜～–—]|から)\s+)"
+    r"(?=[\d０-９]|来週|今週|再来週|明日|明後日|あした|あさって|[月火水木金土日]曜)"
+    r"|(?<=[\d日)）曜])\s+(?=[\d０-９]+泊)")
 
 
 class DateError(ValueError):
@@ -108,7 +110,8 @@ def parse_range(text: str, today: date, prefer: str = "future") -> tuple[date, d
         if int(m[1]) < 1:
             raise DateError(f"「{text}」の泊数は1泊以上で指定してください。")
         return first, first + timedelta(days=int(m[1]) - 1)
-    last = parse_date(parts[1], first, "future")
+    # `12/10-1/5` counts on from the first day; `来週月曜-来週水曜` from today.
+    last = parse_date(parts[1], first if parts[1][:1].isdigit() else today, "future")
     if last is None and (m := _D.fullmatch(parts[1])):  # 12/10-14
         last = _make(first.year, first.month, int(m[1]), text)
     if last is None:

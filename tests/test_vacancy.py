@@ -346,6 +346,7 @@ def test_an_enquiry_carries_what_was_asked_and_three_clicks_send_one(bot):
     ("12/10から2泊", "2026-12-10", "2026-12-11"),
     ("12/10 2泊", "2026-12-10", "2026-12-11"),
     ("１２／１０（木）〜１２／１２（土）", "2026-12-10", "2026-12-12"),
+    ("来週月曜 - 来週水曜", "2026-11-30", "2026-12-02"),
 ])
 def test_dates_as_people_type_them(typed, first, last):
     from bot.dates import join_ranges, parse_range
