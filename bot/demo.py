@@ -34,6 +34,7 @@ def seed(runtime: Runtime, town: dict) -> bool:
         session.flush()
         for f in town.get("facilities", []):
             facility = Facility(name=f["name"], kana=f.get("kana", ""), area=f.get("area", ""),
+                                area_kana=f.get("area_kana", ""),
                                 kind=f.get("kind", "短期入所生活介護"), capacity=f.get("capacity", 0),
                                 phone=f.get("phone", ""), accepts=f.get("accepts", ""), created_at=now)
             session.add(facility)

@@ -361,3 +361,13 @@ def test_the_board_says_how_a_range_was_read(bot):
     bot.sim.command("/vacancy", "set あおば苑 1 来週月曜から2泊", user="U0DEMOSS1")
     assert figure(bot, "特養 あおば苑", date(2026, 12, 1)).beds == 1
     assert figure(bot, "特養 あおば苑", date(2026, 12, 2)).beds == 2
+
+
+def test_areas_can_be_typed_in_hiragana_where_a_reading_is_recorded(bot):
+    r = bot.sim.command("/vacancy", "ひがしちく")
+    assert "特養 あおば苑" in r.text and "みなと" not in r.text
+    r = bot.sim.command("/vacancy", "にしちく 女")
+    assert "老健 みなと" in r.text and "あおば苑" not in r.text
+    bot.sim.command("/vacancy", "facility add 老健 さくら area=北地区 地区かな=きたちく", user="U0DEMOADM")
+    bot.sim.command("/vacancy", "set さくら 2", user="U0DEMOADM")
+    assert "老健 さくら" in bot.sim.command("/vacancy", "きたちく").text

@@ -166,6 +166,8 @@ class Facility(SQLModel, table=True):
     name: str = Field(unique=True, max_length=80)
     kana: str = Field(default="", max_length=80)
     area: str = Field(default="", max_length=40, index=True)
+    # The area's reading, so `/vacancy ひがしちく` finds 東地区.
+    area_kana: str = Field(default="", max_length=60)
     # 短期入所生活介護 | 短期入所療養介護
     kind: str = Field(default="短期入所生活介護", max_length=16)
     capacity: int = 0

@@ -16,9 +16,12 @@ def facility_index(session: Session) -> FuzzyIndex[Facility]:
 
 
 def area_index(session: Session) -> FuzzyIndex[str]:
-    """The areas facilities are in (a few dozen at most), for fuzzy `鶴岡 東`."""
-    areas = session.exec(select(Facility.area).where(Facility.area != "").distinct()).all()
-    return FuzzyIndex(sorted(areas), keys=lambda a: (a,))
+    """The areas facilities are in (a few dozen at most), for `鶴岡 東` and,
+    where a reading is recorded, `ひがしちく`."""
+    readings: dict[str, set[str]] = {}
+    for area, kana in session.exec(select(Facility.area, Facility.area_kana).where(Facility.area != "").distinct()):
+        readings.setdefault(area, set()).add(kana)
+    return FuzzyIndex(sorted(readings), keys=lambda a: (a, *readings[a]))
 
 
 def is_staff(session: Session, facility_id: int, member_id: int) -> bool:

@@ -15,12 +15,12 @@ from bot.store.models import Member
 from bot.vacancy.words import KINDS, kind_of, parse_needs
 
 FIELD_ALIASES = {
-    "地区": "area", "地域": "area", "種別": "type", "kind": "type", "種類": "type", "定員": "capacity",
+    "地区": "area", "地域": "area", "地区かな": "area_kana", "地区ふりがな": "area_kana", "種別": "type", "kind": "type", "種類": "type", "定員": "capacity",
     "床数": "capacity", "連絡先": "contact", "担当": "contact", "受入": "accepts", "受け入れ": "accepts",
     "医療処置": "accepts", "かな": "kana", "カナ": "kana", "ふりがな": "kana", "電話": "phone", "tel": "phone",
     "名前": "name", "施設名": "name",
 }
-FIELDS = ("name", "kana", "area", "type", "capacity", "contact", "accepts", "phone")
+FIELDS = ("name", "kana", "area", "area_kana", "type", "capacity", "contact", "accepts", "phone")
 _PHONE = re.compile(r"[0-9()+\- ]{0,32}")
 
 
@@ -39,6 +39,8 @@ def clean_fields(ctx: Context, raw: dict[str, str]) -> tuple[dict[str, Any], lis
         clean["name"] = name
     if "kana" in raw:
         clean["kana"] = jaconv.hira2kata(fold(raw["kana"]).strip())[:80]
+    if "area_kana" in raw:
+        clean["area_kana"] = jaconv.hira2kata(fold(raw["area_kana"]).strip())[:60]
     if "area" in raw:
         if len(raw["area"].strip()) > 40:
             problems.append(("area_too_long", {}))

@@ -16,11 +16,11 @@ from bot.vacancy.facility_fields import clean_fields
 
 FACILITY_COLUMNS = {
     "施設名": "name", "事業所名": "name", "名称": "name", "ふりがな": "kana", "フリガナ": "kana", "かな": "kana",
-    "地区": "area", "地域": "area", "種別": "type", "サービス種別": "type", "kind": "type",
+    "地区": "area", "地域": "area", "地区ふりがな": "area_kana", "地区かな": "area_kana", "種別": "type", "サービス種別": "type", "kind": "type",
     "定員": "capacity", "短期入所定員": "capacity", "電話": "phone", "電話番号": "phone", "tel": "phone",
     "受入": "accepts", "医療処置": "accepts", "受入可能な医療処置": "accepts", "連絡先": "contact",
 }
-KNOWN = ("name", "kana", "area", "type", "capacity", "phone", "accepts", "contact")
+KNOWN = ("name", "kana", "area", "area_kana", "type", "capacity", "phone", "accepts", "contact")
 
 
 def import_facilities(ctx: Context, path: Path) -> ImportResult:

@@ -9,7 +9,8 @@ hospital now; `patientevent` keeps every admission, discharge and reopened
 care with who recorded it. Existing patients are untouched (not in hospital).
 `patient.request_key` makes a doubled registration form store one patient;
 `vacancyenquiry.conditions` carries what the asker searched for;
-`noterevision` keeps a note as it read before each correction (訂正).
+`noterevision` keeps a note as it read before each correction (訂正);
+`facility.area_kana` lets areas be typed in hiragana.
 """
 import sqlalchemy as sa
 from alembic import op
@@ -30,6 +31,7 @@ def upgrade() -> None:
     op.add_column('patient', sa.Column('updated_at', bot.store.types.UTCDateTime(timezone=True), nullable=True))
     op.add_column('vacancyenquiry', sa.Column('conditions', sa.String(length=512), nullable=False,
                                               server_default='{}'))
+    op.add_column('facility', sa.Column('area_kana', sa.String(length=60), nullable=False, server_default=''))
     op.add_column('note', sa.Column('corrected_at', bot.store.types.UTCDateTime(timezone=True), nullable=True))
     op.create_table(
         'noterevision',
@@ -67,6 +69,7 @@ def downgrade() -> None:
     op.drop_index('ix_noterevision_note_id', table_name='noterevision')
     op.drop_table('noterevision')
     op.drop_column('note', 'corrected_at')
+    op.drop_column('facility', 'area_kana')
     op.drop_column('vacancyenquiry', 'conditions')
     op.drop_column('patient', 'updated_at')
     op.drop_index('ix_patient_request_key', table_name='patient')
