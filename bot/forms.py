@@ -268,4 +268,12 @@ def display_value(f: FormField, value: Any) -> str:
         return "、".join(value)
     if f.type == "yes_no":
         return YES_NO.get(value, str(value))
+    if f.type == "date":
+        try:
+            day = date.fromisoformat(str(value))
+        except ValueError:
+            return str(value)
+        return f"{day.month}/{day.day}({'月火水木金土日'[day.weekday()]})"  # as people write it: 11/25(水)
+    if f.type == "choice":
+        return f.option_label(value)
     return str(value)

@@ -96,3 +96,28 @@ def test_a_board_button_sends_the_enquiry_from_the_console(bot):
     assert "照会" in shown and "DM" in shown
     with bot.session() as s:
         assert len(s.exec(select(VacancyEnquiry)).all()) == 1
+
+
+def test_the_first_week_fixes_reach_the_console_too(bot):
+    c, out = console(bot)
+    c.handle_line("/patient add 佐藤 キヨ")
+    assert "まだ登録していません" in said(out)
+    c.handle_line(":press 2")
+    assert "佐藤 キヨ" in said(out)
+    c.handle_line("/patient admit 山田さん 11/22 hospital=市立病院")
+    assert "入院を記録しました" in said(out)
+    c.handle_line("/patient 山田")
+    assert "入院中: 11/22(日)から 市立病院" in said(out)
+    c.handle_line("/liaison 山田 ! 呼吸が苦しそう")
+    assert "【緊急】" in said(out)
+    c.handle_line("/liaison 山田 help")
+    assert "/liaison の使い方" in said(out)
+    c.handle_line("/liaison 山田")
+    c.handle_line(':fill 種類=状態変化報告 緊急度=通常 変化の内容="食欲低下"')
+    said(out)
+    c.handle_line(":press 1")  # 内容を表示
+    shown = said(out)
+    assert "確認日: 11/24(火)" in shown and "2026-11-24" not in shown
+    c.handle_line(":as U0DEMOPH1")
+    c.handle_line("/patient 小林")
+    assert "見つかりませんでした" in said(out)
