@@ -39,3 +39,25 @@ def test_a_known_button_with_a_broken_value_says_the_same(bot):
     assert "このボタンはもう使えません" in blocks_text(bot.responses()[-1])
     bot.sim.click("vacancy_ask", "{broken json")
     assert "このボタンはもう使えません" in blocks_text(bot.responses()[-1])
+
+
+def test_a_failure_in_the_glue_answers_in_words_never_an_http_500(bot, monkeypatch):
+    from bot.slack import blocks as slack_blocks
+
+    def broken(*a, **k):
+        raise RuntimeError("template bug")
+
+    monkeypatch.setattr(slack_blocks, "message", broken)
+    r = bot.sim.command("/patient", "list")
+    assert r.status == 200 and "返事の準備中にエラーが起きました" in r.text
+    r = bot.sim.click("note_show", "1")
+    assert r.status == 200
+
+
+def test_a_hash_conflict_while_switching_forms_is_said_over_the_form(bot):
+    bot.sim.command("/liaison", "山田")
+    view = {**bot.open_view(), "id": "V8", "hash": "old"}
+    bot.fake.fail("views.update", "hash_conflict")
+    bot.sim.click("liaison_form_type", "", view=view, selected="condition")
+    pushed = bot.fake.wait_for("views.push")[-1].body["view"]
+    assert "別の操作で更新されていました" in str(pushed)

@@ -10,7 +10,7 @@ import json
 import re
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App, BoltResponse, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -30,6 +30,22 @@ def register(app: App, runtime: Runtime) -> None:
         app.command(name)(_on_command(runtime))
     app.action(ANY)(_on_action(runtime))
     app.view(ANY)(_on_submit(runtime))
+    app.error(_on_error)
+
+
+def _on_error(error: Exception, body: dict) -> BoltResponse:
+    """Whatever went wrong in the glue (a Slack error we did not foresee, a
+    bug), the person gets words and Slack gets a 200, never an HTTP 500."""
+    deliver.log.error("listener failed: %s: %s", error.__class__.__name__, error,
+                      exc_info=not isinstance(error, SlackApiError))
+    if (body or {}).get("command"):  # a slash command shows the ack body
+        code = error.response.get("error") if isinstance(error, SlackApiError) else error.__class__.__name__
+        # Plain text only: the Block Kit builders may be what failed.
+        text = render_text("common/reply_failed", {"error": code})
+        return BoltResponse(status=200, body=json.dumps({"response_type": "ephemeral", "text": text},
+                                                        ensure_ascii=False),
+                            headers={"content-type": "application/json;charset=utf-8"})
+    return BoltResponse(status=200, body="")
 
 
 def _on_command(runtime: Runtime):
@@ -87,8 +103,11 @@ def _answer_press(client: WebClient, body: dict, respond: Respond, reply: Reply)
                 client.views_update(view_id=view["id"], hash=view.get("hash"), view=blocks.view(reply.form))
             elif reply.template:  # e.g. the switch was refused: say why over the form
                 client.views_push(trigger_id=body["trigger_id"], view=blocks.notice(reply))
-        except SlackApiError as e:
-            deliver.slack_failed(e, "views.update")
+        except SlackApiError as e:  # hash_conflict, expired trigger: say so over the form
+            try:
+                client.views_push(trigger_id=body["trigger_id"], view=blocks.notice(deliver.slack_failed(e, "views")))
+            except SlackApiError as again:
+                deliver.slack_failed(again, "views.push")
         return
     if reply.form:
         failed = deliver.open_form(client, body["trigger_id"], reply)
