@@ -121,3 +121,36 @@ def test_the_first_week_fixes_reach_the_console_too(bot):
     c.handle_line(":as U0DEMOPH1")
     c.handle_line("/patient 小林")
     assert "見つかりませんでした" in said(out)
+
+
+def test_the_first_week_fixes_reach_the_console_too_part_two(bot):
+    c, out = console(bot)
+    c.handle_line("/vacancy 来週月曜 - 来週水曜 ひがしちく")
+    assert "全3泊" in (shown := said(out)) and "11/30・12/1・12/2 の夜" in shown
+    c.handle_line("/vacancy 南地区")
+    assert "見つかりませんでした" in said(out)
+    c.handle_line("/vacancy 今週末 要介護3 P-0001")
+    said(out)
+    c.handle_line(":press 1")
+    assert "空き照会を送りました" in said(out)
+    c.handle_line("/patient edit 髙橋 area=東地区")
+    assert "西地区 → 東地区" in said(out)
+    c.handle_line("/patient list all")
+    assert "管理者だけ" in said(out)
+    c.handle_line("/liaison 山田 体温 38.5℃")
+    said(out)
+    c.handle_line(":press 1")  # 内容を表示, as the author
+    assert "[1] 訂正する" in said(out)
+    c.handle_line(":press 1")
+    assert "訂正の理由（必須）" in said(out)
+    c.handle_line(':fill 連絡内容="体温 37.5℃" 訂正の理由=書き間違い')
+    assert "訂正しました" in said(out)
+    with bot.session() as s:
+        assert json.loads(s.exec(select(Note)).one().body_json)["body"] == "体温 37.5℃"
+    c.handle_line("/patient end 山田 なくなった")
+    assert "まだ記録していません" in said(out)
+    c.handle_line(":press 1")
+    assert "支援終了を記録しました" in said(out)
+    c.handle_line(":as U0DEMOADM")
+    c.handle_line("/patient reopen 山田 reason=誤って終了")
+    assert "再開しました" in said(out)
