@@ -112,7 +112,9 @@ class Console:
             self.print(render_text("console/fill_invalid", {"problem": "no_form"}))
             return
         try:
-            pairs = [fold(p).partition("=") for p in shlex.split(text.replace("＝", "="))]
+            # Only the field name is folded: a value keeps what was typed (℃ stays ℃).
+            pairs = [(fold(k), sep, v) for k, sep, v in
+                     (p.partition("=") for p in shlex.split(text.replace("＝", "=")))]
         except ValueError:  # an unclosed quote
             pairs = [(text, "", "")]
         # A field that switches the form (the liaison form type) goes first,
