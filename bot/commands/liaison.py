@@ -39,6 +39,10 @@ SWITCH = "liaison_form_type"
 SWITCH_FIELD = "form_type"
 
 
+class NoteGone(Exception):
+    """The note a button names no longer exists."""
+
+
 def refusal(refused: Refused) -> Reply:
     return Reply("common/refused", {"reason": refused.reason, "code": refused.patient.code})
 
@@ -52,6 +56,8 @@ def refusals(handler: Callable[..., Reply]) -> Callable[..., Reply]:
             return handler(ctx, *args)
         except Refused as refused:
             return refusal(refused)
+        except NoteGone:
+            return Reply("liaison/invalid", {"problem": "note_gone"})
 
     return guarded
 
@@ -190,19 +196,18 @@ def _main_field(form: Form | None) -> FormField | None:
     return next((f for f in form.fields if f.type == "long_text"), None) if form else None
 
 
-def _pressed_note(ctx: Context, request: Request, action: str):
-    """The note a button names, or the reply when it is gone (Refused for
-    an outsider, answered by `refusals`)."""
+def _pressed_note(ctx: Context, request: Request, action: str) -> tuple[Note, Patient]:
+    """The note a button names and its patient (NoteGone, or Refused for an
+    outsider, are answered by `refusals`)."""
     found = notes.readable_note(ctx, button_id(request), action)
-    return found or Reply("liaison/invalid", {"problem": "note_gone"})
+    if found is None:
+        raise NoteGone()
+    return found
 
 
 @refusals
 def show_note(ctx: Context, request: Request) -> Reply:
-    found = _pressed_note(ctx, request, "note.read")
-    if isinstance(found, Reply):
-        return found
-    note, patient = found
+    note, patient = _pressed_note(ctx, request, "note.read")
     audit(ctx, "note.read", patient=patient, target=f"note:{note.id}")
     form = ctx.forms.get(note.form_id)
     revisions = [{"at": r.corrected_at, "by": ctx.session.get(Member, r.corrected_by_id), "reason": r.reason,
@@ -219,19 +224,20 @@ REASON = FormField(id="correction_reason", label="訂正の理由", type="long_t
                    placeholder="例: 体温を書き間違えたため")
 
 
+def _with_reason(form: Form) -> Form:
+    return replace(form, fields=(*form.fields, REASON))
+
+
 @refusals
 def open_correction(ctx: Context, request: Request) -> Reply:
     """「訂正する」: the note in its own form, as it reads now, and a reason."""
-    found = _pressed_note(ctx, request, "note.read")
-    if isinstance(found, Reply):
-        return found
-    note, patient = found
+    note, patient = _pressed_note(ctx, request, "note.read")
     notes.check_may_correct(ctx, note, patient)
     form = ctx.forms.get(note.form_id)
     if form is None:
         return Reply("liaison/invalid", {"problem": "note_gone"})
     return Reply(form=FormView(
-        form=replace(form, fields=(*form.fields, REASON)), submit=CORRECT,
+        form=_with_reason(form), submit=CORRECT,
         initial=json.loads(note.body_json), meta={"note": note.id},
         intro=Message("liaison/form_intro", {"patient": patient, "initials": initials(patient)})))
 
@@ -247,7 +253,7 @@ def submit_correction(ctx: Context, request: Request) -> Reply:
     except Refused as refused:
         return Reply(field_errors={REASON.id: ("refused", {"reason": refused.reason, "code": patient.code})})
     form = ctx.forms.get(note.form_id)
-    clean, errors = validate(replace(form, fields=(*form.fields, REASON)), request.values, today=ctx.today)
+    clean, errors = validate(_with_reason(form), request.values, today=ctx.today)
     if errors:
         return Reply(field_errors=errors)
     reason = clean.pop(REASON.id)
@@ -261,10 +267,7 @@ def submit_correction(ctx: Context, request: Request) -> Reply:
 
 @refusals
 def acknowledge(ctx: Context, request: Request) -> Reply:
-    found = _pressed_note(ctx, request, "note.ack")
-    if isinstance(found, Reply):
-        return found
-    note, patient = found
+    note, patient = _pressed_note(ctx, request, "note.ack")
     already = notes.acknowledge(ctx, note, patient)
     return Reply("liaison/acked", {"already": already, "code": patient.code}, update=announcement(ctx, note))
 
