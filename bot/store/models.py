@@ -262,3 +262,85 @@ class VacancyEnquiry(SQLModel, table=True):
     created_at: datetime = _ts()
     # The same click delivered twice makes one enquiry.
     request_key: str = Field(unique=True, max_length=128)
+
+
+# --- /council: meetings, invitations, groups, agenda, minutes, feeds (migration 0005) ---
+
+
+class Meeting(SQLModel, table=True):
+    """A council, working-group, 地域ケア会議 or training meeting. Times are
+    instants (UTC); `sequence` rises on every change of date, time or place,
+    as iCalendar wants."""
+
+    __table_args__ = (Index("ix_meeting_starts_at", "starts_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    title: str = Field(max_length=200)
+    # 協議会 | 部会 | 地域ケア会議 | 研修 | その他
+    kind: str = Field(default="協議会", max_length=16)
+    starts_at: datetime = _ts()
+    ends_at: datetime | None = _ts(nullable=True)
+    place: str = Field(default="", max_length=200)
+    url: str = Field(default="", max_length=500)
+    channel: str | None = Field(default=None, max_length=ID_LENGTH)
+    organiser_id: int = Field(foreign_key="member.id")
+    # scheduled | cancelled
+    status: str = Field(default="scheduled", max_length=12)
+    sequence: int = 0
+    # Reminder offsets before the start, e.g. "7d,1d,2h".
+    remind: str = Field(default="7d,1d,2h", max_length=64)
+    # The announcement in the channel, redrawn when answers change.
+    message_id: str | None = Field(default=None, max_length=ID_LENGTH)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+    cancelled_at: datetime | None = _ts(nullable=True)
+    request_key: str | None = Field(default=None, unique=True, max_length=128)
+
+
+class MeetingInvite(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("meeting_id", "member_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    meeting_id: int = Field(foreign_key="meeting.id", index=True)
+    member_id: int = Field(foreign_key="member.id", index=True)
+    # None (no answer yet) | 出席 | 欠席 | オンライン | 未定
+    answer: str | None = Field(default=None, max_length=8)
+    answered_at: datetime | None = _ts(nullable=True)
+
+
+class MeetingGroup(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=80)
+    created_at: datetime = _ts()
+
+
+class MeetingGroupMember(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("group_id", "member_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    group_id: int = Field(foreign_key="meetinggroup.id", index=True)
+    member_id: int = Field(foreign_key="member.id")
+
+
+class AgendaItem(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    meeting_id: int = Field(foreign_key="meeting.id", index=True)
+    text: str = Field(max_length=500)
+    member_id: int = Field(foreign_key="member.id")
+    at: datetime = _ts()
+
+
+class MeetingMinutes(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    meeting_id: int = Field(foreign_key="meeting.id", unique=True)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    # One decision per line, as JSON list.
+    decisions_json: str = Field(sa_column=Column(Text, nullable=False))
+    member_id: int = Field(foreign_key="member.id")
+    at: datetime = _ts()
+
+
+class CalendarToken(SQLModel, table=True):
+    """The secret in a member's calendar feed URL; reset revokes it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    member_id: int = Field(foreign_key="member.id", unique=True)
+    token: str = Field(unique=True, max_length=64)
+    created_at: datetime = _ts()
