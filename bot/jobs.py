@@ -51,6 +51,9 @@ class Due:
     slot: str  # which occurrence, e.g. "2026-12-08", or a meeting's start instant
     due_at: datetime  # aware
     message: Any  # opaque here; handed to the tick's `send`
+    # Past this instant the message is no use (a reminder once the meeting
+    # has started): recorded as skipped instead of sent late.
+    deadline: datetime | None = None
 
 
 @dataclass

@@ -61,6 +61,7 @@ def make_environment(finalize: Callable[[Any], Any] | None = None, **filters: Ca
         options["finalize"] = finalize
     env = Environment(loader=FileSystemLoader(str(TEMPLATES / "text")), **options)
     env.filters["when"] = when
+    env.filters["hm"] = lambda v: v.astimezone(_display_tz).strftime("%H:%M") if v else ""
     env.filters["ago"] = ago
     env.filters["clip"] = lambda v, n: v if len(v) <= n else v[: n - 1] + "…"
     env.filters.update(filters)

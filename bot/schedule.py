@@ -89,8 +89,10 @@ def _deliver(engine, settings, job: Job, item: Due, at: datetime, send: Send, re
     release = end_of_quiet_hours(placed, settings) if job.quiet else placed
     name = f"{job.kind}/{item.subject}/{item.slot}"
     late, grace = at - release, job.grace(settings)
-    if late > grace:
-        if record_skip(engine, job.kind, item.subject, item.slot, at, f"late {late} > grace {grace}"):
+    too_late = item.deadline is not None and at >= item.deadline
+    if late > grace or too_late:
+        reason = f"past its deadline {item.deadline}" if too_late else f"late {late} > grace {grace}"
+        if record_skip(engine, job.kind, item.subject, item.slot, at, reason):
             log.info("skipped %s: %s late, grace is %s", name, late, grace)
             report.skipped.append(name)
         return

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Callable
 
-from bot.commands import liaison, patient, vacancy
+from bot.commands import council, liaison, patient, vacancy
 from bot.commands.common import CHOOSE
 from bot.context import Context
 from bot.replies import REPLACE, Reply
@@ -23,6 +23,7 @@ COMMANDS: dict[str, Callable[[Context, str], Reply]] = {
     "/patient": patient.handle,
     "/liaison": liaison.handle,
     "/vacancy": vacancy.handle,
+    "/council": council.handle,
 }
 
 
@@ -46,8 +47,10 @@ def choose(ctx: Context, request: Request) -> Reply:
     return reply
 
 
-ACTIONS: dict[str, Handler] = {CHOOSE: choose, **patient.ACTIONS, **liaison.ACTIONS, **vacancy.ACTIONS}
-SUBMISSIONS: dict[str, Handler] = {**patient.SUBMISSIONS, **liaison.SUBMISSIONS, **vacancy.SUBMISSIONS}
+ACTIONS: dict[str, Handler] = {CHOOSE: choose, **patient.ACTIONS, **liaison.ACTIONS, **vacancy.ACTIONS,
+                                **council.ACTIONS}
+SUBMISSIONS: dict[str, Handler] = {**patient.SUBMISSIONS, **liaison.SUBMISSIONS, **vacancy.SUBMISSIONS,
+                                   **council.SUBMISSIONS}
 
 
 def dispatch(ctx: Context, request: Request) -> Reply:

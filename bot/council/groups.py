@@ -1,0 +1,40 @@
+"""Named groups of members (推進協議会委員, 部会メンバー) to invite at once.
+A meeting copies a group's members when it is created, so a later change
+to the group does not change who was invited."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Session, select
+
+from bot.lookup import normalise
+from bot.store.models import MeetingGroup, MeetingGroupMember, Member
+from bot.store.queries import change_membership
+
+
+def by_name(session: Session, name: str) -> MeetingGroup | None:
+    key = normalise(name)
+    return next((g for g in session.exec(select(MeetingGroup)) if normalise(g.name) == key), None) if key else None
+
+
+def members(session: Session, group: MeetingGroup) -> list[Member]:
+    return list(session.exec(select(Member).join(MeetingGroupMember, MeetingGroupMember.member_id == Member.id)
+                             .where(MeetingGroupMember.group_id == group.id).order_by(MeetingGroupMember.id)))
+
+
+def add(session: Session, name: str, people: list[Member], now: datetime) -> tuple[MeetingGroup, list[Member]]:
+    group = by_name(session, name)
+    if group is None:
+        group = MeetingGroup(name=name.strip()[:80], created_at=now)
+        session.add(group)
+        session.flush()
+    return group, change_membership(session, MeetingGroupMember, "group_id", group.id, "add", people)
+
+
+def remove(session: Session, group: MeetingGroup, people: list[Member]) -> list[Member]:
+    return change_membership(session, MeetingGroupMember, "group_id", group.id, "remove", people)
+
+
+def all_groups(session: Session) -> list[tuple[MeetingGroup, int]]:
+    return [(g, len(members(session, g))) for g in session.exec(select(MeetingGroup).order_by(MeetingGroup.name))]

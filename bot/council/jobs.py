@@ -1,0 +1,75 @@
+"""Meeting reminders: at each offset before the start (7d, 1d, 2h by
+default; per meeting `remind=`). The channel gets each reminder without
+mentioning anyone; from the day before, invitees who have not answered get
+a DM with the answer buttons, and the organiser gets the list of who has
+not answered. A meeting is happening whatever the calendar says, so a day
+off changes nothing; a reminder due at night waits for the morning unless
+the meeting has started by then, and one missed while the bot was down is
+sent late only while the meeting is still ahead."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Iterator
+
+from sqlmodel import select
+
+from bot.council import meetings, messages
+from bot.council.times import TimeError, offset_label, parse_offsets
+from bot.jobs import SEND, Due, Job, JobEnv
+from bot.people import Place
+from bot.replies import Message
+from bot.store.models import Meeting
+
+KIND = "meeting.reminder"
+DEFAULT = "7d,1d,2h"
+PERSONAL_FROM = timedelta(days=1)  # reminders this close go to each invitee too
+HORIZON = timedelta(days=60)  # no reminder offset is longer
+
+
+def _offsets(meeting: Meeting) -> list[timedelta]:
+    try:
+        return parse_offsets(meeting.remind or DEFAULT)
+    except TimeError:
+        return parse_offsets(DEFAULT)
+
+
+def due(env: JobEnv, at: datetime) -> Iterator[Due]:
+    since = env.since(at)
+    # Meetings ahead, and those begun within the day: a reminder missed
+    # while the bot was down is then recorded as skipped, once.
+    rows = env.session.exec(select(Meeting).where(
+        Meeting.status == "scheduled", Meeting.starts_at > at - timedelta(days=1), Meeting.starts_at <= at + HORIZON)
+        .order_by(Meeting.starts_at)).all()
+    for meeting in rows:
+        for offset in _offsets(meeting):
+            due_at = meeting.starts_at - offset
+            if due_at > at or due_at < since:
+                continue
+            yield from _reminders(env, meeting, offset, due_at)
+
+
+def _reminders(env: JobEnv, meeting: Meeting, offset: timedelta, due_at: datetime) -> Iterator[Due]:
+    # The start instant is in the slot: a meeting moved to another time gets
+    # new reminders, and the old slots are never produced again.
+    slot = f"{meeting.starts_at.isoformat()}/{offset_label(offset)}"
+    subject = f"meeting:{meeting.id}"
+    last_day = offset <= PERSONAL_FROM
+    extra = {"offset": offset_label(offset), "agenda": meetings.agenda(env.session, meeting) if last_day else []}
+    message = Message("council/reminder", messages.values(env.session, meeting, **extra),
+                      messages.rsvp_actions(meeting))
+    if meeting.channel:
+        yield Due(subject, slot, due_at, message.sent(place=Place.parse(meeting.channel)), deadline=meeting.starts_at)
+    silent = [m for m, invite in meetings.invites(env.session, meeting) if invite.answer is None]
+    if last_day or not meeting.channel:
+        for member in silent:
+            yield Due(f"{subject}:member:{member.id}", slot, due_at, message.sent(dm_to=member.id),
+                      deadline=meeting.starts_at)
+    if offset_label(offset) == "1d" and silent:
+        notice = Message("council/not_answered", messages.values(env.session, meeting, silent=silent))
+        yield Due(f"{subject}:organiser", slot, due_at, notice.sent(dm_to=meeting.organiser_id),
+                  deadline=meeting.starts_at)
+
+
+# Sent late for as long as the meeting is ahead (the deadline says when not).
+JOBS = [Job(KIND, due, day_off=SEND, quiet=True, late_grace=HORIZON)]

@@ -1,0 +1,168 @@
+"""Meetings: creating, finding, changing and cancelling them, and who is
+invited. Returns domain data; `bot.commands.council` words it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from bot.context import Context
+from bot.lookup import FuzzyIndex, Match
+from bot.privacy import audit, is_admin
+from bot.store.models import AgendaItem, Meeting, MeetingInvite, MeetingMinutes, Member
+from bot.store.queries import members_by_id
+
+KINDS = ("協議会", "部会", "地域ケア会議", "研修", "その他")
+ANSWERS = ("出席", "欠席", "オンライン", "未定")
+COMING = ("出席", "オンライン")
+
+
+class NotOrganiser(Exception):
+    """Only the organiser and admins may change or cancel; already audited."""
+
+
+@dataclass
+class Change:
+    """What an edit changed, for the people who had answered."""
+
+    fields: dict[str, tuple[str, str]] = field(default_factory=dict)
+    moved: bool = False  # date, time or place: answers reset, reminders re-planned
+    told: list[Member] = field(default_factory=list)
+
+
+def create(ctx: Context, *, title: str, kind: str, starts_at: datetime, ends_at: datetime | None, place: str,
+           url: str, channel: str | None, remind: str, invitees: list[Member]) -> tuple[Meeting, bool]:
+    """(meeting, True if this very request had already created it)."""
+    if ctx.request_key:
+        earlier = ctx.session.exec(select(Meeting).where(Meeting.request_key == ctx.request_key)).first()
+        if earlier is not None:
+            return earlier, True
+    meeting = Meeting(title=title, kind=kind, starts_at=starts_at, ends_at=ends_at, place=place, url=url,
+                      channel=channel, organiser_id=ctx.member.id, remind=remind, created_at=ctx.now,
+                      updated_at=ctx.now, request_key=ctx.request_key)
+    try:
+        with ctx.session.begin_nested():
+            ctx.session.add(meeting)
+            ctx.session.flush()
+    except IntegrityError:  # the same request, delivered twice at once
+        return ctx.session.exec(select(Meeting).where(Meeting.request_key == ctx.request_key)).one(), True
+    for member in {m.id: m for m in [ctx.member, *invitees]}.values():
+        ctx.session.add(MeetingInvite(meeting_id=meeting.id, member_id=member.id))
+    audit(ctx, "meeting.add", target=f"meeting:{meeting.id}", detail=title[:200])
+    return meeting, False
+
+
+def index(session: Session, tz: ZoneInfo) -> FuzzyIndex[Meeting]:
+    """Meetings findable by title, kind or date (`第3回`, `協議会`, `12/15`),
+    soonest first."""
+    meetings = session.exec(select(Meeting).order_by(Meeting.starts_at)).all()
+
+    def keys(m: Meeting) -> tuple[str, ...]:
+        local = m.starts_at.astimezone(tz)
+        return m.title, m.kind, f"{local.month}/{local.day}", f"{local.month}月{local.day}日"
+
+    return FuzzyIndex(meetings, keys=keys)
+
+
+def find(ctx: Context, text: str) -> tuple[Match[Meeting], str]:
+    return index(ctx.session, ctx.settings.tz).search_leading(text)
+
+
+def upcoming(session: Session, now: datetime, limit: int = 10) -> list[Meeting]:
+    return list(session.exec(select(Meeting).where(Meeting.starts_at >= now, Meeting.status == "scheduled")
+                             .order_by(Meeting.starts_at).limit(limit)))
+
+
+def invites(session: Session, meeting: Meeting) -> list[tuple[Member, MeetingInvite]]:
+    return list(session.exec(select(Member, MeetingInvite).join(MeetingInvite, MeetingInvite.member_id == Member.id)
+                             .where(MeetingInvite.meeting_id == meeting.id).order_by(MeetingInvite.id)))
+
+
+def counts(session: Session, meeting: Meeting) -> dict[str, int]:
+    tally = {answer: 0 for answer in (*ANSWERS, "未回答")}
+    for _member, invite in invites(session, meeting):
+        tally[invite.answer or "未回答"] += 1
+    return tally
+
+
+def answer(ctx: Context, meeting: Meeting, choice: str) -> tuple[str, bool]:
+    """Record this member's answer; ("", changed) or (problem, False)."""
+    if meeting.status == "cancelled":
+        return "cancelled", False
+    if meeting.starts_at <= ctx.now:
+        return "started", False
+    invite = ctx.session.exec(select(MeetingInvite).where(MeetingInvite.meeting_id == meeting.id,
+                                                          MeetingInvite.member_id == ctx.member.id)).first()
+    if invite is None:
+        return "not_invited", False
+    if invite.answer == choice:  # a second tap of the same button
+        return "", False
+    invite.answer, invite.answered_at = choice, ctx.now
+    ctx.session.add(invite)
+    audit(ctx, "meeting.answer", target=f"meeting:{meeting.id}", detail=choice)
+    return "", True
+
+
+def check_may_change(ctx: Context, meeting: Meeting, action: str) -> None:
+    if meeting.organiser_id != ctx.member.id and not is_admin(ctx):
+        audit(ctx, action, allowed=False, target=f"meeting:{meeting.id}", detail="not the organiser")
+        raise NotOrganiser()
+
+
+def change(ctx: Context, meeting: Meeting, **new) -> Change:
+    """Apply an edit. A change of date, time or place resets every answer
+    (the old ones were for another meeting) and raises the sequence."""
+    check_may_change(ctx, meeting, "meeting.edit")
+    result = Change()
+    for key, value in new.items():
+        old = getattr(meeting, key)
+        if value is not None and value != old:
+            result.fields[key] = (old, value)
+            setattr(meeting, key, value)
+    result.moved = bool({"starts_at", "ends_at", "place"} & set(result.fields))
+    if result.moved:
+        meeting.sequence += 1
+        for member, invite in invites(ctx.session, meeting):
+            if invite.answer is not None:
+                result.told.append(member)
+                invite.answer, invite.answered_at = None, None
+                ctx.session.add(invite)
+    if result.fields:
+        meeting.updated_at = ctx.now
+        ctx.session.add(meeting)
+        audit(ctx, "meeting.edit", target=f"meeting:{meeting.id}", detail=",".join(sorted(result.fields)))
+    return result
+
+
+def cancel(ctx: Context, meeting: Meeting) -> list[Member]:
+    """Cancel; returns who had said they would come (they are told)."""
+    check_may_change(ctx, meeting, "meeting.cancel")
+    meeting.status, meeting.cancelled_at, meeting.updated_at = "cancelled", ctx.now, ctx.now
+    meeting.sequence += 1
+    ctx.session.add(meeting)
+    audit(ctx, "meeting.cancel", target=f"meeting:{meeting.id}")
+    return [member for member, invite in invites(ctx.session, meeting) if invite.answer in COMING]
+
+
+def set_invitees(ctx: Context, meeting: Meeting, members: list[Member]) -> None:
+    check_may_change(ctx, meeting, "meeting.edit")
+    have = {member.id for member, _ in invites(ctx.session, meeting)}
+    for member in members:
+        if member.id not in have:
+            ctx.session.add(MeetingInvite(meeting_id=meeting.id, member_id=member.id))
+
+
+def agenda(session: Session, meeting: Meeting) -> list[AgendaItem]:
+    return list(session.exec(select(AgendaItem).where(AgendaItem.meeting_id == meeting.id).order_by(AgendaItem.id)))
+
+
+def minutes(session: Session, meeting: Meeting) -> MeetingMinutes | None:
+    return session.exec(select(MeetingMinutes).where(MeetingMinutes.meeting_id == meeting.id)).first()
+
+
+def organiser(session: Session, meeting: Meeting) -> Member:
+    return members_by_id(session, [meeting.organiser_id])[0]

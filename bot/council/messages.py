@@ -1,0 +1,59 @@
+"""What /council posts: the announcement, reminders and notices, each with
+the answer buttons while answering is still possible. Built as data for
+any front end; the channel post never mentions anyone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session
+
+from bot.council import meetings
+from bot.people import Place
+from bot.replies import Action, Message, Post
+from bot.store.models import Meeting, Member
+
+ANNOUNCEMENT = "council/announcement"
+
+
+def rsvp_actions(meeting: Meeting) -> list[Action]:
+    if meeting.status != "scheduled":
+        return []
+    return [Action.make("council_rsvp", f"{meeting.id}:{a}", style="primary" if a == "出席" else None, answer=a)
+            for a in meetings.ANSWERS]
+
+
+def values(session: Session, meeting: Meeting, **extra: Any) -> dict[str, Any]:
+    return {"m": meeting, "counts": meetings.counts(session, meeting),
+            "organiser": meetings.organiser(session, meeting), **extra}
+
+
+def announcement(session: Session, meeting: Meeting) -> Message:
+    return Message(ANNOUNCEMENT, values(session, meeting), rsvp_actions(meeting))
+
+
+def announce(session: Session, meeting: Meeting) -> Post | None:
+    """The first post in the meeting's channel; its id is kept so answers
+    can redraw its counts."""
+    if not meeting.channel:
+        return None
+    return announcement(session, meeting).sent(
+        place=Place.parse(meeting.channel),
+        on_sent=lambda s, place, message_id, meeting_id=meeting.id: _remember(s, meeting_id, message_id))
+
+
+def _remember(session: Session, meeting_id: int, message_id: str) -> None:
+    meeting = session.get(Meeting, meeting_id)
+    meeting.message_id = message_id
+    session.add(meeting)
+
+
+def redraw(session: Session, meeting: Meeting) -> Post | None:
+    """The announcement again, in place, with the current counts."""
+    if not (meeting.channel and meeting.message_id):
+        return None
+    return announcement(session, meeting).sent(place=Place.parse(meeting.channel), edit_of=meeting.message_id)
+
+
+def to_member(message: Message, member: Member) -> Post:
+    return message.sent(dm_to=member.id)

@@ -1,0 +1,172 @@
+"""/council through signed requests and the scheduler tick: meetings,
+answers, reminders at each offset, changes, cancellations, groups, agenda
+and minutes. The demo clock is 2026-11-24 10:00 JST."""
+
+from datetime import datetime
+
+from sqlmodel import select
+
+from bot import schedule
+from bot.slack.deliver import scheduler_sender
+from bot.store.models import AuditEvent, Delivery, Meeting, MeetingInvite
+from tests.conftest import JST, member_of
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=JST)
+
+
+def buttons(message: dict) -> list[dict]:
+    return [e for b in message.get("blocks", []) if b["type"] == "actions" for e in b["elements"]]
+
+
+def tick(bot, instant: str):
+    return schedule.tick(bot.runtime, at(instant), scheduler_sender(bot.runtime, bot.app.client))
+
+
+def posts(bot, channel="C0COUNCIL"):
+    bot.runtime.wait_idle()
+    return [c for c in bot.fake.of("chat.postMessage") if c.body["channel"] == channel]
+
+
+def add_meeting(bot, text="12/15(火) 18:30-20:00 第3回 推進協議会 place=市役所3階 <@U0DEMONS1> <@U0DEMODR1>"):
+    r = bot.sim.command("/council", f"add {text}", channel="C0COUNCIL")
+    assert "会議を登録しました" in r.text, r.text
+    return posts(bot)[-1]
+
+
+def test_add_announces_with_answer_buttons_and_is_found_by_a_forgiving_search(bot):
+    post = add_meeting(bot)
+    assert [b["text"]["text"] for b in buttons(post.body)] == ["出席", "欠席", "オンライン", "未定"]
+    assert "12/15(火) 18:30〜20:00" in post.text() and "<@" not in post.body["text"].replace("<@U0DEMOCM1>", "")
+    assert "第3回 推進協議会" in bot.sim.command("/council").text
+    for query in ("第3回", "第３回", "12/15", "１２月１５日", "協議会"):
+        r = bot.sim.command("/council", query)
+        assert "市役所3階" in r.text and "鈴木 看護師" not in r.text.replace("<@U0DEMONS1>", ""), query
+    with bot.session() as s:
+        meeting = s.exec(select(Meeting)).one()
+        assert meeting.starts_at == at("2026-12-15T18:30") and meeting.ends_at == at("2026-12-15T20:00")
+        assert len(s.exec(select(MeetingInvite)).all()) == 3  # the organiser and two invitees
+
+
+def test_answers_change_until_the_start_and_the_counts_stay_current(bot):
+    post = add_meeting(bot)
+    attend, absent = buttons(post.body)[0], buttons(post.body)[1]
+    bot.sim.click(attend["action_id"], attend["value"], user="U0DEMONS1", channel="C0COUNCIL")
+    bot.sim.click(attend["action_id"], attend["value"], user="U0DEMONS1", channel="C0COUNCIL")  # a double tap
+    assert "「出席」" in str(bot.responses()[-1])
+    updated = bot.fake.wait_for("chat.update")[-1].body
+    assert "出席 1" in str(updated)
+    bot.sim.click(absent["action_id"], absent["value"], user="U0DEMONS1", channel="C0COUNCIL", message_ts="1.2")
+    assert "「欠席」で回答しました" in str(bot.responses()[-1])
+    bot.sim.click(attend["action_id"], attend["value"], user="U0DEMOPH1", channel="C0COUNCIL")
+    assert "招待されていません" in str(bot.responses()[-1])
+    r = bot.sim.command("/council", "show 第3回")
+    assert "欠席" in r.text and "未回答" in r.text
+    bot.clock.set(at("2026-12-15T18:31"))
+    bot.sim.click(attend["action_id"], attend["value"], user="U0DEMODR1", channel="C0COUNCIL", message_ts="1.3")
+    assert "すでに始まっている" in str(bot.responses()[-1])
+    with bot.session() as s:
+        answers = {member_of(s, u).id: None for u in ("U0DEMONS1",)}
+        invite = s.exec(select(MeetingInvite).where(MeetingInvite.member_id == list(answers)[0])).one()
+        assert invite.answer == "欠席"
+
+
+def test_reminders_at_each_offset_go_once_and_only_to_those_who_have_not_answered(bot):
+    post = add_meeting(bot)
+    bot.sim.command("/council", "agenda 第3回 add 連携シートの改訂", user="U0DEMONS1")
+    attend = buttons(post.body)[0]
+    bot.sim.click(attend["action_id"], attend["value"], user="U0DEMONS1", channel="C0COUNCIL")
+    bot.fake.clear()
+    assert tick(bot, "2026-12-08T18:29").sent == []
+    week = tick(bot, "2026-12-08T18:30")
+    assert week.sent == ["meeting.reminder/meeting:1/2026-12-15T09:30:00+00:00/7d"]  # the channel only
+    assert tick(bot, "2026-12-08T18:31").sent == []  # once
+    day = tick(bot, "2026-12-14T18:30")
+    dm_to = {c.body["channel"] for c in bot.fake.of("chat.postMessage")}
+    assert "U0DEMODR1" in dm_to and "U0DEMONS1" not in dm_to  # the doctor has not answered
+    assert any("まだ回答していない方が" in c.text() for c in bot.fake.of("chat.postMessage")
+               if c.body["channel"] == "U0DEMOCM1")  # the organiser's list
+    channel_posts = posts(bot)
+    assert "連携シートの改訂" in channel_posts[-1].text()  # the day before carries the agenda
+    assert all("<@" not in c.body["text"] for c in channel_posts)  # nobody is mentioned in the channel
+    assert len(day.sent) >= 3
+    two_hours = tick(bot, "2026-12-15T16:30")
+    assert any(n.endswith("/2h") for n in two_hours.sent)
+
+
+def test_a_meeting_on_a_holiday_is_reminded_and_quiet_hours_wait_for_the_morning(bot):
+    # 2027-01-11 is 成人の日; a 08:00 meeting's 2h reminder falls at 06:00, in quiet hours.
+    add_meeting(bot, "2027/1/11 8:00 新年の部会 remind=1d,2h")
+    assert any(n.endswith("/1d") for n in tick(bot, "2027-01-10T08:00").sent)
+    assert tick(bot, "2027-01-11T06:00").deferred and not tick(bot, "2027-01-11T06:30").sent
+    assert any(n.endswith("/2h") for n in tick(bot, "2027-01-11T07:00").sent)
+
+
+def test_a_reminder_missed_while_down_is_sent_late_before_the_start_and_skipped_after(bot):
+    add_meeting(bot, "12/15 18:30 第3回 推進協議会 remind=1d,2h <@U0DEMONS1>")
+    late = tick(bot, "2026-12-15T10:00")  # the 1d reminder, 15.5 hours late: the meeting is still ahead
+    assert any(n.endswith("/1d") for n in late.sent)
+    after = tick(bot, "2026-12-15T18:45")  # the 2h reminder, missed until the meeting began
+    assert after.sent == [] and any(n.endswith("/2h") for n in after.skipped)
+
+
+def test_moving_a_meeting_resets_answers_tells_those_who_answered_and_old_slots_never_fire(bot):
+    post = add_meeting(bot)
+    attend = buttons(post.body)[0]
+    bot.sim.click(attend["action_id"], attend["value"], user="U0DEMONS1", channel="C0COUNCIL")
+    bot.fake.clear()
+    r = bot.sim.command("/council", "edit 第3回 12/16 19:00")
+    assert "回答をリセット" in r.text
+    told = [c for c in posts(bot, "U0DEMONS1")]
+    assert len(told) == 1 and "変更されました" in told[0].text() and "12/16(水) 19:00〜20:30" in told[0].text()
+    assert tick(bot, "2026-12-08T18:30").sent == []  # the old 7d slot
+    assert any(n.endswith("/7d") for n in tick(bot, "2026-12-09T19:00").sent)
+    r = bot.sim.command("/council", "edit 第3回 place=別館", user="U0DEMONS1")
+    assert "主催の方と管理者だけ" in r.text
+    with bot.session() as s:
+        assert all(i.answer is None for i in s.exec(select(MeetingInvite)))
+        assert s.exec(select(Meeting)).one().sequence == 1
+
+
+def test_cancelling_sends_one_notice_and_no_further_reminders(bot):
+    post = add_meeting(bot)
+    attend = buttons(post.body)[0]
+    bot.sim.click(attend["action_id"], attend["value"], user="U0DEMONS1", channel="C0COUNCIL")
+    bot.fake.clear()
+    r = bot.sim.command("/council", "cancel 第3回")
+    assert "中止にしました" in r.text
+    bot.runtime.wait_idle()
+    assert [c.text() for c in posts(bot, "U0DEMONS1")][0].count("中止") >= 1
+    assert sum("は中止になりました" in c.text() for c in posts(bot)) == 1
+    assert tick(bot, "2026-12-08T18:30").sent == [] and tick(bot, "2026-12-14T18:30").sent == []
+    bot.sim.click(attend["action_id"], attend["value"], user="U0DEMODR1", channel="C0COUNCIL", message_ts="9.9")
+    assert "中止になっています" in str(bot.responses()[-1])
+
+
+def test_bad_input_gets_a_clear_answer_and_nothing_is_stored(bot):
+    for text, words in [("add 2/30 10:00 会議", "という日付はありません"), ("add 12/20 25:00 会議", "という時刻はありません"),
+                        ("add 12/20 18:30-17:00 会議", "終わりの時刻が始まりより前"), ("add 11/20 10:00 会議", "すでに過ぎています"),
+                        ("add 12/20 10:00", "件名を入れてください"), ("add 12/20 10:00 会議 remind=7x", "読み取れません"),
+                        ("add 12/20 10:00 会議 invite=ない", "というグループはありません"), ("show 宇宙会議", "見つかりませんでした")]:
+        assert words in bot.sim.command("/council", text).text, text
+    with bot.session() as s:
+        assert s.exec(select(Meeting)).all() == []
+
+
+def test_groups_invite_their_members_and_minutes_are_kept(bot):
+    r = bot.sim.command("/council", "group add 推進協議会委員 <@U0DEMONS1> <@U0DEMODR1>")
+    assert "推進協議会委員" in r.text
+    add_meeting(bot, "12/20 10時 部会 invite=推進協議会委員")
+    with bot.session() as s:
+        assert len(s.exec(select(MeetingInvite)).all()) == 3
+    bot.sim.command("/council", "minutes 部会", user="U0DEMONS1")
+    assert not bot.fake.of("views.open")  # only the organiser and admins
+    bot.sim.command("/council", "minutes 部会")
+    view = bot.open_view()
+    bot.sim.submit(view, {"minutes": "連携シートを議論した", "decisions": "連携シートを改訂する\n次回は2月"})
+    r = bot.sim.command("/council", "部会")
+    assert "連携シートを議論した" in r.text and "・次回は2月" in r.text
+    with bot.session() as s:
+        assert s.exec(select(AuditEvent).where(AuditEvent.action == "meeting.add")).one()
+        assert s.exec(select(Delivery).where(Delivery.kind == "meeting.reminder")).all() == []
