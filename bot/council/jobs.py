@@ -5,7 +5,8 @@ a DM with the answer buttons, and the organiser gets the list of who has
 not answered. A meeting is happening whatever the calendar says, so a day
 off changes nothing; a reminder due at night waits for the morning unless
 the meeting has started by then, and one missed while the bot was down is
-sent late only while the meeting is still ahead."""
+sent late only until the next reminder is due (or the meeting starts);
+after that it is recorded as skipped."""
 
 from __future__ import annotations
 
@@ -42,14 +43,18 @@ def due(env: JobEnv, at: datetime) -> Iterator[Due]:
         Meeting.status == "scheduled", Meeting.starts_at > at - timedelta(days=1), Meeting.starts_at <= at + HORIZON)
         .order_by(Meeting.starts_at)).all()
     for meeting in rows:
-        for offset in _offsets(meeting):
+        offsets = _offsets(meeting)  # largest first
+        for offset, following in zip(offsets, [*offsets[1:], timedelta(0)]):
             due_at = meeting.starts_at - offset
             if due_at > at or due_at < since:
                 continue
-            yield from _reminders(env, meeting, offset, due_at)
+            # A reminder is no use once the next one is due: after downtime
+            # only the latest goes, the earlier ones are recorded as skipped.
+            yield from _reminders(env, meeting, offset, due_at, deadline=meeting.starts_at - following)
 
 
-def _reminders(env: JobEnv, meeting: Meeting, offset: timedelta, due_at: datetime) -> Iterator[Due]:
+def _reminders(env: JobEnv, meeting: Meeting, offset: timedelta, due_at: datetime,
+               deadline: datetime) -> Iterator[Due]:
     # The start instant is in the slot: a meeting moved to another time gets
     # new reminders, and the old slots are never produced again.
     slot = f"{meeting.starts_at.isoformat()}/{offset_label(offset)}"
@@ -59,17 +64,17 @@ def _reminders(env: JobEnv, meeting: Meeting, offset: timedelta, due_at: datetim
     message = Message("council/reminder", messages.values(env.session, meeting, **extra),
                       messages.rsvp_actions(meeting))
     if meeting.channel:
-        yield Due(subject, slot, due_at, message.sent(place=Place.parse(meeting.channel)), deadline=meeting.starts_at)
+        yield Due(subject, slot, due_at, message.sent(place=Place.parse(meeting.channel)), deadline=deadline)
     silent = [m for m, invite in meetings.invites(env.session, meeting) if invite.answer is None]
     if last_day or not meeting.channel:
         for member in silent:
             yield Due(f"{subject}:member:{member.id}", slot, due_at, message.sent(dm_to=member.id),
-                      deadline=meeting.starts_at)
+                      deadline=deadline)
     if offset_label(offset) == "1d" and silent:
         notice = Message("council/not_answered", messages.values(env.session, meeting, silent=silent))
         yield Due(f"{subject}:organiser", slot, due_at, notice.sent(dm_to=meeting.organiser_id),
-                  deadline=meeting.starts_at)
+                  deadline=deadline)
 
 
-# Sent late for as long as the meeting is ahead (the deadline says when not).
+# Sent late while still useful: until the next reminder is due, or the meeting starts.
 JOBS = [Job(KIND, due, day_off=SEND, quiet=True, late_grace=HORIZON)]
