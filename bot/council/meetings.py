@@ -3,12 +3,15 @@ invited. Returns domain data; `bot.commands.council` words it."""
 
 from __future__ import annotations
 
+import threading
+import weakref
 from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, func, select
 
 from bot.context import Context
 from bot.lookup import FuzzyIndex, Match
@@ -56,20 +59,48 @@ def create(ctx: Context, *, title: str, kind: str, starts_at: datetime, ends_at:
     return meeting, False
 
 
-def index(session: Session, tz: ZoneInfo) -> FuzzyIndex[Meeting]:
+@dataclass(frozen=True)
+class MeetingKey:
+    """What the lookup needs of a meeting: plain values, safe to share
+    between requests (unlike a row bound to one session)."""
+
+    id: int
+    title: str
+    kind: str
+    day: str  # 12/15
+
+
+_indexes: "weakref.WeakKeyDictionary[Engine, tuple[tuple, FuzzyIndex[MeetingKey]]]" = weakref.WeakKeyDictionary()
+_indexes_lock = threading.Lock()
+
+
+def index(session: Session, tz: ZoneInfo) -> FuzzyIndex[MeetingKey]:
     """Meetings findable by title, kind or date (`第3回`, `協議会`, `12/15`),
-    soonest first."""
-    meetings = session.exec(select(Meeting).order_by(Meeting.starts_at)).all()
-
-    def keys(m: Meeting) -> tuple[str, ...]:
-        local = m.starts_at.astimezone(tz)
-        return m.title, m.kind, f"{local.month}/{local.day}", f"{local.month}月{local.day}日"
-
-    return FuzzyIndex(meetings, keys=keys)
+    soonest first. Built once and reused until a meeting is added or
+    changed: normalising 2,000 titles on every request would cost more than
+    the request itself."""
+    engine = session.get_bind()
+    version = tuple(session.exec(select(func.max(Meeting.id), func.count(Meeting.id),
+                                        func.max(Meeting.updated_at))).one())
+    with _indexes_lock:
+        cached = _indexes.get(engine)
+    if cached and cached[0] == version:
+        return cached[1]
+    keys = []
+    for meeting_id, title, kind, starts_at in session.exec(
+            select(Meeting.id, Meeting.title, Meeting.kind, Meeting.starts_at).order_by(Meeting.starts_at)):
+        local = starts_at.astimezone(tz)
+        keys.append(MeetingKey(meeting_id, title, kind, f"{local.month}/{local.day}"))
+    built = FuzzyIndex(keys, keys=lambda k: (k.title, k.kind, k.day, k.day.replace("/", "月") + "日"))
+    with _indexes_lock:
+        _indexes[engine] = (version, built)
+    return built
 
 
 def find(ctx: Context, text: str) -> tuple[Match[Meeting], str]:
-    return index(ctx.session, ctx.settings.tz).search_leading(text)
+    match, rest = index(ctx.session, ctx.settings.tz).search_leading(text)
+    rows = [ctx.session.get(Meeting, key.id) for key in match.items]
+    return Match(match.kind, match.query, [r for r in rows if r is not None]), rest
 
 
 def upcoming(session: Session, now: datetime, limit: int = 10) -> list[Meeting]:

@@ -1,0 +1,116 @@
+"""/council at scale: 2,000 meetings with 20,000 invitations (10 each, half
+answered). Times `/council` and `/council show <meeting>` (query + Block
+Kit, as the Slack listener does it), and one scheduler tick with 500
+reminders due (claiming and rendering; the send itself is not timed).
+
+Runs on a temporary SQLite file, and also on PostgreSQL when
+RENKEI_BENCH_DATABASE_URL is set (its public schema is dropped!).
+Targets: p99 under 50 ms for the commands, the tick under 2 s."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import insert, text
+
+from bot import schedule
+from bot.council import jobs as council_jobs
+from bot.people import Handle
+from bot.requests import COMMAND, Request, Who
+from bot.runtime import Runtime
+from bot.settings import load_settings
+from bot.slack import blocks
+from bot.store.db import make_engine, upgrade
+from bot.store.models import Identity, Meeting, MeetingInvite, Member
+
+JST = ZoneInfo("Asia/Tokyo")
+NOW = datetime(2026, 12, 1, 10, 0, tzinfo=JST)
+MEETINGS, INVITED, RUNS, DUE = 2000, 10, 300, 50  # DUE meetings x 10 invitees = 500 reminders
+
+
+def fill(engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(insert(Member.__table__), [{"display_name": f"委員{i}", "profession": "", "organisation": "",
+                                                 "created_at": NOW} for i in range(1, 201)])
+        conn.execute(insert(Identity.__table__), [{"platform": "slack", "external_id": f"UB{i:05d}", "member_id": i}
+                                                  for i in range(1, 201)])
+        meetings = []
+        for i in range(1, MEETINGS + 1):
+            # DUE meetings start in exactly one day (their 1d reminder is due now); the rest spread over two years
+            starts = NOW + timedelta(days=1) if i <= DUE else NOW + timedelta(hours=7 * i)
+            meetings.append({"title": f"第{i}回 部会", "kind": "部会", "starts_at": starts, "ends_at": None,
+                             "place": "市役所", "url": "", "channel": None, "organiser_id": 1 + i % 200,
+                             "status": "scheduled", "sequence": 0, "remind": "1d", "message_id": None,
+                             "created_at": NOW, "updated_at": NOW, "cancelled_at": None, "request_key": None})
+        conn.execute(insert(Meeting.__table__), meetings)
+        conn.execute(insert(MeetingInvite.__table__), [
+            {"meeting_id": m, "member_id": 1 + (m * 7 + k) % 200,
+             "answer": None if (m <= DUE or k % 2) else "出席", "answered_at": None}
+            for m in range(1, MEETINGS + 1) for k in range(INVITED)])
+    with engine.begin() as conn:
+        conn.execute(text("ANALYZE")) if engine.dialect.name == "postgresql" else conn.exec_driver_sql("ANALYZE")
+
+
+def _time(fn, runs: int) -> tuple[float, float]:
+    timings = []
+    for i in range(runs):
+        t0 = time.perf_counter()
+        fn(i)
+        timings.append((time.perf_counter() - t0) * 1000)
+    timings.sort()
+    return statistics.median(timings), timings[int(len(timings) * 0.99) - 1]
+
+
+def run(url: str, label: str) -> None:
+    engine = make_engine(url)
+    upgrade(engine)
+    fill(engine)
+    settings = load_settings(database_url=url, config_dir=Path(__file__).resolve().parent.parent / "config")
+    runtime = Runtime.build(settings, clock=lambda: NOW, engine=engine)
+    who = Who(handle=Handle("slack", "UB00001"))
+
+    def command(text: str):
+        reply = runtime.handle(who, Request(COMMAND, "/council", text))
+        blocks.message(reply)
+        return reply
+
+    for q in ("", "第60回", "第61回"):
+        command(q)
+    p50, p99 = _time(lambda i: command(""), RUNS)
+    print(f"council [{label}] {MEETINGS} meetings, {MEETINGS * INVITED} invitations: /council "
+          f"p50 {p50:.1f} ms, p99 {p99:.1f} ms ({'OK' if p99 < 50 else 'OVER'} the 50 ms target)")
+    p50, p99 = _time(lambda i: command(f"第{DUE + 1 + i % 1000}回"), RUNS)
+    print(f"council [{label}] /council show <meeting> p50 {p50:.1f} ms, p99 {p99:.1f} ms "
+          f"({'OK' if p99 < 50 else 'OVER'} the 50 ms target)")
+    rendered = []
+    t0 = time.perf_counter()
+    report = schedule.tick(runtime, NOW, lambda post: bool(rendered.append(blocks.message(post))) or True,
+                           jobs=council_jobs.JOBS)
+    took = time.perf_counter() - t0
+    print(f"council [{label}] one tick, {len(report.sent)} reminders due: claimed, rendered and recorded in "
+          f"{took:.2f} s ({'OK' if took < 2 else 'OVER'} the 2 s target)")
+    runtime.background.shutdown()
+    engine.dispose()
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        run(f"sqlite:///{Path(tmp) / 'bench.db'}", "SQLite")
+    url = os.environ.get("RENKEI_BENCH_DATABASE_URL")
+    if url:
+        engine = make_engine(url)
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+        run(url, "PostgreSQL")
+
+
+if __name__ == "__main__":
+    main()
