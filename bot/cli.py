@@ -39,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="start the console's demo database (renkei-demo.db) afresh; never touches renkei.db")
     p = sub.add_parser("db", help="database maintenance")
     p.add_argument("action", choices=["upgrade"])
+    p = sub.add_parser("export", help="export records (ical: every meeting as one calendar file)")
+    p.add_argument("kind", choices=["ical"])
+    p.add_argument("file", type=Path)
     p = sub.add_parser("import", help="import a CSV file (UTF-8 or Shift_JIS)")
     p.add_argument("kind", choices=["patients", "facilities"])
     p.add_argument("file", type=Path)
@@ -60,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return {
         "run": cmd_run, "serve": cmd_serve, "console": cmd_console, "demo": cmd_demo, "db": cmd_db,
-        "import": cmd_import, "audit": cmd_audit, "jobs": cmd_jobs,
+        "import": cmd_import, "export": cmd_export, "audit": cmd_audit, "jobs": cmd_jobs,
     }[args.cmd](settings, args)
 
 
@@ -108,6 +111,19 @@ def _start_scheduler(runtime: Runtime, client):
 
     schedule.start(runtime, scheduler_sender(runtime, client))
     log.info("scheduler: one tick a minute")
+
+
+def cmd_export(settings: Settings, args) -> int:
+    """`renkei export ical FILE`: every meeting of the last year and ahead."""
+    from bot.council import ical
+
+    runtime = _runtime(settings)
+    now = runtime.clock()
+    with db.session_scope(runtime.engine) as session:
+        meetings = ical.all_meetings(session, now)
+        args.file.write_bytes(ical.feed(meetings, now, settings.timezone))
+    print(f"{args.file} に会議 {len(meetings)}件を書き出しました（iCalendar）。")
+    return 0
 
 
 def cmd_jobs(settings: Settings, args) -> int:

@@ -75,6 +75,8 @@ class Post(Message):
     # The platform's id of a message already at `place`: redraw it instead
     # of posting a new one (a corrected note's announcement).
     edit_of: str | None = None
+    # A file sent with the message: (file name, content), e.g. a calendar.
+    attachment: tuple[str, bytes] | None = None
 
 
 @dataclass

@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     config_dir: Path = Field(Path("config"), alias="RENKEI_CONFIG")
     timezone: str = Field("Asia/Tokyo", alias="RENKEI_TIMEZONE")
     admins_csv: str = Field("", alias="RENKEI_ADMINS")
+    # The public HTTPS address of `renkei serve` (calendar feed URLs); empty
+    # behind a firewall (Socket Mode): the calendar is then sent as a file.
+    public_url: str = Field("", alias="RENKEI_PUBLIC_URL")
 
     team: TeamConfig = TeamConfig()
 

@@ -54,6 +54,9 @@ class FakeSlack:
                                 pass
                 if self.path.startswith("/api/"):
                     method = self.path[len("/api/"):]
+                elif self.path.startswith("/upload/"):  # the URL files.getUploadURLExternal hands out
+                    method = "file_upload"
+                    body = {"path": self.path, "bytes": raw}
                 else:
                     method = "response_url"
                 reply = fake._answer(method, body, self.path)
@@ -106,6 +109,10 @@ class FakeSlack:
             if channel.startswith("U"):  # a DM to a user lands in their IM channel
                 channel = "D" + channel[1:]
             return {"ok": True, "channel": channel, "ts": body.get("ts") or ts, "message": body}
+        if method == "files.getUploadURLExternal":
+            return {"ok": True, "upload_url": f"{self.url}upload/F{ts[-6:]}", "file_id": f"F{ts[-6:]}"}
+        if method == "files.completeUploadExternal":
+            return {"ok": True, "files": [{"id": f["id"], "title": f.get("title")} for f in body.get("files") or []]}
         if method == "conversations.open":
             return {"ok": True, "channel": {"id": "D" + str(body.get("users", "X"))[1:]}}
         if method in ("views.open", "views.update", "views.push"):

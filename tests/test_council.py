@@ -203,3 +203,58 @@ def test_two_processes_ticking_at_once_send_each_reminder_once(bot):
     with bot.session() as s:
         rows = s.exec(select(Delivery).where(Delivery.kind == "meeting.reminder", Delivery.status == "sent")).all()
         assert len(rows) == 5
+
+
+def test_the_calendar_feed_over_http_parses_back_with_a_stable_uid_and_a_rising_sequence(bot):
+    import icalendar
+
+    bot.runtime.settings.public_url = "https://renkei.example.jp"
+    add_meeting(bot)
+    r = bot.sim.command("/council", "ical", user="U0DEMONS1")
+    url = next(w for w in r.json()["text"].split() if w.startswith("https://"))
+    path = url[len("https://renkei.example.jp"):]
+    first = icalendar.Calendar.from_ical(bot.sim.get(path).body)
+    (event,) = first.walk("VEVENT")
+    assert first["METHOD"] == "PUBLISH" and first.walk("VTIMEZONE")
+    assert str(event["UID"]) == "meeting-1@renkei" and int(event["SEQUENCE"]) == 0
+    assert event.decoded("DTSTART").isoformat() == "2026-12-15T18:30:00+09:00"
+    bot.sim.command("/council", "edit 第3回 19:00")
+    (moved,) = icalendar.Calendar.from_ical(bot.sim.get(path).body).walk("VEVENT")
+    assert str(moved["UID"]) == "meeting-1@renkei" and int(moved["SEQUENCE"]) == 1
+    bot.sim.command("/council", "cancel 第3回")
+    (cancelled,) = icalendar.Calendar.from_ical(bot.sim.get(path).body).walk("VEVENT")
+    assert str(cancelled["STATUS"]) == "CANCELLED" and str(cancelled["SUMMARY"]).startswith("【中止】")
+    bot.clock.set(at("2027-01-20T10:00"))  # 30 days after the cancellation it is gone
+    assert not icalendar.Calendar.from_ical(bot.sim.get(path).body).walk("VEVENT")
+    # only the member's own meetings; an unknown token reveals nothing; reset revokes
+    r = bot.sim.command("/council", "ical", user="U0DEMOPH1")
+    other = next(w for w in r.json()["text"].split() if w.startswith("https://"))[len("https://renkei.example.jp"):]
+    assert not icalendar.Calendar.from_ical(bot.sim.get(other).body).walk("VEVENT")
+    missing = bot.sim.get("/calendar/not-a-token.ics")
+    assert (missing.status, missing.body) == (404, b"")
+    bot.sim.command("/council", "ical reset", user="U0DEMONS1")
+    assert bot.sim.get(path).status == 404
+
+
+def test_without_a_public_url_the_calendar_comes_as_a_file_by_dm(bot):
+    add_meeting(bot)
+    r = bot.sim.command("/council", "ical", user="U0DEMONS1")
+    assert ".ics ファイル" in r.text
+    upload = bot.fake.wait_for("file_upload")[-1].body["bytes"]
+    assert "BEGIN:VCALENDAR" in upload and "第3回 推進協議会" in upload
+    assert bot.fake.wait_for("files.completeUploadExternal")[-1].body["channel_id"] == "D0DEMONS1"
+
+
+def test_renkei_export_ical_writes_every_meeting(bot, tmp_path, monkeypatch, capsys):
+    import icalendar
+
+    from bot.cli import main
+    from tests.conftest import ROOT
+
+    add_meeting(bot)
+    add_meeting(bot, "12/20 10時 部会")
+    monkeypatch.setenv("RENKEI_DATABASE_URL", bot.runtime.engine.url.render_as_string(hide_password=False))
+    monkeypatch.setenv("RENKEI_CONFIG", str(ROOT / "config"))
+    out = tmp_path / "council.ics"
+    assert main(["export", "ical", str(out)]) == 0 and "2件" in capsys.readouterr().out
+    assert len(icalendar.Calendar.from_ical(out.read_bytes()).walk("VEVENT")) == 2

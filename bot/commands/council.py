@@ -10,13 +10,14 @@ from typing import Any
 from bot.commands import args
 from bot.commands.common import choice_actions
 from bot.context import Context
-from bot.council import groups, meetings, messages
+from bot.council import groups, ical, meetings, messages
 from bot.council.meetings import NotOrganiser
 from bot.council.times import TimeError, combine, is_date, offset_label, parse_offsets, parse_time_range, read_when
 from bot.dates import DateError
 from bot.forms import validate
 from bot.people import Place
-from bot.replies import DM, FormView, Reply
+from bot.privacy import audit
+from bot.replies import DM, FormView, Message, Reply
 from bot.requests import Request, StaleButton
 from bot.store.models import AgendaItem, Meeting, MeetingMinutes
 from bot.store.queries import members_by_id
@@ -32,6 +33,7 @@ SUBCOMMANDS = {
     "group": "group", "グループ": "group",
     "agenda": "agenda", "議題": "agenda",
     "minutes": "minutes", "議事録": "minutes",
+    "ical": "ical", "カレンダー": "ical", "calendar": "ical",
     "help": "help", "ヘルプ": "help", "使い方": "help",
 }
 ALIASES = {"場所": "place", "会場": "place", "種別": "kind", "種類": "kind", "招待": "invite", "チャンネル": "channel",
@@ -47,7 +49,7 @@ def handle(ctx: Context, text: str) -> Reply:
     if sub is None:
         return show(ctx, text)  # `/council 第3回` means show
     handler = {"add": add, "list": lambda ctx, rest: list_meetings(ctx), "show": show, "edit": edit,
-               "cancel": cancel, "group": group, "agenda": agenda, "minutes": open_minutes,
+               "cancel": cancel, "group": group, "agenda": agenda, "minutes": open_minutes, "ical": calendar,
                "help": lambda ctx, rest: Reply("council/usage")}[sub]
     try:
         return handler(ctx, rest)
@@ -149,6 +151,22 @@ def show(ctx: Context, text: str) -> Reply:
 
 
 # --- answers -------------------------------------------------------------------
+
+def calendar(ctx: Context, text: str) -> Reply:
+    """The member's own calendar feed: a secret URL to subscribe to, or,
+    without a public address, the meetings as an .ics file by DM."""
+    word, _ = args.first_word(text)
+    reset = word in ("reset", "リセット", "再発行")
+    token = ical.token_for(ctx.session, ctx.member.id, ctx.now, reset=reset)
+    if reset:
+        audit(ctx, "calendar.reset", target=f"member:{ctx.member.id}")
+    base = ctx.settings.public_url.rstrip("/")
+    if base:
+        return Reply("council/ical", {"url": f"{base}/calendar/{token}.ics", "reset": reset})
+    content = ical.feed(ical.member_meetings(ctx.session, ctx.member.id, ctx.now), ctx.now, ctx.settings.timezone)
+    post = Message("council/ical_file").sent(dm_to=ctx.member.id, attachment=("renkei.ics", content))
+    return Reply("council/ical", {"url": "", "reset": reset}, posts=[post])
+
 
 def rsvp(ctx: Context, request: Request) -> Reply:
     meeting_id, _, choice = request.text.partition(":")

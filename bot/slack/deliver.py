@@ -58,6 +58,8 @@ def channel_of(runtime: Runtime, post: Post) -> str:
 
 def post_message(runtime: Runtime, client: WebClient, post: Post) -> str:
     """chat.postMessage; runs `on_sent`. Raises SendError with Slack's reason."""
+    if post.attachment:
+        return _upload(runtime, client, post)
     try:
         response = client.chat_postMessage(channel=channel_of(runtime, post), **blocks.message(post))
     except SlackApiError as e:
@@ -65,6 +67,21 @@ def post_message(runtime: Runtime, client: WebClient, post: Post) -> str:
     if post.on_sent:
         runtime.in_session(post.on_sent, Place(PLATFORM, response["channel"]), response["ts"])
     return response["ts"]
+
+
+def _upload(runtime: Runtime, client: WebClient, post: Post) -> str:
+    """A file with the message as its comment (Slack's external upload). A
+    DM needs the conversation's id, not the user's."""
+    name, content = post.attachment
+    try:
+        channel = channel_of(runtime, post)
+        if post.dm_to is not None:
+            channel = client.conversations_open(users=channel)["channel"]["id"]
+        client.files_upload_v2(channel=channel, content=content, filename=name, title=name,
+                               initial_comment=blocks.message(post)["text"])
+    except SlackApiError as e:
+        raise SendError(e.response.get("error") or "slack_error") from None
+    return ""
 
 
 def send_posts(runtime: Runtime, client: WebClient, reply: Reply) -> None:
