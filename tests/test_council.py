@@ -38,7 +38,7 @@ def add_meeting(bot, text="12/15(火) 18:30-20:00 第3回 推進協議会 place=
 def test_add_announces_with_answer_buttons_and_is_found_by_a_forgiving_search(bot):
     post = add_meeting(bot)
     assert [b["text"]["text"] for b in buttons(post.body)] == ["出席", "欠席", "オンライン", "未定"]
-    assert "12/15(火) 18:30〜20:00" in post.text() and "<@" not in post.body["text"].replace("<@U0DEMOCM1>", "")
+    assert "12/15(火) 18:30〜20:00" in post.text() and "<@" not in post.text()  # nobody is mentioned
     assert "第3回 推進協議会" in bot.sim.command("/council").text
     for query in ("第3回", "第３回", "12/15", "１２月１５日", "協議会"):
         r = bot.sim.command("/council", query)
@@ -258,3 +258,32 @@ def test_renkei_export_ical_writes_every_meeting(bot, tmp_path, monkeypatch, cap
     out = tmp_path / "council.ics"
     assert main(["export", "ical", str(out)]) == 0 and "2件" in capsys.readouterr().out
     assert len(icalendar.Calendar.from_ical(out.read_bytes()).walk("VEVENT")) == 2
+
+
+def test_add_without_arguments_is_a_form_with_the_same_checks(bot):
+    bot.sim.command("/council", "add", channel="C0COUNCIL")
+    view = bot.open_view()
+    assert view["callback_id"] == "council_add_submit"
+    r = bot.sim.submit(view, {"title": "第4回 協議会", "kind": "協議会", "day": "2026-12-22", "start": "25:00"})
+    assert "という時刻はありません" in r.json()["errors"]["start"]
+    r = bot.sim.submit(view, {"title": "第4回 協議会", "kind": "協議会", "day": "2026-11-20", "start": "18:30"})
+    assert "すでに過ぎています" in r.json()["errors"]["day"]
+    r = bot.sim.submit(view, {"title": "第4回 協議会", "kind": "協議会", "day": "2026-12-22", "start": "18:30",
+                              "end": "20:00", "place": "市役所3階"}, view_id="V400")
+    assert r.status == 200 and not r.body
+    assert any("第4回 協議会" in c.text() for c in posts(bot))  # announced in the channel it was opened from
+    assert any("会議を登録しました" in c.text() for c in posts(bot, "U0DEMOCM1"))  # and confirmed by DM
+
+
+def test_council_reaches_the_console_too(bot):
+    import io
+
+    from bot.console import Console
+
+    out = io.StringIO()
+    c = Console(bot.runtime, "U0DEMOCM1", out=out)
+    c.handle_line("/council add 12/15 18時半 第3回 推進協議会 @U0DEMONS1")
+    c.handle_line(":press 1")  # 出席 on the echoed announcement
+    c.handle_line("/council 第3回")
+    text = out.getvalue()
+    assert "会議を登録しました" in text and "「出席」で回答しました" in text and "佐藤 ケアマネ: 出席" in text

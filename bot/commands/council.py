@@ -24,6 +24,7 @@ from bot.store.queries import members_by_id
 
 COMMAND = "/council"
 MINUTES = "council_minutes_submit"
+ADD = "council_add_submit"
 SUBCOMMANDS = {
     "add": "add", "追加": "add", "登録": "add", "new": "add",
     "list": "list", "一覧": "list", "ls": "list",
@@ -65,8 +66,13 @@ def invalid(problem: str, **values: Any) -> Reply:
 
 def add(ctx: Context, text: str) -> Reply:
     parsed = args.parse(text, ALIASES, spaced=SPACED)
-    if not parsed.words and not parsed.options:
-        return Reply("council/usage")
+    if not parsed.words and not parsed.options and not parsed.mentions:
+        return Reply(form=FormView(ctx.forms.builtin["council_add"], ADD,
+                                   meta={"place": str(ctx.place) if ctx.place else None}))
+    return create(ctx, parsed)
+
+
+def create(ctx: Context, parsed: args.Args) -> Reply:
     try:
         when, rest = read_when(parsed.words, ctx.today, ctx.settings.tz)
         remind = ",".join(_labels(parse_offsets(parsed.options["remind"]))) if "remind" in parsed.options \
@@ -98,6 +104,27 @@ def add(ctx: Context, text: str) -> Reply:
     posts = [] if duplicate else [p for p in [messages.announce(ctx.session, meeting)] if p]
     return Reply("council/added", {"m": meeting, "duplicate": duplicate,
                                    "invited": len(meetings.invites(ctx.session, meeting))}, posts=posts)
+
+
+FIELD_OF = {"bad_when": "start", "no_when": "day", "past": "day", "no_title": "title", "bad_kind": "kind",
+            "unknown_group": "invite"}
+
+
+def add_from_form(ctx: Context, request: Request) -> Reply:
+    """The form: the same checks as typed, each problem on its field."""
+    clean, errors = validate(ctx.forms.builtin["council_add"], request.values)
+    if errors:
+        return Reply(field_errors=errors)
+    local_day = clean["day"].replace("-", "/")
+    hours = clean["start"] + (f"-{clean['end']}" if clean.get("end") else "")
+    options = {"kind": clean["kind"], "place": clean.get("place", ""), "url": clean.get("url", ""),
+               "invite": clean.get("invite", ""), "title": clean["title"]}
+    reply = create(ctx, args.Args(words=[local_day, hours], options={k: v for k, v in options.items() if v}))
+    if reply.template == "council/invalid":
+        problem = reply.values["problem"]
+        return Reply(field_errors={FIELD_OF.get(problem, "title"): ("council", reply.values)})
+    reply.answer = DM
+    return reply
 
 
 def _labels(offsets: list[timedelta]) -> list[str]:
@@ -322,4 +349,4 @@ def submit_minutes(ctx: Context, request: Request) -> Reply:
 
 
 ACTIONS = {"council_rsvp": rsvp}
-SUBMISSIONS = {MINUTES: submit_minutes}
+SUBMISSIONS = {MINUTES: submit_minutes, ADD: add_from_form}
