@@ -37,7 +37,7 @@ def make_wsgi(app: App, runtime: Runtime):
                 member_id = ical.member_for_token(session, name[:-len(".ics")])
                 if member_id is not None:
                     now = runtime.clock()
-                    body = ical.feed(ical.member_meetings(session, member_id, now), now, runtime.settings.timezone)
+                    body = ical.member_feed(session, member_id, now, runtime.settings.timezone)
         if body is None:
             start_response("404 Not Found", [("Content-Length", "0")])
             return [b""]
