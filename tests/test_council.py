@@ -287,3 +287,16 @@ def test_council_reaches_the_console_too(bot):
     c.handle_line("/council 第3回")
     text = out.getvalue()
     assert "会議を登録しました" in text and "「出席」で回答しました" in text and "佐藤 ケアマネ: 出席" in text
+
+
+def test_the_invitation_list_changes_only_by_edit(bot):
+    bot.sim.command("/council", "group add 委員 <@U0DEMONS1>")
+    add_meeting(bot, "12/20 10時 部会 invite=委員")
+    bot.sim.command("/council", "group add 委員 <@U0DEMODR1>")  # later group changes do not touch the meeting
+    with bot.session() as s:
+        assert len(s.exec(select(MeetingInvite)).all()) == 2
+    bot.sim.command("/council", "edit 部会 <@U0DEMOPH1>")
+    bot.sim.command("/council", "edit 部会 外す <@U0DEMONS1>")
+    with bot.session() as s:
+        invited = {i.member_id for i in s.exec(select(MeetingInvite))}
+        assert invited == {member_of(s, "U0DEMOCM1").id, member_of(s, "U0DEMOPH1").id}

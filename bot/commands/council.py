@@ -37,6 +37,7 @@ SUBCOMMANDS = {
     "ical": "ical", "カレンダー": "ical", "calendar": "ical",
     "help": "help", "ヘルプ": "help", "使い方": "help",
 }
+UNINVITE = {"uninvite", "外す", "招待取消", "招待を外す", "remove"}
 ALIASES = {"場所": "place", "会場": "place", "種別": "kind", "種類": "kind", "招待": "invite", "チャンネル": "channel",
            "リマインド": "remind", "件名": "title", "題名": "title"}
 SPACED = frozenset({"place", "title"})
@@ -215,6 +216,8 @@ def edit(ctx: Context, text: str) -> Reply:
     if other:
         return other
     parsed = args.parse(rest, ALIASES, spaced=SPACED)
+    uninvite = [w for w in parsed.words if args.fold(w).lower() in UNINVITE]
+    parsed.words = [w for w in parsed.words if w not in uninvite]
     new: dict[str, Any] = {}
     try:
         if parsed.words:
@@ -237,7 +240,7 @@ def edit(ctx: Context, text: str) -> Reply:
         if key in parsed.options:
             new[key] = parsed.options[key][:200 if key != "url" else 500]
     if parsed.mentions:
-        meetings.set_invitees(ctx, meeting, members_by_id(ctx.session, parsed.mentions))
+        meetings.set_invitees(ctx, meeting, members_by_id(ctx.session, parsed.mentions), remove=bool(uninvite))
     if not new and not parsed.mentions:
         return invalid("edit_usage", m=meeting)
     change = meetings.change(ctx, meeting, **new)

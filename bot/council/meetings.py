@@ -179,12 +179,17 @@ def cancel(ctx: Context, meeting: Meeting) -> list[Member]:
     return [member for member, invite in invites(ctx.session, meeting) if invite.answer in COMING]
 
 
-def set_invitees(ctx: Context, meeting: Meeting, members: list[Member]) -> None:
+def set_invitees(ctx: Context, meeting: Meeting, members: list[Member], remove: bool = False) -> None:
+    """Invite more people, or (`remove`) take invitations back."""
     check_may_change(ctx, meeting, "meeting.edit")
-    have = {member.id for member, _ in invites(ctx.session, meeting)}
+    have = {member.id: invite for member, invite in invites(ctx.session, meeting)}
     for member in members:
-        if member.id not in have:
+        if remove and member.id in have and member.id != meeting.organiser_id:
+            ctx.session.delete(have[member.id])
+        elif not remove and member.id not in have:
             ctx.session.add(MeetingInvite(meeting_id=meeting.id, member_id=member.id))
+    audit(ctx, "meeting.invitees", target=f"meeting:{meeting.id}",
+          detail=("-" if remove else "+") + ",".join(m.qualified_id for m in members))
 
 
 def agenda(session: Session, meeting: Meeting) -> list[AgendaItem]:
