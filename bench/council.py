@@ -96,20 +96,26 @@ def run(url: str, label: str) -> None:
         conn.execute(insert(MeetingInvite.__table__), [{"meeting_id": m, "member_id": member, "answer": None,
                                                         "answered_at": None} for m in extra])
 
-    def rendered_afresh(_i: int) -> None:
-        with session_scope(engine) as session:
-            ical.feed(ical.member_meetings(session, member, NOW), NOW, "Asia/Tokyo")
-
-    def served(_i: int) -> None:
+    def cold(_i: int) -> None:  # nothing cached: every event serialised
+        ical._event.cache_clear()
+        ical._feeds.clear()
         with session_scope(engine) as session:
             ical.member_feed(session, member, NOW, "Asia/Tokyo")
 
-    p50, p99 = _time(rendered_afresh, 100)
-    print(f"council [{label}] calendar feed, 200 meetings, rendered afresh (query + iCalendar): "
-          f"p50 {p50:.1f} ms, p99 {p99:.1f} ms ({'OK' if p99 < 50 else 'OVER'} the 50 ms target)")
-    p50, p99 = _time(served, 100)
-    print(f"council [{label}] the same feed as served (query, unchanged feed from the cache): "
-          f"p50 {p50:.1f} ms, p99 {p99:.1f} ms ({'OK' if p99 < 50 else 'OVER'} the 50 ms target)")
+    def after_a_change(_i: int) -> None:  # the feed rebuilt from events serialised before
+        ical._feeds.clear()
+        with session_scope(engine) as session:
+            ical.member_feed(session, member, NOW, "Asia/Tokyo")
+
+    def served(_i: int) -> None:  # an unchanged feed, as calendar apps poll it
+        with session_scope(engine) as session:
+            ical.member_feed(session, member, NOW, "Asia/Tokyo")
+
+    for name, fn in (("cold, nothing cached", cold), ("rebuilt after a change", after_a_change),
+                     ("unchanged, as polled", served)):
+        p50, p99 = _time(fn, 100)
+        print(f"council [{label}] calendar feed of a member with 200 meetings, {name}: "
+              f"p50 {p50:.1f} ms, p99 {p99:.1f} ms ({'OK' if p99 < 50 else 'OVER'} the 50 ms target)")
     rendered = []
     t0 = time.perf_counter()
     report = schedule.tick(runtime, NOW, lambda post: bool(rendered.append(blocks.message(post))) or True,
