@@ -42,9 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("export", help="export records (ical: every meeting as one calendar file)")
     p.add_argument("kind", choices=["ical"])
     p.add_argument("file", type=Path)
-    p = sub.add_parser("import", help="import a CSV file (UTF-8 or Shift_JIS)")
-    p.add_argument("kind", choices=["patients", "facilities"])
+    p = sub.add_parser("import", help="import a CSV file (UTF-8 or Shift_JIS), or a plan YAML file")
+    p.add_argument("kind", choices=["patients", "facilities", "plan"])
     p.add_argument("file", type=Path)
+    p.add_argument("--year", type=int, default=None, help="fiscal year of a plan (default: this one)")
     p.add_argument("--as-user", default="CLI", help="actor recorded in the audit log")
     p = sub.add_parser("jobs", help="timed messages (the scheduler tick)")
     p.add_argument("action", choices=["run-due"])
@@ -211,6 +212,8 @@ def cmd_import(settings: Settings, args) -> int:
     if not args.file.exists():
         print(f"{args.file}: ファイルがありません", file=sys.stderr)
         return 2
+    if args.kind == "plan":
+        return _import_plan(runtime, args)
     outcome = {}
 
     def action(ctx):
@@ -232,6 +235,43 @@ def cmd_import(settings: Settings, args) -> int:
         return 2
     print(render_text("cli/import_result", {"file": args.file, "result": outcome["result"]}))
     return 1 if outcome["result"].problems else 0
+
+
+def _import_plan(runtime: Runtime, args) -> int:
+    """All or nothing: a plan file with any wrong line stores no task."""
+    from bot.plan import tasks
+    from bot.plan.periods import fiscal_year
+    from bot.plan.template import PlanFileError, read
+    from bot.store.queries import get_or_create_member
+
+    outcome: dict = {}
+
+    def action(ctx):
+        year = args.year or fiscal_year(ctx.today)
+        try:
+            planned = read(args.file, year)
+        except PlanFileError as e:
+            outcome["problems"] = e.problems
+            return Reply()
+        for p in planned:
+            owners = [get_or_create_member(ctx.session, Handle(*(o.split(":", 1) if ":" in o else ("slack", o))),
+                                           ctx.now) for o in p.owners]
+            tasks.add(ctx, year=year, category=p.category, title=p.title, due=p.due, every=p.every, owners=owners,
+                      source="imported")
+        outcome["stored"], outcome["year"] = len(planned), year
+        return Reply()
+
+    reply = runtime.run(Who(handle=Handle("cli", args.as_user, "import")), action)
+    if reply.error:
+        print(render_text(reply.template, reply.values), file=sys.stderr)
+        return 1
+    if "problems" in outcome:
+        print(f"{args.file}: 読み取れない行があるため、何も登録していません。", file=sys.stderr)
+        for line, message in outcome["problems"]:
+            print(f"  {line}行目: {message}", file=sys.stderr)
+        return 1
+    print(f"{args.file}: {outcome['year']}年度の計画に {outcome['stored']}件のタスクを登録しました。")
+    return 0
 
 
 def cmd_audit(settings: Settings, args) -> int:

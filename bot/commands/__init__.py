@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Callable
 
-from bot.commands import council, liaison, patient, vacancy
+from bot.commands import council, liaison, patient, plan, vacancy
 from bot.commands.common import CHOOSE
 from bot.context import Context
 from bot.replies import REPLACE, Reply
@@ -24,6 +24,7 @@ COMMANDS: dict[str, Callable[[Context, str], Reply]] = {
     "/liaison": liaison.handle,
     "/vacancy": vacancy.handle,
     "/council": council.handle,
+    "/plan": plan.handle,
 }
 
 
@@ -48,7 +49,7 @@ def choose(ctx: Context, request: Request) -> Reply:
 
 
 ACTIONS: dict[str, Handler] = {CHOOSE: choose, **patient.ACTIONS, **liaison.ACTIONS, **vacancy.ACTIONS,
-                                **council.ACTIONS}
+                                **council.ACTIONS, **plan.ACTIONS}
 SUBMISSIONS: dict[str, Handler] = {**patient.SUBMISSIONS, **liaison.SUBMISSIONS, **vacancy.SUBMISSIONS,
                                    **council.SUBMISSIONS}
 

@@ -344,3 +344,46 @@ class CalendarToken(SQLModel, table=True):
     member_id: int = Field(foreign_key="member.id", unique=True)
     token: str = Field(unique=True, max_length=64)
     created_at: datetime = _ts()
+
+
+# --- /plan: the annual business plan and its completion log (migration 0006) ---
+
+
+class PlanTask(SQLModel, table=True):
+    """One task of a fiscal year's plan (年度: April to March), under one of
+    the handbook's items A–H."""
+
+    __table_args__ = (Index("ix_plantask_year", "fiscal_year"),)
+    id: int | None = Field(default=None, primary_key=True)
+    fiscal_year: int
+    category: str = Field(max_length=1)  # A..H
+    title: str = Field(max_length=200)
+    due: date | None = None
+    # None (once) | month | quarter: a recurring task logs one completion per period
+    every: str | None = Field(default=None, max_length=8)
+    # imported | added | rollover | decision
+    source: str = Field(default="added", max_length=12)
+    meeting_id: int | None = Field(default=None, foreign_key="meeting.id")
+    created_by_id: int | None = Field(default=None, foreign_key="member.id")
+    created_at: datetime = _ts()
+    request_key: str | None = Field(default=None, unique=True, max_length=128)
+
+
+class PlanTaskOwner(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("task_id", "member_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(foreign_key="plantask.id", index=True)
+    member_id: int = Field(foreign_key="member.id", index=True)
+
+
+class PlanCompletion(SQLModel, table=True):
+    """Done, once per period: "2026" for a one-off task of FY2026, "2026-11"
+    for a monthly one, "2026Q3" for a quarterly one."""
+
+    __table_args__ = (UniqueConstraint("task_id", "period"),)
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(foreign_key="plantask.id", index=True)
+    period: str = Field(max_length=8)
+    member_id: int = Field(foreign_key="member.id")
+    at: datetime = _ts(index=True)
+    comment: str = Field(default="", max_length=500)

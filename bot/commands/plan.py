@@ -1,0 +1,150 @@
+"""/plan: this fiscal year's business plan. Parses what people type and
+press, and words the answers; the rules live in `bot.plan`."""
+
+from __future__ import annotations
+
+from bot.commands import args
+from bot.commands.common import button_id, choice_actions
+from bot.context import Context
+from bot.dates import DateError, parse_date
+from bot.plan import tasks
+from bot.plan.periods import CATEGORIES, EVERY, bounds, fiscal_year, period, period_label
+from bot.plan.template import categories
+from bot.replies import Action, Reply
+from bot.requests import Request
+from bot.store.models import PlanTask
+from bot.store.queries import members_by_id
+
+COMMAND = "/plan"
+SUBCOMMANDS = {
+    "add": "add", "追加": "add", "登録": "add",
+    "done": "done", "完了": "done", "済": "done", "済み": "done",
+    "undo": "undo", "取消": "undo", "取り消し": "undo", "戻す": "undo",
+    "show": "show", "表示": "show", "詳細": "show",
+    "mine": "mine", "自分": "mine", "担当": "mine",
+    "help": "help", "ヘルプ": "help", "使い方": "help",
+}
+ALIASES = {"担当": "owner", "担当者": "owner", "期限": "due", "締切": "due", "繰り返し": "every", "頻度": "every"}
+
+
+def handle(ctx: Context, text: str) -> Reply:
+    word, rest = args.first_word(text)
+    if not word:
+        return overview(ctx)
+    sub = SUBCOMMANDS.get(word)
+    if sub is None:
+        return show(ctx, text)  # `/plan 連携シート` means show
+    return {"add": add, "done": done, "undo": undo, "show": show, "mine": lambda ctx, rest: mine(ctx),
+            "help": lambda ctx, rest: Reply("plan/usage")}[sub](ctx, rest)
+
+
+def invalid(problem: str, **values) -> Reply:
+    return Reply("plan/invalid", {"problem": problem, **values})
+
+
+def overview(ctx: Context) -> Reply:
+    year = fiscal_year(ctx.today)
+    return Reply("plan/overview", {"o": tasks.overview(ctx.session, year, ctx.today), "today": ctx.today,
+                                   "names": categories(ctx.settings.config_dir)})
+
+
+def add(ctx: Context, text: str) -> Reply:
+    parsed = args.parse(text, ALIASES)
+    if not parsed.words:
+        return Reply("plan/usage")
+    category = args.fold(parsed.words[0]).upper()
+    if category not in CATEGORIES:
+        return invalid("bad_category", value=parsed.words[0], names=categories(ctx.settings.config_dir))
+    title = " ".join(parsed.words[1:]).strip()
+    if not title:
+        return invalid("no_title")
+    year = fiscal_year(ctx.today)
+    due = None
+    if "due" in parsed.options:
+        try:
+            due = parse_date(parsed.options["due"], ctx.today)
+        except DateError as e:
+            return invalid("bad_date", message=str(e))
+        first, last = bounds(year)
+        if due is None or not first <= due <= last:
+            return invalid("due_outside", value=parsed.options["due"], year=year, first=first, last=last)
+    every = None
+    if "every" in parsed.options:
+        every = EVERY.get(args.fold(parsed.options["every"]).lower())
+        if every is None:
+            return invalid("bad_every", value=parsed.options["every"])
+    owners = members_by_id(ctx.session, parsed.mentions)
+    task, duplicate = tasks.add(ctx, year=year, category=category, title=title[:200], due=due, every=every,
+                                owners=owners)
+    return Reply("plan/added", {"t": task, "owners": owners, "duplicate": duplicate,
+                                "name": categories(ctx.settings.config_dir)[category]})
+
+
+def _target(ctx: Context, text: str, sub: str) -> tuple[PlanTask | None, str, Reply | None]:
+    if not text.strip():
+        return None, "", invalid("no_task", sub=sub)
+    word, rest = args.first_word(text)
+    if word.startswith("#") and word[1:].isdigit():
+        task = ctx.session.get(PlanTask, int(word[1:]))
+        return (task, rest, None) if task else (None, "", invalid("not_found", query=word, choices=[]))
+    match, rest = tasks.find(ctx, text)
+    if match.kind == "one":
+        return match.item, rest, None
+    choices = [{"label": f"{t.category} {t.title}"[:75], "text": " ".join(x for x in (sub, f"#{t.id}", rest) if x)}
+               for t in match.items]
+    if match.kind == "many":
+        return None, "", Reply("plan/choose", {"query": match.query, "choices": choices},
+                               choice_actions(COMMAND, choices))
+    return None, "", invalid("not_found", query=match.query, choices=choices)
+
+
+def done(ctx: Context, text: str) -> Reply:
+    task, rest, other = _target(ctx, text, "done")
+    if other:
+        return other
+    return _complete(ctx, task, args.typed_text(rest))
+
+
+def _complete(ctx: Context, task: PlanTask, comment: str) -> Reply:
+    row, already = tasks.complete(ctx, task, comment)
+    values = {"t": task, "row": row, "already": already, "by": members_by_id(ctx.session, [row.member_id])[0],
+              "period": period_label(task.every, row.period)}
+    return Reply("plan/done", values)
+
+
+def press_done(ctx: Context, request: Request) -> Reply:
+    """「完了」 beside a task in `/plan mine` or the owners' DM."""
+    task = ctx.session.get(PlanTask, button_id(request))
+    if task is None:
+        return invalid("not_found", query=request.text, choices=[])
+    return _complete(ctx, task, "")
+
+
+def undo(ctx: Context, text: str) -> Reply:
+    task, _rest, other = _target(ctx, text, "undo")
+    if other:
+        return other
+    row = tasks.undo(ctx, task)
+    return Reply("plan/undone", {"t": task, "row": row,
+                                 "period": period_label(task.every, period(task.every, ctx.today))})
+
+
+def show(ctx: Context, text: str) -> Reply:
+    task, _rest, other = _target(ctx, text, "show")
+    if other:
+        return other
+    return Reply("plan/show", {
+        "t": task, "owners": tasks.owners(ctx.session, task), "history": tasks.history(ctx.session, task),
+        "done_now": tasks.is_done(ctx.session, task, ctx.today), "name": categories(ctx.settings.config_dir)[
+            task.category], "period": period_label(task.every, period(task.every, ctx.today))},
+        [] if tasks.is_done(ctx.session, task, ctx.today) else [Action.make("plan_done", task.id, style="primary")])
+
+
+def mine(ctx: Context) -> Reply:
+    open_tasks = tasks.mine(ctx.session, ctx.member, fiscal_year(ctx.today), ctx.today)
+    return Reply("plan/mine", {"tasks": open_tasks, "today": ctx.today},
+                 [Action.make("plan_done", t.id, title=t.title) for t in open_tasks[:25]])
+
+
+ACTIONS = {"plan_done": press_done}
+SUBMISSIONS: dict = {}

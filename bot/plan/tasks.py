@@ -1,0 +1,173 @@
+"""Plan tasks: adding, finding (forgiving search over titles), completing
+once per period, undoing, and what is due or overdue. Returns domain data;
+`bot.commands.plan` words it."""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, func, select
+
+from bot.context import Context
+from bot.lookup import FuzzyIndex, Match
+from bot.plan.periods import CATEGORIES, fiscal_year, period
+from bot.privacy import audit
+from bot.store.models import Member, PlanCompletion, PlanTask, PlanTaskOwner
+
+SOON = timedelta(days=14)
+# Readings of the words plan titles are made of, so a title can be typed in
+# kana (`れんけいシート` finds 連携シート). A short glossary of this field's
+# words stands in for a kanji dictionary (the usual one, pykakasi, is GPL).
+READINGS = {
+    "連携": "れんけい", "統一": "とういつ", "連絡票": "れんらくひょう", "連絡": "れんらく", "様式": "ようしき",
+    "改訂": "かいてい", "研修": "けんしゅう", "協議会": "きょうぎかい", "推進": "すいしん", "部会": "ぶかい",
+    "開催": "かいさい", "在宅": "ざいたく", "医療": "いりょう", "介護": "かいご", "看取り": "みとり",
+    "講座": "こうざ", "市民": "しみん", "公開": "こうかい", "広報": "こうほう", "記事": "きじ", "番組": "ばんぐみ",
+    "資源": "しげん", "地図": "ちず", "空床": "くうしょう", "情報": "じょうほう", "共有": "きょうゆう",
+    "評価": "ひょうか", "指標": "しひょう", "計画": "けいかく", "事例": "じれい", "検討会": "けんとうかい",
+    "入退院": "にゅうたいいん", "退院": "たいいん", "入院": "にゅういん", "多職種": "たしょくしゅ",
+    "相談": "そうだん", "窓口": "まどぐち", "周知": "しゅうち", "夜間": "やかん", "休日": "きゅうじつ",
+    "体制": "たいせい", "主治医": "しゅじい", "寸劇": "すんげき", "普及": "ふきゅう", "啓発": "けいはつ",
+}
+_WORDS = sorted(READINGS, key=len, reverse=True)
+
+
+def reading(title: str) -> str:
+    """The title with the glossary's words in kana: a second key to find it by."""
+    for word in _WORDS:
+        title = title.replace(word, READINGS[word])
+    return title
+
+
+@dataclass(frozen=True)
+class TaskKey:
+    id: int
+    title: str
+
+
+_indexes: "weakref.WeakKeyDictionary[Engine, tuple[tuple, FuzzyIndex[TaskKey]]]" = weakref.WeakKeyDictionary()
+_lock = threading.Lock()
+
+
+def index(session: Session, year: int) -> FuzzyIndex[TaskKey]:
+    """This year's tasks by title (`れんけいシート` finds 連携シート), built
+    once per process until a task is added."""
+    engine = session.get_bind()
+    version = (year, *session.exec(select(func.max(PlanTask.id), func.count(PlanTask.id))
+                                   .where(PlanTask.fiscal_year == year)).one())
+    with _lock:
+        cached = _indexes.get(engine)
+    if cached and cached[0] == version:
+        return cached[1]
+    rows = session.exec(select(PlanTask.id, PlanTask.title).where(PlanTask.fiscal_year == year)
+                        .order_by(PlanTask.id)).all()
+    built = FuzzyIndex([TaskKey(*r) for r in rows], keys=lambda k: (k.title, reading(k.title)))
+    with _lock:
+        _indexes[engine] = (version, built)
+    return built
+
+
+def find(ctx: Context, text: str) -> tuple[Match[PlanTask], str]:
+    match, rest = index(ctx.session, fiscal_year(ctx.today)).search_leading(text)
+    rows = [ctx.session.get(PlanTask, k.id) for k in match.items]
+    return Match(match.kind, match.query, [r for r in rows if r is not None]), rest
+
+
+def add(ctx: Context, *, year: int, category: str, title: str, due: date | None, every: str | None,
+        owners: list[Member], source: str = "added", meeting_id: int | None = None) -> tuple[PlanTask, bool]:
+    if ctx.request_key:
+        earlier = ctx.session.exec(select(PlanTask).where(PlanTask.request_key == ctx.request_key)).first()
+        if earlier is not None:
+            return earlier, True
+    task = PlanTask(fiscal_year=year, category=category, title=title, due=due, every=every, source=source,
+                    meeting_id=meeting_id, created_by_id=ctx.member.id, created_at=ctx.now,
+                    request_key=ctx.request_key)
+    ctx.session.add(task)
+    ctx.session.flush()
+    for member in owners:
+        ctx.session.add(PlanTaskOwner(task_id=task.id, member_id=member.id))
+    audit(ctx, "plan.add", target=f"task:{task.id}", detail=f"{category} {title}"[:200])
+    return task, False
+
+
+def owners(session: Session, task: PlanTask) -> list[Member]:
+    return list(session.exec(select(Member).join(PlanTaskOwner, PlanTaskOwner.member_id == Member.id)
+                             .where(PlanTaskOwner.task_id == task.id).order_by(PlanTaskOwner.id)))
+
+
+def completion(session: Session, task: PlanTask, code: str) -> PlanCompletion | None:
+    return session.exec(select(PlanCompletion).where(PlanCompletion.task_id == task.id,
+                                                     PlanCompletion.period == code)).first()
+
+
+def complete(ctx: Context, task: PlanTask, comment: str) -> tuple[PlanCompletion, bool]:
+    """Log the task done for the current period; (row, True) if someone
+    already had, in which case nothing changes."""
+    code = period(task.every, ctx.today)
+    earlier = completion(ctx.session, task, code)
+    if earlier is not None:
+        return earlier, True
+    row = PlanCompletion(task_id=task.id, period=code, member_id=ctx.member.id, at=ctx.now, comment=comment[:500])
+    try:
+        with ctx.session.begin_nested():
+            ctx.session.add(row)
+    except IntegrityError:  # a colleague, at the same moment
+        return completion(ctx.session, task, code), True
+    audit(ctx, "plan.done", target=f"task:{task.id}", detail=code)
+    return row, False
+
+
+def undo(ctx: Context, task: PlanTask) -> PlanCompletion | None:
+    """Take back this period's completion (the audit trail keeps both)."""
+    row = completion(ctx.session, task, period(task.every, ctx.today))
+    if row is not None:
+        ctx.session.delete(row)
+        audit(ctx, "plan.undo", target=f"task:{task.id}", detail=row.period)
+    return row
+
+
+def history(session: Session, task: PlanTask) -> list[tuple[PlanCompletion, Member]]:
+    return list(session.exec(select(PlanCompletion, Member).join(Member, Member.id == PlanCompletion.member_id)
+                             .where(PlanCompletion.task_id == task.id).order_by(PlanCompletion.at.desc())))
+
+
+def is_done(session: Session, task: PlanTask, today: date) -> bool:
+    return completion(session, task, period(task.every, today)) is not None
+
+
+@dataclass
+class Overview:
+    year: int
+    progress: list[tuple[str, int, int]]  # (category, done, total)
+    soon: list[tuple[PlanTask, list[Member]]]
+    overdue: list[tuple[PlanTask, list[Member]]]
+
+
+def overview(session: Session, year: int, today: date) -> Overview:
+    """Per category done/total (a recurring task counts as done for the
+    current period), what is due within 14 days and what is overdue."""
+    tasks = list(session.exec(select(PlanTask).where(PlanTask.fiscal_year == year).order_by(PlanTask.due,
+                                                                                           PlanTask.id)))
+    done_now = {row.task_id for row in session.exec(select(PlanCompletion).where(
+        PlanCompletion.task_id.in_([t.id for t in tasks]))) if row.period == period(_every(tasks, row.task_id), today)}
+    progress = [(c, sum(1 for t in tasks if t.category == c and t.id in done_now),
+                 sum(1 for t in tasks if t.category == c)) for c in CATEGORIES]
+    open_tasks = [t for t in tasks if t.id not in done_now and t.due is not None]
+    soon = [(t, owners(session, t)) for t in open_tasks if today <= t.due <= today + SOON]
+    overdue = [(t, owners(session, t)) for t in open_tasks if t.due < today]
+    return Overview(year, progress, soon, overdue)
+
+
+def _every(tasks: list[PlanTask], task_id: int) -> str | None:
+    return next((t.every for t in tasks if t.id == task_id), None)
+
+
+def mine(session: Session, member: Member, year: int, today: date) -> list[PlanTask]:
+    tasks = session.exec(select(PlanTask).join(PlanTaskOwner, PlanTaskOwner.task_id == PlanTask.id).where(
+        PlanTaskOwner.member_id == member.id, PlanTask.fiscal_year == year).order_by(PlanTask.due, PlanTask.id))
+    return [t for t in tasks if not is_done(session, t, today)]

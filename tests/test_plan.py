@@ -1,0 +1,90 @@
+"""/plan through signed requests, the console and `renkei import plan`:
+the handbook template, add, done (forgiving), undo, mine, recurring tasks
+across periods, and bad input. The demo clock is 2026-11-24 (FY2026)."""
+
+from datetime import date
+
+from sqlmodel import select
+
+from bot.cli import main
+from bot.store.models import PlanCompletion, PlanTask
+from tests.conftest import ROOT
+
+
+def imported(bot, monkeypatch, capsys, path=ROOT / "config" / "plan" / "template.yaml"):
+    monkeypatch.setenv("RENKEI_DATABASE_URL", bot.runtime.engine.url.render_as_string(hide_password=False))
+    monkeypatch.setenv("RENKEI_CONFIG", str(ROOT / "config"))
+    code = main(["import", "plan", str(path), "--year", "2026"])
+    return code, capsys.readouterr()
+
+
+def test_the_handbook_template_loads_and_the_overview_shows_progress_per_item(bot, monkeypatch, capsys):
+    code, out = imported(bot, monkeypatch, capsys)
+    assert code == 0 and "16件" in out.out
+    r = bot.sim.command("/plan")
+    assert "2026年度 事業計画" in r.text and "G □□□□□□□□□□ 0/3" in r.text and "普及・啓発" in r.text
+    assert "期限切れ" in r.text and "推進協議会で評価指標" in r.text  # due 5/31, not done
+    with bot.session() as s:
+        assert {t.category for t in s.exec(select(PlanTask))} == set("ABCDEFGH")
+
+
+def test_a_plan_file_with_a_wrong_line_stores_nothing(bot, monkeypatch, capsys, tmp_path):
+    path = tmp_path / "plan.yaml"
+    path.write_text("tasks:\n  - {category: F, title: 連携シート, due: 06-30}\n  - {category: Z, title: 謎}\n"
+                    "  - {category: G, title: 講座, due: 2027-04-30}\n", encoding="utf-8")
+    code, out = imported(bot, monkeypatch, capsys, path)
+    assert code == 1 and "3行目: 項目「Z」" in out.err and "4行目: due 2027-04-30 は 2026年度" in out.err
+    with bot.session() as s:
+        assert s.exec(select(PlanTask)).all() == []
+
+
+def test_add_done_undo_and_mine_with_a_forgiving_search(bot):
+    r = bot.sim.command("/plan", "add F 統一連絡票（入退院時連携シート）を改訂する owner=<@U0DEMOCM1> due=12/20")
+    assert "F（効率的な情報共有" in r.text and "12/20(日)" in r.text
+    r = bot.sim.command("/plan", "mine")
+    button = [e for b in r.json()["blocks"] if b["type"] == "actions" for e in b["elements"]][0]
+    assert button["text"]["text"].startswith("完了: 統一連絡票")
+    r = bot.sim.command("/plan", "done れんけいシート 研修で周知済み", user="U0DEMONS1")
+    assert "完了として記録しました" in r.text
+    r = bot.sim.command("/plan", "done 連携シート")
+    assert "すでに" in r.text and "完了しています" in r.text  # who already did it, and when
+    r = bot.sim.command("/plan", "連携シート")
+    assert "研修で周知済み" in r.text and "2026年度: 完了" in r.text
+    assert "取り消しました" in bot.sim.command("/plan", "undo 連携シート").text
+    bot.sim.click(button["action_id"], button["value"])
+    assert "完了として記録しました" in str(bot.responses()[-1])
+    assert "未完了タスクはありません" in bot.sim.command("/plan", "mine").text
+
+
+def test_a_recurring_task_logs_one_completion_per_period(bot):
+    bot.sim.command("/plan", "add B 部会を開催する every=month")
+    assert "11月分を完了" in bot.sim.command("/plan", "done 部会").text
+    assert "11月分をすでに" in bot.sim.command("/plan", "done 部会").text
+    bot.clock.advance(days=10)  # 12/4
+    assert "12月分を完了" in bot.sim.command("/plan", "done 部会").text
+    with bot.session() as s:
+        assert sorted(c.period for c in s.exec(select(PlanCompletion))) == ["2026-11", "2026-12"]
+
+
+def test_bad_input_gets_a_clear_answer_and_nothing_is_stored(bot):
+    for text, words in [("add Z 何か", "A〜H のいずれか"), ("add F", "タスク名を入れてください"),
+                        ("add F 講座 due=2027-05-01", "2026年度"), ("add F 講座 due=2/30", "という日付はありません"),
+                        ("add F 講座 every=weekly", "month（毎月）か quarter"), ("done 宇宙開発", "見つかりませんでした")]:
+        assert words in bot.sim.command("/plan", text).text, text
+    with bot.session() as s:
+        assert s.exec(select(PlanTask)).all() == []
+
+
+def test_plan_reaches_the_console(bot):
+    import io
+
+    from bot.console import Console
+
+    out = io.StringIO()
+    c = Console(bot.runtime, "U0DEMOCM1", out=out)
+    c.handle_line("/plan add G 市民公開講座を開催する owner=@U0DEMOCM1 due=12/1")
+    c.handle_line("/plan mine")
+    c.handle_line(":press 1")
+    assert "完了として記録しました" in out.getvalue()
+    with bot.session() as s:
+        assert s.exec(select(PlanTask)).one().due == date(2026, 12, 1)  # read in FY2026
