@@ -225,6 +225,8 @@ class Console:
             where = {"place": post.place.id if post.place else None, "member": post.dm_to,
                      "edited": bool(post.edit_of)}
             self._message("console/posted", where, post)
+            for reply in post.replies:
+                self._message("console/posted", {**where, "thread": True}, reply)
 
     def _message(self, template: str, values: dict, message: Message) -> None:
         self.print(render_text(template, {**values, "text": render_text(message.template, message.values)}))

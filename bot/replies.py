@@ -77,6 +77,8 @@ class Post(Message):
     edit_of: str | None = None
     # A file sent with the message: (file name, content), e.g. a calendar.
     attachment: tuple[str, bytes] | None = None
+    # Replies in the post's thread (the digest's details), sent after it.
+    replies: list[Message] = field(default_factory=list)
 
 
 @dataclass

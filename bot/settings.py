@@ -39,9 +39,19 @@ class PatientsConfig(BaseModel):
     registrars: list[str] = []
 
 
+class PlanConfig(BaseModel):
+    # The weekly digest: Monday (0) at 09:00; a day off moves it to the next working day.
+    digest_weekday: int = Field(0, ge=0, le=6)
+    digest_time: time = time(9, 0)
+    # The plan channel ("slack:C0123"); empty: set by `/plan channel`, else
+    # the channel in which /plan was first used.
+    channel: str = ""
+
+
 class TeamConfig(BaseModel):
     privacy: PrivacyConfig = PrivacyConfig()
     patients: PatientsConfig = PatientsConfig()
+    plan: PlanConfig = PlanConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     vacancy: VacancyConfig = VacancyConfig()
 

@@ -239,4 +239,5 @@ def test_a_job_must_say_what_a_day_off_does():
 
 def test_every_feature_is_wired_with_its_rules():
     rules = {job.kind: (job.day_off, job.quiet) for job in features.default_jobs()}
-    assert rules == {"vacancy.freshness": (SKIP, True), "note.post": (SEND, False), "meeting.reminder": (SEND, True)}
+    assert rules == {"vacancy.freshness": (SKIP, True), "note.post": (SEND, False), "meeting.reminder": (SEND, True),
+                     "plan.digest": ("next_working_day", True)}

@@ -88,3 +88,45 @@ def test_plan_reaches_the_console(bot):
     assert "完了として記録しました" in out.getvalue()
     with bot.session() as s:
         assert s.exec(select(PlanTask)).one().due == date(2026, 12, 1)  # read in FY2026
+
+
+def test_the_weekly_digest_goes_monday_once_with_details_in_its_thread_and_owners_get_a_dm(bot):
+    from datetime import datetime
+
+    from bot import schedule
+    from bot.slack.deliver import scheduler_sender
+    from tests.conftest import JST
+
+    def tick(text):
+        at = datetime.fromisoformat(text).replace(tzinfo=JST)
+        return schedule.tick(bot.runtime, at, scheduler_sender(bot.runtime, bot.app.client))
+
+    bot.sim.command("/plan", "add F 連携シートを改訂する owner=<@U0DEMONS1> due=11/25", channel="C0PLAN")
+    bot.sim.command("/plan", "add G 市民公開講座 owner=<@U0DEMODR1> due=11/26", channel="C0PLAN")
+    bot.sim.command("/plan", "mute", user="U0DEMODR1")
+    bot.fake.clear()
+    report = tick("2026-11-30T09:00")  # Monday
+    assert "plan.digest/plan:channel/2026-11-30" in report.sent
+    bot.runtime.wait_idle()
+    posted = [c for c in bot.fake.of("chat.postMessage") if c.body["channel"] == "C0PLAN"]
+    assert len(posted) == 2 and "期限切れ 2件" in posted[0].text()
+    assert posted[1].body["thread_ts"] and "連携シートを改訂する" in posted[1].text()  # details in the thread
+    dms = [c for c in bot.fake.of("chat.postMessage") if "期限切れタスク" in c.text()]
+    assert [c.body["channel"] for c in dms] == ["U0DEMONS1"]  # the doctor muted the DM
+    assert "完了: 連携シート" in str(dms[0].body["blocks"])
+    assert tick("2026-11-30T09:05").sent == []  # once
+    # 2027-01-11 is 成人の日: that week's digest goes on Tuesday
+    assert not [n for n in tick("2027-01-11T09:00").sent if "plan:channel" in n]
+    assert "plan.digest/plan:channel/2027-01-11" in tick("2027-01-12T09:00").sent
+
+
+def test_the_digest_stays_within_slack_limits_with_5000_tasks(bot):
+    from bot.store.models import PlanTask
+
+    with bot.session() as s:
+        s.add_all(PlanTask(fiscal_year=2026, category="ABCDEFGH"[i % 8], title=f"タスク{i} " + "長い名前" * 10,
+                           due=date(2026, 11, 1 + i % 20), created_at=bot.clock()) for i in range(5000))
+    r = bot.sim.command("/plan", "digest")
+    message = r.json()
+    assert "ほか" in r.text and len(message["blocks"]) <= 50
+    assert all(len(b.get("text", {}).get("text", "")) <= 3000 for b in message["blocks"])

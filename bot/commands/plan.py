@@ -3,16 +3,19 @@ press, and words the answers; the rules live in `bot.plan`."""
 
 from __future__ import annotations
 
+from sqlmodel import select
+
 from bot.commands import args
 from bot.commands.common import button_id, choice_actions
 from bot.context import Context
 from bot.dates import DateError, parse_date
-from bot.plan import tasks
+from bot.plan import digest, tasks
 from bot.plan.periods import CATEGORIES, EVERY, bounds, fiscal_year, period, period_label
 from bot.plan.template import categories
+from bot.privacy import audit, is_admin
 from bot.replies import Action, Reply
 from bot.requests import Request
-from bot.store.models import PlanTask
+from bot.store.models import PlanMute, PlanTask
 from bot.store.queries import members_by_id
 
 COMMAND = "/plan"
@@ -22,12 +25,17 @@ SUBCOMMANDS = {
     "undo": "undo", "取消": "undo", "取り消し": "undo", "戻す": "undo",
     "show": "show", "表示": "show", "詳細": "show",
     "mine": "mine", "自分": "mine", "担当": "mine",
+    "channel": "channel", "チャンネル": "channel",
+    "mute": "mute", "unmute": "unmute", "digest": "digest", "まとめ": "digest",
     "help": "help", "ヘルプ": "help", "使い方": "help",
 }
 ALIASES = {"担当": "owner", "担当者": "owner", "期限": "due", "締切": "due", "繰り返し": "every", "頻度": "every"}
 
 
 def handle(ctx: Context, text: str) -> Reply:
+    if ctx.place is not None and not ctx.settings.team.plan.channel:
+        # Until one is chosen, the plan channel is where /plan was first used.
+        digest.set_channel(ctx.session, str(ctx.place), only_if_unset=True)
     word, rest = args.first_word(text)
     if not word:
         return overview(ctx)
@@ -35,7 +43,37 @@ def handle(ctx: Context, text: str) -> Reply:
     if sub is None:
         return show(ctx, text)  # `/plan 連携シート` means show
     return {"add": add, "done": done, "undo": undo, "show": show, "mine": lambda ctx, rest: mine(ctx),
+            "channel": set_channel, "mute": lambda ctx, rest: mute(ctx, True),
+            "unmute": lambda ctx, rest: mute(ctx, False), "digest": lambda ctx, rest: preview(ctx),
             "help": lambda ctx, rest: Reply("plan/usage")}[sub](ctx, rest)
+
+
+def set_channel(ctx: Context, text: str) -> Reply:
+    if not is_admin(ctx):
+        audit(ctx, "plan.channel", allowed=False, detail="not admin")
+        return Reply("common/refused", {"reason": "not_admin", "code": ""})
+    channels = args.parse(text).channels
+    place = channels[0] if channels else ctx.place
+    if place is None:
+        return invalid("no_channel")
+    digest.set_channel(ctx.session, str(place))
+    audit(ctx, "plan.channel", detail=str(place))
+    return Reply("plan/settings", {"what": "channel", "place": str(place)})
+
+
+def mute(ctx: Context, on: bool) -> Reply:
+    row = ctx.session.exec(select(PlanMute).where(PlanMute.member_id == ctx.member.id)).first()
+    if on and row is None:
+        ctx.session.add(PlanMute(member_id=ctx.member.id))
+    elif not on and row is not None:
+        ctx.session.delete(row)
+    return Reply("plan/settings", {"what": "mute" if on else "unmute"})
+
+
+def preview(ctx: Context) -> Reply:
+    """`/plan digest`: this week's digest, now, only to the asker."""
+    values = digest.values(ctx.session, ctx.settings, ctx.today, ctx.now)
+    return Reply("plan/digest_preview", values)
 
 
 def invalid(problem: str, **values) -> Reply:

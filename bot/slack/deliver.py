@@ -66,6 +66,11 @@ def post_message(runtime: Runtime, client: WebClient, post: Post) -> str:
         raise SendError(e.response.get("error") or "slack_error") from None
     if post.on_sent:
         runtime.in_session(post.on_sent, Place(PLATFORM, response["channel"]), response["ts"])
+    for reply in post.replies:  # the thread is a courtesy: the post itself has gone out
+        try:
+            client.chat_postMessage(channel=response["channel"], thread_ts=response["ts"], **blocks.message(reply))
+        except SlackApiError as e:
+            log.warning("thread reply failed: %s", e.response.get("error"))
     return response["ts"]
 
 

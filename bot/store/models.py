@@ -376,6 +376,21 @@ class PlanTaskOwner(SQLModel, table=True):
     member_id: int = Field(foreign_key="member.id", index=True)
 
 
+class TeamSetting(SQLModel, table=True):
+    """A setting the team changes from chat (the plan channel), by key."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=64)
+    value: str = Field(max_length=ID_LENGTH)
+
+
+class PlanMute(SQLModel, table=True):
+    """`/plan mute`: this member gets no overdue-task DM."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    member_id: int = Field(foreign_key="member.id", unique=True)
+
+
 class PlanCompletion(SQLModel, table=True):
     """Done, once per period: "2026" for a one-off task of FY2026, "2026-11"
     for a monthly one, "2026Q3" for a quarterly one."""

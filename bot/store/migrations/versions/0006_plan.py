@@ -1,4 +1,4 @@
-"""/plan: the annual business plan's tasks, owners and completion log
+"""/plan: the annual business plan's tasks, owners and completion log; team settings; digest mutes
 
 Revision ID: 0006
 Revises: 0005
@@ -55,8 +55,21 @@ def upgrade() -> None:
     )
     op.create_index('ix_plancompletion_task_id', 'plancompletion', ['task_id'])
     op.create_index('ix_plancompletion_at', 'plancompletion', ['at'])
+    op.create_table(
+        'teamsetting',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('key', sa.String(length=64), nullable=False, unique=True),
+        sa.Column('value', sa.String(length=300), nullable=False),
+        sa.PrimaryKeyConstraint('id'),
+    )
+    op.create_table(
+        'planmute',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('member_id', sa.Integer(), sa.ForeignKey('member.id'), nullable=False, unique=True),
+        sa.PrimaryKeyConstraint('id'),
+    )
 
 
 def downgrade() -> None:
-    for table in ('plancompletion', 'plantaskowner', 'plantask'):
+    for table in ('planmute', 'teamsetting', 'plancompletion', 'plantaskowner', 'plantask'):
         op.drop_table(table)

@@ -1,0 +1,66 @@
+"""The weekly digest: one short post to the plan channel with the headline
+figures, and the details as a reply in its thread so the channel stays
+quiet; and one DM to each owner with overdue tasks (unless muted). Lists
+are capped so a plan of any size fits Slack's limits: the rest is counted
+and `/plan` shows it."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from sqlmodel import Session, func, select
+
+from bot.plan import tasks
+from bot.plan.periods import fiscal_year
+from bot.plan.template import categories
+from bot.settings import Settings
+from bot.store.models import Meeting, Member, PlanCompletion, PlanMute, PlanTask, TeamSetting, VacancyFigure
+
+CHANNEL_KEY = "plan.channel"
+SHOWN = 10  # items per list in the thread; the rest are counted
+
+
+def channel(session: Session, settings: Settings) -> str | None:
+    row = session.exec(select(TeamSetting).where(TeamSetting.key == CHANNEL_KEY)).first()
+    return row.value if row else (settings.team.plan.channel or None)
+
+
+def set_channel(session: Session, place: str, only_if_unset: bool = False) -> bool:
+    row = session.exec(select(TeamSetting).where(TeamSetting.key == CHANNEL_KEY)).first()
+    if row is not None and only_if_unset:
+        return False
+    row = row or TeamSetting(key=CHANNEL_KEY, value=place)
+    row.value = place
+    session.add(row)
+    return True
+
+
+def values(session: Session, settings: Settings, today: date, now: datetime) -> dict:
+    """Everything the digest says, for the week ending `today`."""
+    year = fiscal_year(today)
+    overview = tasks.overview(session, year, today)
+    week_ago = now - timedelta(days=7)
+    done = list(session.exec(
+        select(PlanCompletion, PlanTask, Member).join(PlanTask, PlanTask.id == PlanCompletion.task_id)
+        .join(Member, Member.id == PlanCompletion.member_id)
+        .where(PlanCompletion.at >= week_ago, PlanCompletion.at < now).order_by(PlanCompletion.at)))
+    meetings = list(session.exec(select(Meeting).where(Meeting.status == "scheduled", Meeting.starts_at >= now,
+                                                       Meeting.starts_at < now + timedelta(days=31))
+                                 .order_by(Meeting.starts_at).limit(5)))
+    free_tonight = session.exec(select(func.coalesce(func.sum(VacancyFigure.beds), 0)).where(
+        VacancyFigure.night == today, VacancyFigure.confirmed_at >= now - timedelta(
+            hours=settings.team.vacancy.freshness_hours))).one()
+    return {"o": overview, "done": done, "meetings": meetings, "free_tonight": free_tonight, "today": today,
+            "names": categories(settings.config_dir), "shown": SHOWN}
+
+
+def muted(session: Session, member_id: int) -> bool:
+    return session.exec(select(PlanMute.id).where(PlanMute.member_id == member_id)).first() is not None
+
+
+def overdue_by_owner(overview: tasks.Overview) -> dict[int, tuple[Member, list[PlanTask]]]:
+    owners: dict[int, tuple[Member, list[PlanTask]]] = {}
+    for task, people in overview.overdue:
+        for member in people:
+            owners.setdefault(member.id, (member, []))[1].append(task)
+    return owners

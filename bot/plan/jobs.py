@@ -1,0 +1,39 @@
+"""The plan's timed messages: the weekly digest on Monday at 09:00 (a
+holiday Monday or 年末年始 moves it to the next working day, sent once), and
+on the same morning one DM to each owner with overdue tasks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Iterator
+
+from bot.calendar import weekly_slots
+from bot.jobs import NEXT_WORKING_DAY, Due, Job, JobEnv
+from bot.people import Place
+from bot.plan import digest
+from bot.replies import Action, Message, Post
+
+KIND = "plan.digest"
+
+
+def due(env: JobEnv, at: datetime) -> Iterator[Due]:
+    plan = env.settings.team.plan
+    place = digest.channel(env.session, env.settings)
+    for week, due_at in weekly_slots(at, plan.digest_weekday, plan.digest_time, env.settings.tz,
+                                     env.lookback_weeks):
+        slot = week.isoformat()
+        day = due_at.astimezone(env.settings.tz).date()
+        values = digest.values(env.session, env.settings, day, due_at)
+        if place:
+            post = Post("plan/digest", values, place=Place.parse(place),
+                        replies=[Message("plan/digest_details", values)])
+            yield Due("plan:channel", slot, due_at, post)
+        for member_id, (member, overdue) in digest.overdue_by_owner(values["o"]).items():
+            if digest.muted(env.session, member_id):
+                continue
+            buttons = [Action.make("plan_done", t.id, title=t.title) for t in overdue[:25]]
+            dm = Message("plan/overdue_dm", {"tasks": overdue, "member": member}, buttons).sent(dm_to=member_id)
+            yield Due(f"plan:owner:{member_id}", slot, due_at, dm)
+
+
+JOBS = [Job(KIND, due, day_off=NEXT_WORKING_DAY, quiet=True)]
