@@ -166,7 +166,7 @@ def test_groups_invite_their_members_and_minutes_are_kept(bot):
     view = bot.open_view()
     bot.sim.submit(view, {"minutes": "連携シートを議論した", "decisions": "連携シートを改訂する\n次回は2月"})
     r = bot.sim.command("/council", "部会")
-    assert "連携シートを議論した" in r.text and "・次回は2月" in r.text
+    assert "連携シートを議論した" in r.text and "2. 次回は2月" in r.text
     with bot.session() as s:
         assert s.exec(select(AuditEvent).where(AuditEvent.action == "meeting.add")).one()
         assert s.exec(select(Delivery).where(Delivery.kind == "meeting.reminder")).all() == []
@@ -300,3 +300,21 @@ def test_the_invitation_list_changes_only_by_edit(bot):
     with bot.session() as s:
         invited = {i.member_id for i in s.exec(select(MeetingInvite))}
         assert invited == {member_of(s, "U0DEMOCM1").id, member_of(s, "U0DEMOPH1").id}
+
+
+def test_a_decision_becomes_a_plan_task_that_remembers_its_meeting(bot):
+    add_meeting(bot)
+    bot.sim.command("/council", "minutes 第3回")
+    bot.sim.submit(bot.open_view(), {"minutes": "議論した", "decisions": "連携シートを改訂する\n研修を2回開く"})
+    r = bot.sim.command("/council", "第3回")
+    decide = [b for b in buttons(r.json()) if b["action_id"].startswith("council_decide")]
+    assert [b["text"]["text"] for b in decide] == ["決定1をタスクにする", "決定2をタスクにする"]
+    bot.sim.click(decide[0]["action_id"], decide[0]["value"])
+    assert "決定をタスクにしました" in str(bot.responses()[-1])
+    bot.sim.click(decide[0]["action_id"], decide[0]["value"], message_ts="2.2")
+    assert "すでにタスクになっています" in str(bot.responses()[-1])
+    r = bot.sim.command("/council", "decide 第3回 研修を2回開く C owner=<@U0DEMONS1> due=2/28")
+    assert "決定をタスクにしました: C" in r.text and "研修を2回開く" in r.text and "2/28(日)" in r.text
+    assert "この会議から生まれたタスク" in bot.sim.command("/council", "第3回").text
+    assert "会議の決定から" in bot.sim.command("/plan", "研修を2回").text and "第3回" in \
+        bot.sim.command("/plan", "研修を2回").text

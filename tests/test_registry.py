@@ -12,7 +12,7 @@ from tests.conftest import blocks_text
 def test_every_registered_action_has_a_label():
     for action_id in commands.ACTIONS:
         params = {"choose": {"label": "x"}, "liaison_form_type": {"label": "x"}, "vacancy_ask": {"n": 1, "name": "x"},
-                  "council_rsvp": {"answer": "出席"}}.get(action_id, {})
+                  "council_rsvp": {"answer": "出席"}, "council_decide": {"n": 1}}.get(action_id, {})
         assert button_label(Action.make(action_id, **params)), action_id
 
 

@@ -13,11 +13,13 @@ from bot.context import Context
 from bot.council import groups, ical, meetings, messages
 from bot.council.meetings import NotOrganiser
 from bot.council.times import TimeError, combine, is_date, offset_label, parse_offsets, parse_time_range, read_when
-from bot.dates import DateError
+from bot.dates import DateError, parse_date
 from bot.forms import validate
 from bot.people import Place
+from bot.plan import tasks as plan_tasks
+from bot.plan.periods import bounds, fiscal_year
 from bot.privacy import audit
-from bot.replies import DM, FormView, Message, Reply
+from bot.replies import DM, Action, FormView, Message, Reply
 from bot.requests import Request, StaleButton
 from bot.store.models import AgendaItem, Meeting, MeetingMinutes
 from bot.store.queries import members_by_id
@@ -35,6 +37,7 @@ SUBCOMMANDS = {
     "agenda": "agenda", "議題": "agenda",
     "minutes": "minutes", "議事録": "minutes",
     "ical": "ical", "カレンダー": "ical", "calendar": "ical",
+    "decide": "decide", "決定": "decide",
     "help": "help", "ヘルプ": "help", "使い方": "help",
 }
 UNINVITE = {"uninvite", "外す", "招待取消", "招待を外す", "remove"}
@@ -52,6 +55,7 @@ def handle(ctx: Context, text: str) -> Reply:
         return show(ctx, text)  # `/council 第3回` means show
     handler = {"add": add, "list": lambda ctx, rest: list_meetings(ctx), "show": show, "edit": edit,
                "cancel": cancel, "group": group, "agenda": agenda, "minutes": open_minutes, "ical": calendar,
+               "decide": decide,
                "help": lambda ctx, rest: Reply("council/usage")}[sub]
     try:
         return handler(ctx, rest)
@@ -172,10 +176,67 @@ def show(ctx: Context, text: str) -> Reply:
     if other:
         return other
     minutes = meetings.minutes(ctx.session, meeting)
+    decisions = json.loads(minutes.decisions_json) if minutes else []
+    created = plan_tasks.from_meeting(ctx.session, meeting.id)
+    made = {t.title for t in created}
+    # Beside each decision not yet a task: one press makes it a plan task.
+    decide_buttons = [Action.make("council_decide", f"{meeting.id}:{i}", n=i + 1)
+                      for i, d in enumerate(decisions) if d not in made][:10]
     return Reply("council/show", messages.values(
         ctx.session, meeting, invites=meetings.invites(ctx.session, meeting),
-        agenda=meetings.agenda(ctx.session, meeting), minutes=minutes,
-        decisions=json.loads(minutes.decisions_json) if minutes else []), messages.rsvp_actions(meeting))
+        agenda=meetings.agenda(ctx.session, meeting), minutes=minutes, decisions=decisions, tasks=created),
+        [*messages.rsvp_actions(meeting), *decide_buttons])
+
+
+def decide(ctx: Context, text: str) -> Reply:
+    """`/council decide 第3回 連携シートを改訂する F owner=@佐藤 due=9/30`: a
+    decision becomes a plan task that remembers the meeting."""
+    meeting, rest, other = _by_id(ctx, text, "decide")
+    if other:
+        return other
+    parsed = args.parse(rest, {"担当": "owner", "期限": "due"})
+    words = list(parsed.words)
+    category = "H"
+    for word in list(words):
+        if len(args.fold(word)) == 1 and args.fold(word).upper() in "ABCDEFGH":
+            category = args.fold(word).upper()
+            words.remove(word)
+            break
+    title = " ".join(words).strip()
+    if not title:
+        return invalid("decide_usage", m=meeting)
+    return _make_task(ctx, meeting, title, category, members_by_id(ctx.session, parsed.mentions),
+                      parsed.options.get("due"))
+
+
+def _make_task(ctx: Context, meeting: Meeting, title: str, category: str, owners: list, due_text: str | None) -> Reply:
+    year = fiscal_year(ctx.today)
+    due = None
+    if due_text:
+        try:
+            due = parse_date(due_text, ctx.today)
+        except DateError as e:
+            return invalid("bad_when", message=str(e))
+        first, last = bounds(year)
+        if due is None or not first <= due <= last:
+            return invalid("bad_when", message=f"期限「{due_text}」は{year}年度の外です。")
+    task, duplicate = plan_tasks.add(ctx, year=year, category=category, title=title[:200], due=due, every=None,
+                                     owners=owners, source="decision", meeting_id=meeting.id)
+    return Reply("council/decided", {"m": meeting, "t": task, "duplicate": duplicate})
+
+
+def press_decide(ctx: Context, request: Request) -> Reply:
+    """The button beside a decision in `/council show`."""
+    meeting_id, _, index = request.text.partition(":")
+    meeting = ctx.session.get(Meeting, int(meeting_id)) if meeting_id.isdigit() else None
+    minutes = meetings.minutes(ctx.session, meeting) if meeting else None
+    decisions = json.loads(minutes.decisions_json) if minutes else []
+    if not index.isdigit() or int(index) >= len(decisions):
+        raise StaleButton(request.text)
+    decision = decisions[int(index)]
+    if any(t.title == decision for t in plan_tasks.from_meeting(ctx.session, meeting.id)):
+        return invalid("already_task", decision=decision)
+    return _make_task(ctx, meeting, decision, "H", [], None)
 
 
 # --- answers -------------------------------------------------------------------
@@ -351,5 +412,5 @@ def submit_minutes(ctx: Context, request: Request) -> Reply:
     return Reply("council/minutes_saved", {"m": meeting, "decisions": decisions}, answer=DM)
 
 
-ACTIONS = {"council_rsvp": rsvp}
+ACTIONS = {"council_rsvp": rsvp, "council_decide": press_decide}
 SUBMISSIONS = {MINUTES: submit_minutes, ADD: add_from_form}

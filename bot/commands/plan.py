@@ -15,7 +15,7 @@ from bot.plan.template import categories
 from bot.privacy import audit, is_admin
 from bot.replies import Action, Reply
 from bot.requests import Request
-from bot.store.models import PlanMute, PlanTask
+from bot.store.models import Meeting, PlanMute, PlanTask
 from bot.store.queries import members_by_id
 
 COMMAND = "/plan"
@@ -174,7 +174,8 @@ def show(ctx: Context, text: str) -> Reply:
     return Reply("plan/show", {
         "t": task, "owners": tasks.owners(ctx.session, task), "history": tasks.history(ctx.session, task),
         "done_now": tasks.is_done(ctx.session, task, ctx.today), "name": categories(ctx.settings.config_dir)[
-            task.category], "period": period_label(task.every, period(task.every, ctx.today))},
+            task.category], "period": period_label(task.every, period(task.every, ctx.today)),
+        "meeting": ctx.session.get(Meeting, task.meeting_id) if task.meeting_id else None},
         [] if tasks.is_done(ctx.session, task, ctx.today) else [Action.make("plan_done", task.id, style="primary")])
 
 

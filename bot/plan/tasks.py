@@ -95,6 +95,11 @@ def add(ctx: Context, *, year: int, category: str, title: str, due: date | None,
     return task, False
 
 
+def from_meeting(session: Session, meeting_id: int) -> list[PlanTask]:
+    """The tasks a meeting's decisions became."""
+    return list(session.exec(select(PlanTask).where(PlanTask.meeting_id == meeting_id).order_by(PlanTask.id)))
+
+
 def owners(session: Session, task: PlanTask) -> list[Member]:
     return list(session.exec(select(Member).join(PlanTaskOwner, PlanTaskOwner.member_id == Member.id)
                              .where(PlanTaskOwner.task_id == task.id).order_by(PlanTaskOwner.id)))
