@@ -39,9 +39,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="start the console's demo database (renkei-demo.db) afresh; never touches renkei.db")
     p = sub.add_parser("db", help="database maintenance")
     p.add_argument("action", choices=["upgrade"])
-    p = sub.add_parser("export", help="export records (ical: every meeting as one calendar file)")
-    p.add_argument("kind", choices=["ical"])
+    p = sub.add_parser("export", help="export records (ical: every meeting; plan: the plan and its log)")
+    p.add_argument("kind", choices=["ical", "plan"])
     p.add_argument("file", type=Path)
+    p.add_argument("--year", type=int, default=None, help="fiscal year of the plan (default: this one)")
     p = sub.add_parser("import", help="import a CSV file (UTF-8 or Shift_JIS), or a plan YAML file")
     p.add_argument("kind", choices=["patients", "facilities", "plan"])
     p.add_argument("file", type=Path)
@@ -115,11 +116,22 @@ def _start_scheduler(runtime: Runtime, client):
 
 
 def cmd_export(settings: Settings, args) -> int:
-    """`renkei export ical FILE`: every meeting of the last year and ahead."""
+    """`renkei export ical FILE`: every meeting of the last year and ahead;
+    `renkei export plan --year 2026 FILE.csv|FILE.xlsx`: the plan and its log."""
     from bot.council import ical
 
     runtime = _runtime(settings)
     now = runtime.clock()
+    if args.kind == "plan":
+        from bot.plan import export
+        from bot.plan.periods import fiscal_year
+
+        year = args.year or fiscal_year(now.astimezone(settings.tz).date())
+        with db.session_scope(runtime.engine) as session:
+            task_rows, log_rows = export.rows(session, settings, year)
+        export.write(args.file, task_rows, log_rows)
+        print(f"{args.file} に{year}年度の計画 {len(task_rows)}件と完了の記録 {len(log_rows)}件を書き出しました。")
+        return 0
     with db.session_scope(runtime.engine) as session:
         meetings = ical.all_meetings(session, now)
         args.file.write_bytes(ical.feed(meetings, now, settings.timezone))

@@ -130,3 +130,26 @@ def test_the_digest_stays_within_slack_limits_with_5000_tasks(bot):
     message = r.json()
     assert "ほか" in r.text and len(message["blocks"]) <= 50
     assert all(len(b.get("text", {}).get("text", "")) <= 3000 for b in message["blocks"])
+
+
+def test_the_plan_exports_to_csv_excel_reads_and_to_xlsx(bot, tmp_path, monkeypatch, capsys):
+    import csv
+
+    from openpyxl import load_workbook
+
+    bot.sim.command("/plan", "add F 連携シートを改訂する owner=<@U0DEMONS1> due=12/20")
+    bot.sim.command("/plan", "done 連携シート 研修で周知")
+    monkeypatch.setenv("RENKEI_DATABASE_URL", bot.runtime.engine.url.render_as_string(hide_password=False))
+    monkeypatch.setenv("RENKEI_CONFIG", str(ROOT / "config"))
+    csv_path, xlsx_path = tmp_path / "plan.csv", tmp_path / "plan.xlsx"
+    assert main(["export", "plan", "--year", "2026", str(csv_path)]) == 0
+    raw = csv_path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # the BOM Excel needs
+    rows = list(csv.reader(raw.decode("utf-8-sig").splitlines()))
+    assert rows[1][:4] == ["F", "効率的な情報共有のための取組み（地域連携パス、連絡様式の統一）", "連携シートを改訂する",
+                           "2026-12-20"] and rows[1][5] == "鈴木 看護師"
+    assert any(r and r[-1] == "研修で周知" for r in rows)  # the log follows the tasks after a blank line
+    assert main(["export", "plan", "--year", "2026", str(xlsx_path)]) == 0
+    book = load_workbook(xlsx_path)
+    assert book.sheetnames == ["タスク", "完了の記録"]
+    assert book["タスク"]["C2"].value == "連携シートを改訂する" and book["完了の記録"]["F2"].value == "研修で周知"
