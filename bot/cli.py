@@ -48,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("file", type=Path)
     p.add_argument("--year", type=int, default=None, help="fiscal year of a plan (default: this one)")
     p.add_argument("--as-user", default="CLI", help="actor recorded in the audit log")
+    p = sub.add_parser("plan", help="the annual plan (rollover YEAR: start it from last year's)")
+    p.add_argument("action", choices=["rollover"])
+    p.add_argument("year", type=int)
     p = sub.add_parser("jobs", help="timed messages (the scheduler tick)")
     p.add_argument("action", choices=["run-due"])
     p.add_argument("--at", default=None, help="ISO instant, e.g. 2026-12-08T08:30+09:00 (default: now)")
@@ -65,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return {
         "run": cmd_run, "serve": cmd_serve, "console": cmd_console, "demo": cmd_demo, "db": cmd_db,
-        "import": cmd_import, "export": cmd_export, "audit": cmd_audit, "jobs": cmd_jobs,
+        "import": cmd_import, "export": cmd_export, "plan": cmd_plan, "audit": cmd_audit, "jobs": cmd_jobs,
     }[args.cmd](settings, args)
 
 
@@ -113,6 +116,26 @@ def _start_scheduler(runtime: Runtime, client):
 
     schedule.start(runtime, scheduler_sender(runtime, client))
     log.info("scheduler: one tick a minute")
+
+
+def cmd_plan(settings: Settings, args) -> int:
+    """`renkei plan rollover 2027`: next year's plan from this year's
+    recurring and unfinished tasks."""
+    from bot.plan import tasks
+
+    runtime = _runtime(settings)
+    outcome = {}
+
+    def action(ctx):
+        outcome["copied"], outcome["skipped"] = tasks.rollover(ctx, args.year)
+        return Reply()
+
+    reply = runtime.run(Who(handle=Handle("cli", "CLI", "rollover")), action)
+    if reply.error:
+        print(render_text(reply.template, reply.values), file=sys.stderr)
+        return 1
+    print(f"{args.year}年度の計画に {outcome['copied']}件を引き継ぎました（完了済み・登録済みの {outcome['skipped']}件は除外）。")
+    return 0
 
 
 def cmd_export(settings: Settings, args) -> int:

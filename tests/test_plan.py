@@ -153,3 +153,19 @@ def test_the_plan_exports_to_csv_excel_reads_and_to_xlsx(bot, tmp_path, monkeypa
     book = load_workbook(xlsx_path)
     assert book.sheetnames == ["タスク", "完了の記録"]
     assert book["タスク"]["C2"].value == "連携シートを改訂する" and book["完了の記録"]["F2"].value == "研修で周知"
+
+
+def test_rollover_starts_next_year_from_recurring_and_unfinished_tasks(bot, monkeypatch, capsys):
+    bot.sim.command("/plan", "add B 部会を開催する every=month")
+    bot.sim.command("/plan", "add F 連携シートを改訂する owner=<@U0DEMONS1> due=2/28")
+    bot.sim.command("/plan", "add G 公開講座 due=11/30")
+    bot.sim.command("/plan", "done 公開講座")
+    bot.sim.command("/plan", "done 部会")
+    monkeypatch.setenv("RENKEI_DATABASE_URL", bot.runtime.engine.url.render_as_string(hide_password=False))
+    monkeypatch.setenv("RENKEI_CONFIG", str(ROOT / "config"))
+    assert main(["plan", "rollover", "2027"]) == 0 and "2件を引き継ぎました" in capsys.readouterr().out
+    assert main(["plan", "rollover", "2027"]) == 0 and "0件を引き継ぎました" in capsys.readouterr().out
+    with bot.session() as s:
+        new = {t.title: t for t in s.exec(select(PlanTask).where(PlanTask.fiscal_year == 2027))}
+        assert set(new) == {"部会を開催する", "連携シートを改訂する"}
+        assert new["連携シートを改訂する"].due == date(2028, 2, 28) and new["部会を開催する"].source == "rollover"

@@ -176,3 +176,23 @@ def mine(session: Session, member: Member, year: int, today: date) -> list[PlanT
     tasks = session.exec(select(PlanTask).join(PlanTaskOwner, PlanTaskOwner.task_id == PlanTask.id).where(
         PlanTaskOwner.member_id == member.id, PlanTask.fiscal_year == year).order_by(PlanTask.due, PlanTask.id))
     return [t for t in tasks if not is_done(session, t, today)]
+
+
+def rollover(ctx: Context, to_year: int) -> tuple[int, int]:
+    """Start `to_year`'s plan from the year before: its recurring tasks and
+    the one-off tasks never done, due dates a year on, owners kept. A title
+    already in the new year is not copied again. Returns (copied, skipped)."""
+    have = {t.title for t in ctx.session.exec(select(PlanTask).where(PlanTask.fiscal_year == to_year))}
+    copied = skipped = 0
+    for task in ctx.session.exec(select(PlanTask).where(PlanTask.fiscal_year == to_year - 1).order_by(PlanTask.id)):
+        done = ctx.session.exec(select(PlanCompletion.id).where(PlanCompletion.task_id == task.id)).first()
+        if (task.every is None and done is not None) or task.title in have:
+            skipped += 1
+            continue
+        due = None
+        if task.due is not None:
+            due = task.due.replace(year=task.due.year + 1, day=min(task.due.day, 28 if task.due.month == 2 else 31))
+        add(ctx, year=to_year, category=task.category, title=task.title, due=due, every=task.every,
+            owners=owners(ctx.session, task), source="rollover")
+        copied += 1
+    return copied, skipped
