@@ -169,3 +169,31 @@ def test_rollover_starts_next_year_from_recurring_and_unfinished_tasks(bot, monk
         new = {t.title: t for t in s.exec(select(PlanTask).where(PlanTask.fiscal_year == 2027))}
         assert set(new) == {"部会を開催する", "連携シートを改訂する"}
         assert new["連携シートを改訂する"].due == date(2028, 2, 28) and new["部会を開催する"].source == "rollover"
+
+
+def test_indicators_are_computed_from_the_teams_own_work(bot):
+    from datetime import timedelta
+
+    from bot.store.models import Note, NoteAck, Patient
+    from tests.conftest import member_of
+
+    for name, kana, outcome in (("甲 一", "こう いち", "在宅看取り"), ("乙 二", "おつ に", "在宅看取り"),
+                                ("丙 三", "へい さん", "病院死亡"), ("丁 四", "てい し", "転居")):
+        bot.sim.command("/patient", f"add {name} {kana}")
+        bot.sim.command("/patient", f"end {name} outcome={outcome} date=11/20")
+    bot.sim.command("/liaison", "山田 一つ目")
+    bot.sim.command("/liaison", "山田 二つ目")
+    bot.sim.command("/liaison", "山田 三つ目")
+    with bot.session() as s:
+        notes = s.exec(select(Note).order_by(Note.id)).all()
+        nurse, author = member_of(s, "U0DEMONS1"), member_of(s, "U0DEMOCM1")
+        s.add(NoteAck(note_id=notes[0].id, member_id=nurse.id, acked_at=notes[0].created_at + timedelta(hours=2)))
+        s.add(NoteAck(note_id=notes[1].id, member_id=nurse.id, acked_at=notes[1].created_at + timedelta(hours=30)))
+        s.add(NoteAck(note_id=notes[2].id, member_id=author.id, acked_at=notes[2].created_at))  # the author only
+        assert s.exec(select(Patient).where(Patient.outcome == "転居")).one()
+    r = bot.sim.command("/plan", "indicators")
+    assert "在宅看取り率*（結果）: 67%（2/3）" in r.text  # 転居 is not a death
+    assert "かかりつけ医師数*（構造）: 1人" in r.text  # 高橋 医師 is on 山田's team
+    assert "介護支援専門員 1人・訪問看護師 1人" in r.text
+    assert "連絡票への応答*（過程）: 33%（1/3）" in r.text
+    assert "空床情報の鮮度*（過程）: 67%（2/3）" in r.text  # ひまわり's figures are 72 hours old

@@ -9,7 +9,7 @@ from bot.commands import args
 from bot.commands.common import button_id, choice_actions
 from bot.context import Context
 from bot.dates import DateError, parse_date
-from bot.plan import digest, tasks
+from bot.plan import digest, indicators, tasks
 from bot.plan.periods import CATEGORIES, EVERY, bounds, fiscal_year, period, period_label
 from bot.plan.template import categories
 from bot.privacy import audit, is_admin
@@ -27,6 +27,7 @@ SUBCOMMANDS = {
     "mine": "mine", "自分": "mine", "担当": "mine",
     "channel": "channel", "チャンネル": "channel",
     "mute": "mute", "unmute": "unmute", "digest": "digest", "まとめ": "digest",
+    "indicators": "indicators", "指標": "indicators",
     "help": "help", "ヘルプ": "help", "使い方": "help",
 }
 ALIASES = {"担当": "owner", "担当者": "owner", "期限": "due", "締切": "due", "繰り返し": "every", "頻度": "every"}
@@ -45,6 +46,7 @@ def handle(ctx: Context, text: str) -> Reply:
     return {"add": add, "done": done, "undo": undo, "show": show, "mine": lambda ctx, rest: mine(ctx),
             "channel": set_channel, "mute": lambda ctx, rest: mute(ctx, True),
             "unmute": lambda ctx, rest: mute(ctx, False), "digest": lambda ctx, rest: preview(ctx),
+            "indicators": lambda ctx, rest: show_indicators(ctx),
             "help": lambda ctx, rest: Reply("plan/usage")}[sub](ctx, rest)
 
 
@@ -68,6 +70,13 @@ def mute(ctx: Context, on: bool) -> Reply:
     elif not on and row is not None:
         ctx.session.delete(row)
     return Reply("plan/settings", {"what": "mute" if on else "unmute"})
+
+
+def show_indicators(ctx: Context) -> Reply:
+    year = fiscal_year(ctx.today)
+    figures = indicators.computed(ctx.session, year, ctx.today, ctx.now, ctx.settings.tz,
+                                  ctx.settings.team.vacancy.freshness_hours)
+    return Reply("plan/indicators", {"year": year, "figures": figures})
 
 
 def preview(ctx: Context) -> Reply:

@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 
 from sqlmodel import Session, func, select
 
-from bot.plan import tasks
+from bot.plan import indicators, tasks
 from bot.plan.periods import fiscal_year
 from bot.plan.template import categories
 from bot.settings import Settings
@@ -50,8 +50,9 @@ def values(session: Session, settings: Settings, today: date, now: datetime) -> 
     free_tonight = session.exec(select(func.coalesce(func.sum(VacancyFigure.beds), 0)).where(
         VacancyFigure.night == today, VacancyFigure.confirmed_at >= now - timedelta(
             hours=settings.team.vacancy.freshness_hours))).one()
+    figures = indicators.computed(session, year, today, now, settings.tz, settings.team.vacancy.freshness_hours)
     return {"o": overview, "done": done, "meetings": meetings, "free_tonight": free_tonight, "today": today,
-            "names": categories(settings.config_dir), "shown": SHOWN}
+            "names": categories(settings.config_dir), "shown": SHOWN, "figures": figures}
 
 
 def muted(session: Session, member_id: int) -> bool:
