@@ -197,3 +197,17 @@ def test_indicators_are_computed_from_the_teams_own_work(bot):
     assert "介護支援専門員 1人・訪問看護師 1人" in r.text
     assert "連絡票への応答*（過程）: 33%（1/3）" in r.text
     assert "空床情報の鮮度*（過程）: 67%（2/3）" in r.text  # ひまわり's figures are 72 hours old
+
+
+def test_add_without_arguments_is_a_form_with_the_same_checks(bot):
+    bot.sim.command("/plan", "add")
+    view = bot.open_view()
+    assert view["callback_id"] == "plan_add_submit"
+    r = bot.sim.submit(view, {"category": "F", "title": "連携シートを改訂する", "due": "2027-05-01"})
+    assert "2026年度" in r.json()["errors"]["due"]
+    r = bot.sim.submit(view, {"category": "F", "title": "連携シートを改訂する", "due": "2026-12-20", "every": "once"},
+                       view_id="V500")
+    assert r.status == 200 and not r.body
+    with bot.session() as s:
+        task = s.exec(select(PlanTask)).one()
+        assert (task.category, task.due, task.every) == ("F", date(2026, 12, 20), None)

@@ -51,7 +51,7 @@ def choose(ctx: Context, request: Request) -> Reply:
 ACTIONS: dict[str, Handler] = {CHOOSE: choose, **patient.ACTIONS, **liaison.ACTIONS, **vacancy.ACTIONS,
                                 **council.ACTIONS, **plan.ACTIONS}
 SUBMISSIONS: dict[str, Handler] = {**patient.SUBMISSIONS, **liaison.SUBMISSIONS, **vacancy.SUBMISSIONS,
-                                   **council.SUBMISSIONS}
+                                   **council.SUBMISSIONS, **plan.SUBMISSIONS}
 
 
 def dispatch(ctx: Context, request: Request) -> Reply:

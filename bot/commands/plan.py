@@ -9,16 +9,18 @@ from bot.commands import args
 from bot.commands.common import button_id, choice_actions
 from bot.context import Context
 from bot.dates import DateError, parse_date
+from bot.forms import validate
 from bot.plan import digest, indicators, tasks
 from bot.plan.periods import CATEGORIES, EVERY, bounds, fiscal_year, period, period_label
 from bot.plan.template import categories
 from bot.privacy import audit, is_admin
-from bot.replies import Action, Reply
+from bot.replies import DM, Action, FormView, Reply
 from bot.requests import Request
 from bot.store.models import Meeting, PlanMute, PlanTask
 from bot.store.queries import members_by_id
 
 COMMAND = "/plan"
+ADD = "plan_add_submit"
 SUBCOMMANDS = {
     "add": "add", "追加": "add", "登録": "add",
     "done": "done", "完了": "done", "済": "done", "済み": "done",
@@ -97,6 +99,8 @@ def overview(ctx: Context) -> Reply:
 
 def add(ctx: Context, text: str) -> Reply:
     parsed = args.parse(text, ALIASES)
+    if not parsed.words and not parsed.options:
+        return Reply(form=FormView(ctx.forms.builtin["plan_add"], ADD))
     if not parsed.words:
         return Reply("plan/usage")
     category = args.fold(parsed.words[0]).upper()
@@ -194,5 +198,19 @@ def mine(ctx: Context) -> Reply:
                  [Action.make("plan_done", t.id, title=t.title) for t in open_tasks[:25]])
 
 
+def add_from_form(ctx: Context, request: Request) -> Reply:
+    """The form: the same checks as typed, each problem on its field."""
+    clean, errors = validate(ctx.forms.builtin["plan_add"], request.values)
+    if errors:
+        return Reply(field_errors=errors)
+    options = {k: v for k, v in (("due", clean.get("due")), ("every", clean.get("every"))) if v and v != "once"}
+    reply = add(ctx, " ".join([clean["category"], clean["title"], *(f"{k}={v}" for k, v in options.items())]))
+    if reply.template == "plan/invalid":
+        field = {"due_outside": "due", "bad_date": "due", "bad_every": "every"}.get(reply.values["problem"], "title")
+        return Reply(field_errors={field: ("plan", reply.values)})
+    reply.answer = DM
+    return reply
+
+
 ACTIONS = {"plan_done": press_done}
-SUBMISSIONS: dict = {}
+SUBMISSIONS = {ADD: add_from_form}
