@@ -318,3 +318,13 @@ def test_a_decision_becomes_a_plan_task_that_remembers_its_meeting(bot):
     assert "この会議から生まれたタスク" in bot.sim.command("/council", "第3回").text
     assert "会議の決定から" in bot.sim.command("/plan", "研修を2回").text and "第3回" in \
         bot.sim.command("/plan", "研修を2回").text
+
+
+def test_the_day_before_a_council_the_reminder_carries_a_draft_agenda_from_the_plan(bot):
+    bot.sim.command("/plan", "add F 連携シートを改訂する due=12/10")
+    bot.sim.command("/plan", "add G 公開講座 due=12/31")  # after the meeting: not on the agenda
+    add_meeting(bot)  # 第3回 推進協議会, 12/15, kind 協議会
+    bot.fake.clear()
+    tick(bot, "2026-12-14T18:30")
+    text = posts(bot)[-1].text()
+    assert "議題案" in text and "連携シートを改訂する" in text and "公開講座" not in text

@@ -28,13 +28,19 @@ def feed(meetings: list[Meeting], now: datetime, tz_name: str, product: str = "-
     """The calendar. Each event is serialised by icalendar once per version
     of its meeting and kept, so a feed after one change re-renders one event
     (serialising 200 events costs about 40 ms on this machine)."""
-    events = [_event(m.id, m.sequence, m.status, m.title, m.place, m.url, m.starts_at, m.ends_at, m.updated_at,
-                     tz_name)
-              for m in meetings
-              if not (m.status == "cancelled" and m.cancelled_at and now - m.cancelled_at > KEEP_CANCELLED)]
+    events = [_event(*version) for version in _versions(meetings, now, tz_name)]
     head = _calendar_head(tz_name, product)
     end = b"END:VCALENDAR\r\n"
     return head[: -len(end)] + b"".join(events) + end
+
+
+def _versions(meetings: list[Meeting], now: datetime, tz_name: str) -> list[tuple]:
+    """Everything an event is made of, for each meeting still in the feed (a
+    cancelled one goes 30 days after its cancellation). Plain values: the
+    same tuple always serialises to the same bytes, so it keys both caches."""
+    return [(m.id, m.sequence, m.status, m.title, m.place, m.url, m.starts_at, m.ends_at, m.updated_at, tz_name)
+            for m in meetings
+            if not (m.status == "cancelled" and m.cancelled_at and now - m.cancelled_at > KEEP_CANCELLED)]
 
 
 @lru_cache(maxsize=8)
@@ -85,7 +91,10 @@ def member_feed(session: Session, member_id: int, now: datetime, tz_name: str) -
     calendar apps poll every few minutes, and rendering 200 events costs
     about 40 ms on this machine."""
     meetings = member_meetings(session, member_id, now)
-    version = (member_id, tz_name, now.date(), tuple((m.id, m.sequence, m.status, m.updated_at) for m in meetings))
+    # The whole content of the feed, not just ids and sequences: a title
+    # corrected within the same second, or a cancelled meeting passing its
+    # 30 days in the middle of a day, must not be served from the cache.
+    version = tuple(_versions(meetings, now, tz_name))
     with _cache_lock:
         cached = _feeds.get(member_id)
     if cached and cached[0] == version:

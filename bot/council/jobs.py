@@ -19,6 +19,7 @@ from bot.council import meetings, messages
 from bot.council.times import TimeError, offset_label, parse_offsets
 from bot.jobs import SEND, Due, Job, JobEnv
 from bot.people import Place
+from bot.plan import tasks as plan_tasks
 from bot.replies import Message
 from bot.store.models import Meeting
 
@@ -60,7 +61,10 @@ def _reminders(env: JobEnv, meeting: Meeting, offset: timedelta, due_at: datetim
     slot = f"{meeting.starts_at.isoformat()}/{offset_label(offset)}"
     subject = f"meeting:{meeting.id}"
     last_day = offset <= PERSONAL_FROM
-    extra = {"offset": offset_label(offset), "agenda": meetings.agenda(env.session, meeting) if last_day else []}
+    extra = {"offset": offset_label(offset), "agenda": meetings.agenda(env.session, meeting) if last_day else [],
+             # Before a council: the plan's tasks overdue or due by the meeting, as a draft agenda.
+             "plan_items": plan_tasks.open_before(env.session, meeting.starts_at.astimezone(env.settings.tz).date())
+             if last_day and meeting.kind == "協議会" else []}
     message = Message("council/reminder", messages.values(env.session, meeting, **extra),
                       messages.rsvp_actions(meeting))
     if meeting.channel:

@@ -172,6 +172,15 @@ def _every(tasks: list[PlanTask], task_id: int) -> str | None:
     return next((t.every for t in tasks if t.id == task_id), None)
 
 
+def open_before(session: Session, day: date) -> list[PlanTask]:
+    """This year's tasks not done for their current period and due by
+    `day`: the plan's part of a council meeting's draft agenda."""
+    year = fiscal_year(day)
+    due = session.exec(select(PlanTask).where(PlanTask.fiscal_year == year, PlanTask.due.is_not(None),
+                                              PlanTask.due <= day).order_by(PlanTask.due, PlanTask.id))
+    return [t for t in due if not is_done(session, t, day)]
+
+
 def mine(session: Session, member: Member, year: int, today: date) -> list[PlanTask]:
     tasks = session.exec(select(PlanTask).join(PlanTaskOwner, PlanTaskOwner.task_id == PlanTask.id).where(
         PlanTaskOwner.member_id == member.id, PlanTask.fiscal_year == year).order_by(PlanTask.due, PlanTask.id))
