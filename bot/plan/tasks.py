@@ -158,18 +158,28 @@ def overview(session: Session, year: int, today: date) -> Overview:
     current period), what is due within 14 days and what is overdue."""
     tasks = list(session.exec(select(PlanTask).where(PlanTask.fiscal_year == year).order_by(PlanTask.due,
                                                                                            PlanTask.id)))
-    done_now = {row.task_id for row in session.exec(select(PlanCompletion).where(
-        PlanCompletion.task_id.in_([t.id for t in tasks]))) if row.period == period(_every(tasks, row.task_id), today)}
+    every = {t.id: t.every for t in tasks}
+    done_now = {task_id for task_id, code in session.exec(
+        select(PlanCompletion.task_id, PlanCompletion.period).join(PlanTask, PlanTask.id == PlanCompletion.task_id)
+        .where(PlanTask.fiscal_year == year)) if code == period(every.get(task_id), today)}
     progress = [(c, sum(1 for t in tasks if t.category == c and t.id in done_now),
                  sum(1 for t in tasks if t.category == c)) for c in CATEGORIES]
     open_tasks = [t for t in tasks if t.id not in done_now and t.due is not None]
-    soon = [(t, owners(session, t)) for t in open_tasks if today <= t.due <= today + SOON]
-    overdue = [(t, owners(session, t)) for t in open_tasks if t.due < today]
+    listed = [t for t in open_tasks if t.due <= today + SOON]
+    people = owners_of(session, [t.id for t in listed])  # one query, not one per task
+    soon = [(t, people.get(t.id, [])) for t in listed if today <= t.due]
+    overdue = [(t, people.get(t.id, [])) for t in listed if t.due < today]
     return Overview(year, progress, soon, overdue)
 
 
-def _every(tasks: list[PlanTask], task_id: int) -> str | None:
-    return next((t.every for t in tasks if t.id == task_id), None)
+def owners_of(session: Session, task_ids: list[int]) -> dict[int, list[Member]]:
+    found: dict[int, list[Member]] = {}
+    if task_ids:
+        for task_id, member in session.exec(select(PlanTaskOwner.task_id, Member).join(
+                Member, Member.id == PlanTaskOwner.member_id).where(PlanTaskOwner.task_id.in_(task_ids))
+                .order_by(PlanTaskOwner.id)):
+            found.setdefault(task_id, []).append(member)
+    return found
 
 
 def open_before(session: Session, day: date) -> list[PlanTask]:
