@@ -9,9 +9,6 @@ Targets: p99 under 50 ms for the commands, the tick under 2 s."""
 
 from __future__ import annotations
 
-import os
-import statistics
-import tempfile
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -19,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, text
 
+from bench._common import on_each_database, timed
 from bot import schedule
 from bot.council import ical
 from bot.council import jobs as council_jobs
@@ -58,16 +56,6 @@ def fill(engine) -> None:
         conn.execute(text("ANALYZE")) if engine.dialect.name == "postgresql" else conn.exec_driver_sql("ANALYZE")
 
 
-def _time(fn, runs: int) -> tuple[float, float]:
-    timings = []
-    for i in range(runs):
-        t0 = time.perf_counter()
-        fn(i)
-        timings.append((time.perf_counter() - t0) * 1000)
-    timings.sort()
-    return statistics.median(timings), timings[int(len(timings) * 0.99) - 1]
-
-
 def run(url: str, label: str) -> None:
     engine = make_engine(url)
     upgrade(engine)
@@ -83,10 +71,10 @@ def run(url: str, label: str) -> None:
 
     for q in ("", "第60回", "第61回"):
         command(q)
-    p50, p99 = _time(lambda i: command(""), RUNS)
+    p50, p99 = timed(lambda i: command(""), RUNS)
     print(f"council [{label}] {MEETINGS} meetings, {MEETINGS * INVITED} invitations: /council "
           f"p50 {p50:.1f} ms, p99 {p99:.1f} ms ({'OK' if p99 < 50 else 'OVER'} the 50 ms target)")
-    p50, p99 = _time(lambda i: command(f"第{DUE + 1 + i % 1000}回"), RUNS)
+    p50, p99 = timed(lambda i: command(f"第{DUE + 1 + i % 1000}回"), RUNS)
     print(f"council [{label}] /council show <meeting> p50 {p50:.1f} ms, p99 {p99:.1f} ms "
           f"({'OK' if p99 < 50 else 'OVER'} the 50 ms target)")
     member = 1 + (DUE * 7) % 200  # invited to about 100 meetings; give them 200
@@ -113,7 +101,7 @@ def run(url: str, label: str) -> None:
 
     for name, fn in (("cold, nothing cached", cold), ("rebuilt after a change", after_a_change),
                      ("unchanged, as polled", served)):
-        p50, p99 = _time(fn, 100)
+        p50, p99 = timed(fn, 100)
         print(f"council [{label}] calendar feed of a member with 200 meetings, {name}: "
               f"p50 {p50:.1f} ms, p99 {p99:.1f} ms ({'OK' if p99 < 50 else 'OVER'} the 50 ms target)")
     rendered = []
@@ -128,16 +116,7 @@ def run(url: str, label: str) -> None:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        run(f"sqlite:///{Path(tmp) / 'bench.db'}", "SQLite")
-    url = os.environ.get("RENKEI_BENCH_DATABASE_URL")
-    if url:
-        engine = make_engine(url)
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-        engine.dispose()
-        run(url, "PostgreSQL")
+    on_each_database(run)
 
 
 if __name__ == "__main__":

@@ -10,10 +10,7 @@ indicators under 500 ms."""
 
 from __future__ import annotations
 
-import os
 import random
-import statistics
-import tempfile
 import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -21,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, text
 
+from bench._common import on_each_database, timed
 from bot.people import Handle
 from bot.plan import digest, indicators
 from bot.render import render_text
@@ -73,16 +71,6 @@ def fill(engine) -> None:
         conn.execute(text("ANALYZE")) if engine.dialect.name == "postgresql" else conn.exec_driver_sql("ANALYZE")
 
 
-def _time(fn, runs: int) -> tuple[float, float]:
-    timings = []
-    for i in range(runs):
-        t0 = time.perf_counter()
-        fn(i)
-        timings.append((time.perf_counter() - t0) * 1000)
-    timings.sort()
-    return statistics.median(timings), timings[max(0, int(len(timings) * 0.99) - 1)]
-
-
 def run(url: str, label: str) -> None:
     engine = make_engine(url)
     upgrade(engine)
@@ -100,7 +88,7 @@ def run(url: str, label: str) -> None:
     command("")
     for name, fn in (("/plan", lambda i: command("")),
                      ("/plan done <fuzzy title>", lambda i: command(f"done {WORDS[i % 10]}の取り組み{i + 11}"))):
-        p50, p99 = _time(fn, RUNS)
+        p50, p99 = timed(fn, RUNS)
         print(f"plan [{label}] {name}: p50 {p50:.1f} ms, p99 {p99:.1f} ms ({'OK' if p99 < 50 else 'OVER'} 50 ms)")
 
     def render_digest(_i: int) -> None:
@@ -108,7 +96,7 @@ def run(url: str, label: str) -> None:
             values = digest.values(session, settings, NOW.date(), NOW)
         render_text("plan/digest_details", values)
 
-    p50, p99 = _time(render_digest, 2)
+    p50, p99 = timed(render_digest, 2)
     print(f"plan [{label}] full weekly digest (figures + rendering): p50 {p50:.0f} ms, p99 {p99:.0f} ms "
           f"({'OK' if p50 < 100 else 'OVER'} 100 ms)")
 
@@ -116,7 +104,7 @@ def run(url: str, label: str) -> None:
         with session_scope(engine) as session:
             indicators.computed(session, 2026, NOW.date(), NOW, JST, 48)
 
-    p50, p99 = _time(compute, 2)
+    p50, p99 = timed(compute, 2)
     print(f"plan [{label}] computed indicators over {PATIENTS} patients and {NOTES} notes: "
           f"p50 {p50:.0f} ms, p99 {p99:.0f} ms ({'OK' if p50 < 500 else 'OVER'} 500 ms)")
     runtime.background.shutdown()
@@ -124,16 +112,7 @@ def run(url: str, label: str) -> None:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        run(f"sqlite:///{Path(tmp) / 'bench.db'}", "SQLite")
-    url = os.environ.get("RENKEI_BENCH_DATABASE_URL")
-    if url:
-        engine = make_engine(url)
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-        engine.dispose()
-        run(url, "PostgreSQL")
+    on_each_database(run)
 
 
 if __name__ == "__main__":

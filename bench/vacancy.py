@@ -7,10 +7,8 @@ Target: p99 well inside Slack's 3 s ack, under 50 ms on a 2-core machine."""
 
 from __future__ import annotations
 
-import os
 import random
 import statistics
-import tempfile
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, text
 
+from bench._common import on_each_database
 from bot.people import Handle
 from bot.requests import COMMAND, Request, Who
 from bot.runtime import Runtime
@@ -98,16 +97,7 @@ def run(url: str, label: str) -> None:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        run(f"sqlite:///{Path(tmp) / 'bench.db'}", "SQLite")
-    url = os.environ.get("RENKEI_BENCH_DATABASE_URL")
-    if url:
-        engine = make_engine(url)
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-        engine.dispose()
-        run(url, "PostgreSQL")
+    on_each_database(run)
 
 
 if __name__ == "__main__":
