@@ -130,9 +130,7 @@ def cmd_plan(settings: Settings, args) -> int:
         outcome["copied"], outcome["skipped"] = tasks.rollover(ctx, args.year)
         return Reply()
 
-    reply = runtime.run(Who(handle=Handle("cli", "CLI", "rollover")), action)
-    if reply.error:
-        print(render_text(reply.template, reply.values), file=sys.stderr)
+    if not _run_as_cli(runtime, action, "CLI"):
         return 1
     print(f"{args.year}年度の計画に {outcome['copied']}件を引き継ぎました（完了済み・登録済みの {outcome['skipped']}件は除外）。")
     return 0
@@ -261,15 +259,22 @@ def cmd_import(settings: Settings, args) -> int:
             outcome["unreadable"] = str(e)
         return Reply()
 
-    reply = runtime.run(Who(handle=Handle("cli", args.as_user, "import")), action)
-    if reply.error:
-        print(render_text(reply.template, reply.values), file=sys.stderr)
+    if not _run_as_cli(runtime, action, args.as_user):
         return 1
     if "unreadable" in outcome:
         print(f"{args.file}: {outcome['unreadable']}", file=sys.stderr)
         return 2
     print(render_text("cli/import_result", {"file": args.file, "result": outcome["result"]}))
     return 1 if outcome["result"].problems else 0
+
+
+def _run_as_cli(runtime: Runtime, action, user: str) -> bool:
+    """Run `action` in one transaction as the CLI (the audit actor is
+    `cli:<user>`); False, with the reason printed, if it did not complete."""
+    reply = runtime.run(Who(handle=Handle("cli", user, "cli")), action)
+    if reply.error:
+        print(render_text(reply.template, reply.values), file=sys.stderr)
+    return not reply.error
 
 
 def _import_plan(runtime: Runtime, args) -> int:
@@ -289,16 +294,13 @@ def _import_plan(runtime: Runtime, args) -> int:
             outcome["problems"] = e.problems
             return Reply()
         for p in planned:
-            owners = [get_or_create_member(ctx.session, Handle(*(o.split(":", 1) if ":" in o else ("slack", o))),
-                                           ctx.now) for o in p.owners]
+            owners = [get_or_create_member(ctx.session, Handle.parse(o), ctx.now) for o in p.owners]
             tasks.add(ctx, year=year, category=p.category, title=p.title, due=p.due, every=p.every, owners=owners,
                       source="imported")
         outcome["stored"], outcome["year"] = len(planned), year
         return Reply()
 
-    reply = runtime.run(Who(handle=Handle("cli", args.as_user, "import")), action)
-    if reply.error:
-        print(render_text(reply.template, reply.values), file=sys.stderr)
+    if not _run_as_cli(runtime, action, args.as_user):
         return 1
     if "problems" in outcome:
         print(f"{args.file}: 読み取れない行があるため、何も登録していません。", file=sys.stderr)

@@ -48,6 +48,13 @@ class Handle:
     def __str__(self) -> str:
         return f"{self.platform}:{self.external_id}"
 
+    @classmethod
+    def parse(cls, text: str, default_platform: str = "slack") -> "Handle":
+        """`slack:U0123`, or a bare `U0123` on the default platform (files
+        written by hand, such as a CSV team column or a plan's owners)."""
+        platform, _, external_id = text.strip().rpartition(":")
+        return cls(platform or default_platform, external_id)
+
 
 def qualified(platform: str, external_id: str) -> str:
     return f"{platform}:{external_id}"

@@ -4,7 +4,6 @@ and words the answers; the rules live in `bot.council`."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from typing import Any
 
 from bot.commands import args
@@ -80,8 +79,7 @@ def add(ctx: Context, text: str) -> Reply:
 def create(ctx: Context, parsed: args.Args) -> Reply:
     try:
         when, rest = read_when(parsed.words, ctx.today, ctx.settings.tz)
-        remind = ",".join(_labels(parse_offsets(parsed.options["remind"]))) if "remind" in parsed.options \
-            else "7d,1d,2h"
+        remind = _remind(parsed.options["remind"]) if "remind" in parsed.options else "7d,1d,2h"
     except (DateError, TimeError) as e:
         return invalid("bad_when", message=str(e))
     if when is None:
@@ -132,8 +130,9 @@ def add_from_form(ctx: Context, request: Request) -> Reply:
     return reply
 
 
-def _labels(offsets: list[timedelta]) -> list[str]:
-    return [offset_label(o) for o in offsets]
+def _remind(typed: str) -> str:
+    """`7日,2時間` → `7d,2h`: the offsets as stored (TimeError if unreadable)."""
+    return ",".join(offset_label(o) for o in parse_offsets(typed))
 
 
 # --- list and show -------------------------------------------------------------
@@ -294,7 +293,7 @@ def edit(ctx: Context, text: str) -> Reply:
                                            if meeting.ends_at else None)
                 new.update(starts_at=when.starts_at, ends_at=ends_at)
         if "remind" in parsed.options:
-            new["remind"] = ",".join(_labels(parse_offsets(parsed.options["remind"])))
+            new["remind"] = _remind(parsed.options["remind"])
     except (DateError, TimeError) as e:
         return invalid("bad_when", message=str(e))
     for key in ("place", "url", "title"):

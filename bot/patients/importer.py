@@ -49,8 +49,7 @@ def import_patients(ctx: Context, path: Path) -> ImportResult:
                 care_level=patient_fields.normalise_care(row.get("care", "")) or "",
                 consent=patient_fields.CONSENT[consent.lower()], created_at=ctx.now, created_by_id=ctx.member.id))
             for user_id in dict.fromkeys(row.get("team", "").split()):
-                platform, _, external_id = user_id.rpartition(":")  # a bare id is a Slack id
-                member = get_or_create_member(ctx.session, Handle(platform or "slack", external_id), ctx.now)
+                member = get_or_create_member(ctx.session, Handle.parse(user_id), ctx.now)
                 ctx.session.add(CareTeamMember(patient_id=patient.id, member_id=member.id, added_at=ctx.now))
             audit(ctx, "patient.import", patient=patient, detail=f"{path.name}:{line}")
         result.stored.append(patient.code)
