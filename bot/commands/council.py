@@ -264,9 +264,9 @@ def rsvp(ctx: Context, request: Request) -> Reply:
     problem, changed = meetings.answer(ctx, meeting, choice)
     if problem:
         return invalid(problem, m=meeting)
-    posts = [p for p in [messages.redraw(ctx.session, meeting)] if p] if changed else []
-    return Reply("council/answered", {"m": meeting, "choice": choice, "changed": changed},
-                 update=messages.announcement(ctx.session, meeting), posts=posts)
+    current = messages.announcement(ctx.session, meeting)
+    return Reply("council/answered", {"m": meeting, "choice": choice, "changed": changed}, update=current,
+                 posts=messages.redraw(meeting, current) if changed else [])
 
 
 # --- changes -------------------------------------------------------------------
@@ -304,12 +304,12 @@ def edit(ctx: Context, text: str) -> Reply:
     if not new and not parsed.mentions:
         return invalid("edit_usage", m=meeting)
     change = meetings.change(ctx, meeting, **new)
+    current = messages.announcement(ctx.session, meeting)
     posts = []
     if change.moved:  # one message each to those whose answer was reset
-        notice = messages.announcement(ctx.session, meeting)
-        notice.template, notice.values = "council/changed", {**notice.values, "change": change.fields}
-        posts = [notice.sent(dm_to=m.id) for m in change.told]
-    posts += [p for p in [messages.redraw(ctx.session, meeting)] if p]
+        changed = messages.notice(current, "council/changed", change=change.fields)
+        posts = [changed.sent(dm_to=m.id) for m in change.told]
+    posts += messages.redraw(meeting, current)
     return Reply("council/edited", {"m": meeting, "change": change.fields, "moved": change.moved,
                                     "told": change.told}, posts=posts)
 
@@ -333,12 +333,12 @@ def cancel(ctx: Context, text: str) -> Reply:
     if meeting.status == "cancelled":
         return invalid("cancelled", m=meeting)
     coming = meetings.cancel(ctx, meeting)
-    notice = messages.announcement(ctx.session, meeting)
-    notice.template = "council/cancelled"
-    posts = [notice.sent(dm_to=m.id) for m in coming if m.id != ctx.member.id]
+    current = messages.announcement(ctx.session, meeting)
+    cancelled = messages.notice(current, "council/cancelled")
+    posts = [cancelled.sent(dm_to=m.id) for m in coming if m.id != ctx.member.id]
     if meeting.channel:
-        posts.append(notice.sent(place=Place.parse(meeting.channel)))
-    posts += [p for p in [messages.redraw(ctx.session, meeting)] if p]
+        posts.append(cancelled.sent(place=Place.parse(meeting.channel)))
+    posts += messages.redraw(meeting, current)
     return Reply("council/cancel_done", {"m": meeting, "told": len(coming)}, posts=posts)
 
 

@@ -11,7 +11,7 @@ from sqlmodel import Session
 from bot.council import meetings
 from bot.people import Place
 from bot.replies import Action, Message, Post
-from bot.store.models import Meeting, Member
+from bot.store.models import Meeting
 
 ANNOUNCEMENT = "council/announcement"
 
@@ -48,12 +48,14 @@ def _remember(session: Session, meeting_id: int, message_id: str) -> None:
     session.add(meeting)
 
 
-def redraw(session: Session, meeting: Meeting) -> Post | None:
-    """The announcement again, in place, with the current counts."""
+def redraw(meeting: Meeting, current: Message) -> list[Post]:
+    """The channel announcement again, in place, as `current` (the
+    announcement just built for the reply) shows it."""
     if not (meeting.channel and meeting.message_id):
-        return None
-    return announcement(session, meeting).sent(place=Place.parse(meeting.channel), edit_of=meeting.message_id)
+        return []
+    return [current.sent(place=Place.parse(meeting.channel), edit_of=meeting.message_id)]
 
 
-def to_member(message: Message, member: Member) -> Post:
-    return message.sent(dm_to=member.id)
+def notice(current: Message, template: str, **extra: Any) -> Message:
+    """A message about the meeting worded by `template`, from the same values."""
+    return Message(template, {**current.values, **extra}, current.actions)
