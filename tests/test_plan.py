@@ -211,3 +211,16 @@ def test_add_without_arguments_is_a_form_with_the_same_checks(bot):
     with bot.session() as s:
         task = s.exec(select(PlanTask)).one()
         assert (task.category, task.due, task.every) == ("F", date(2026, 12, 20), None)
+
+
+def test_only_an_admin_sets_the_plan_channel_and_mute_can_be_undone(bot):
+    from bot.store.models import PlanMute, TeamSetting
+
+    assert "管理者だけ" in bot.sim.command("/plan", "channel <#C0OTHER|other>").text
+    r = bot.sim.command("/plan", "channel <#C0PLAN|plan>", user="U0DEMOADM")
+    assert "投稿先を" in r.text and "<#C0PLAN>" in r.text
+    assert "止めました" in bot.sim.command("/plan", "mute").text
+    assert "再開しました" in bot.sim.command("/plan", "unmute").text
+    with bot.session() as s:
+        assert s.exec(select(TeamSetting)).one().value == "slack:C0PLAN"
+        assert s.exec(select(PlanMute)).all() == []
