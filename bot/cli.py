@@ -150,7 +150,9 @@ def cmd_export(settings: Settings, args) -> int:
         year = args.year or fiscal_year(now.astimezone(settings.tz).date())
         with db.session_scope(runtime.engine) as session:
             task_rows, log_rows = export.rows(session, settings, year)
-        export.write(args.file, task_rows, log_rows)
+            trends = export.series(session, settings, year, now.astimezone(settings.tz).date(), now) \
+                if args.file.suffix.lower() == ".xlsx" else []
+        export.write(args.file, task_rows, log_rows, trends)
         print(f"{args.file} に{year}年度の計画 {len(task_rows)}件と完了の記録 {len(log_rows)}件を書き出しました。")
         return 0
     with db.session_scope(runtime.engine) as session:

@@ -3,14 +3,17 @@ press, and words the answers; the rules live in `bot.plan`."""
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import date
+
 from sqlmodel import select
 
-from bot.commands import args
+from bot.commands import args, plan_indicators
 from bot.commands.common import button_id, choice_actions
 from bot.context import Context
 from bot.dates import DateError, parse_date
 from bot.forms import validate
-from bot.plan import digest, indicators, tasks
+from bot.plan import digest, tasks
 from bot.plan.periods import CATEGORIES, EVERY, bounds, fiscal_year, period, period_label
 from bot.plan.template import categories
 from bot.privacy import audit, is_admin
@@ -21,18 +24,23 @@ from bot.store.queries import members_by_id
 
 COMMAND = "/plan"
 ADD = "plan_add_submit"
+EDIT = "plan_edit_submit"
 SUBCOMMANDS = {
     "add": "add", "追加": "add", "登録": "add",
     "done": "done", "完了": "done", "済": "done", "済み": "done",
     "undo": "undo", "取消": "undo", "取り消し": "undo", "戻す": "undo",
     "show": "show", "表示": "show", "詳細": "show",
+    "edit": "edit", "変更": "edit", "修正": "edit", "編集": "edit",
     "mine": "mine", "自分": "mine", "担当": "mine",
     "channel": "channel", "チャンネル": "channel",
     "mute": "mute", "unmute": "unmute", "digest": "digest", "まとめ": "digest",
-    "indicators": "indicators", "指標": "indicators",
+    "indicators": "indicators", "indicator": "indicators", "指標": "indicators", "評価指標": "indicators",
     "help": "help", "ヘルプ": "help", "使い方": "help",
 }
-ALIASES = {"担当": "owner", "担当者": "owner", "期限": "due", "締切": "due", "繰り返し": "every", "頻度": "every"}
+ALIASES = {"担当": "owner", "担当者": "owner", "期限": "due", "締切": "due", "繰り返し": "every", "頻度": "every",
+           "タスク名": "title", "名前": "title", "件名": "title", "項目": "category"}
+# `every=once` (or `期限=なし`) takes the repetition (or due date) away in /plan edit.
+NONE = {"once", "none", "no", "なし", "無し", "1回", "一回", "-", "ー"}
 
 
 def handle(ctx: Context, text: str) -> Reply:
@@ -45,10 +53,10 @@ def handle(ctx: Context, text: str) -> Reply:
     sub = SUBCOMMANDS.get(word)
     if sub is None:
         return show(ctx, text)  # `/plan 連携シート` means show
-    return {"add": add, "done": done, "undo": undo, "show": show, "mine": lambda ctx, rest: mine(ctx),
+    return {"add": add, "done": done, "undo": undo, "show": show, "edit": edit, "mine": lambda ctx, rest: mine(ctx),
             "channel": set_channel, "mute": lambda ctx, rest: mute(ctx, True),
             "unmute": lambda ctx, rest: mute(ctx, False), "digest": lambda ctx, rest: preview(ctx),
-            "indicators": lambda ctx, rest: show_indicators(ctx),
+            "indicators": plan_indicators.handle,
             "help": lambda ctx, rest: Reply("plan/usage")}[sub](ctx, rest)
 
 
@@ -74,13 +82,6 @@ def mute(ctx: Context, on: bool) -> Reply:
     return Reply("plan/settings", {"what": "mute" if on else "unmute"})
 
 
-def show_indicators(ctx: Context) -> Reply:
-    year = fiscal_year(ctx.today)
-    figures = indicators.computed(ctx.session, year, ctx.today, ctx.now, ctx.settings.tz,
-                                  ctx.settings.team.vacancy.freshness_hours)
-    return Reply("plan/indicators", {"year": year, "figures": figures})
-
-
 def preview(ctx: Context) -> Reply:
     """`/plan digest`: this week's digest, now, only to the asker."""
     values = digest.values(ctx.session, ctx.settings, ctx.today, ctx.now)
@@ -103,32 +104,134 @@ def add(ctx: Context, text: str) -> Reply:
         return Reply(form=FormView(ctx.forms.builtin["plan_add"], ADD))
     if not parsed.words:
         return Reply("plan/usage")
-    category = args.fold(parsed.words[0]).upper()
-    if category not in CATEGORIES:
-        return invalid("bad_category", value=parsed.words[0], names=categories(ctx.settings.config_dir))
+    category, problem = _category(ctx, parsed.words[0])
     title = " ".join(parsed.words[1:]).strip()
-    if not title:
-        return invalid("no_title")
-    year = fiscal_year(ctx.today)
-    due = None
-    if "due" in parsed.options:
-        try:
-            due = parse_date(parsed.options["due"], ctx.today)
-        except DateError as e:
-            return invalid("bad_date", message=str(e))
-        first, last = bounds(year)
-        if due is None or not first <= due <= last:
-            return invalid("due_outside", value=parsed.options["due"], year=year, first=first, last=last)
-    every = None
-    if "every" in parsed.options:
-        every = EVERY.get(args.fold(parsed.options["every"]).lower())
-        if every is None:
-            return invalid("bad_every", value=parsed.options["every"])
+    if not problem and not title:
+        problem = invalid("no_title")
+    due, problem = _due(ctx, parsed.options["due"]) if "due" in parsed.options and not problem else (None, problem)
+    every, problem = _every(parsed.options["every"]) if "every" in parsed.options and not problem else (
+        None, problem)
+    if problem:
+        return problem
     owners = members_by_id(ctx.session, parsed.mentions)
-    task, duplicate = tasks.add(ctx, year=year, category=category, title=title[:200], due=due, every=every,
-                                owners=owners)
+    task, duplicate = tasks.add(ctx, year=fiscal_year(ctx.today), category=category, title=title[:200], due=due,
+                                every=every, owners=owners)
     return Reply("plan/added", {"t": task, "owners": owners, "duplicate": duplicate,
                                 "name": categories(ctx.settings.config_dir)[category]})
+
+
+def _category(ctx: Context, typed: str) -> tuple[str | None, Reply | None]:
+    category = args.fold(typed).strip().upper()
+    if category not in CATEGORIES or not category:
+        return None, invalid("bad_category", value=typed, names=categories(ctx.settings.config_dir))
+    return category, None
+
+
+def _due(ctx: Context, typed: str) -> tuple[date | None, Reply | None]:
+    """A due date inside this fiscal year."""
+    try:
+        due = parse_date(typed, ctx.today)
+    except DateError as e:
+        return None, invalid("bad_date", message=str(e))
+    year = fiscal_year(ctx.today)
+    first, last = bounds(year)
+    if due is None or not first <= due <= last:
+        return None, invalid("due_outside", value=typed, year=year, first=first, last=last)
+    return due, None
+
+
+def _every(typed: str) -> tuple[str | None, Reply | None]:
+    every = EVERY.get(args.fold(typed).strip().lower())
+    return (every, None) if every else (None, invalid("bad_every", value=typed))
+
+
+def edit(ctx: Context, text: str) -> Reply:
+    """`/plan edit 連携シート due=12/20 owner=@佐藤` changes what is given;
+    with nothing to change, the form opens filled in."""
+    task, rest, other = _target(ctx, text, "edit")
+    if other:
+        return other
+    if not _may_edit(ctx, task):
+        audit(ctx, "plan.edit", target=f"task:{task.id}", allowed=False, detail="not owner")
+        return invalid("not_yours", t=task)
+    parsed = args.parse(rest, ALIASES, spaced=frozenset({"title"}))
+    changes, problem = _changes(ctx, parsed.options)
+    if problem:
+        return problem
+    if parsed.mentions:
+        changes["owners"] = members_by_id(ctx.session, parsed.mentions)
+    if not changes:
+        form = ctx.forms.builtin["plan_add"]
+        return Reply(form=FormView(dataclasses.replace(form, title="タスクの変更"), EDIT, meta={"task": task.id},
+                                   initial={"category": task.category, "title": task.title,
+                                            "due": task.due.isoformat() if task.due else "",
+                                            "every": task.every or "once"}))
+    return _edited(ctx, task, changes)
+
+
+def _may_edit(ctx: Context, task: PlanTask) -> bool:
+    return (is_admin(ctx) or task.created_by_id == ctx.member.id
+            or ctx.member.id in {m.id for m in tasks.owners(ctx.session, task)})
+
+
+def _changes(ctx: Context, options: dict[str, str]) -> tuple[dict, Reply | None]:
+    """What `key=value` options ask to change, each checked as `add` checks it."""
+    changes: dict = {}
+    for key, typed in options.items():
+        none = args.fold(typed).strip().lower() in NONE
+        problem = None
+        if key == "title":
+            if not typed.strip():
+                problem = invalid("no_title")
+            changes["title"] = args.typed_text(typed)[:200]
+        elif key == "category":
+            changes["category"], problem = _category(ctx, typed)
+        elif key == "due":
+            if none:
+                changes["clear_due"] = True
+            else:
+                changes["due"], problem = _due(ctx, typed)
+        elif key == "every":
+            if none:
+                changes["once"] = True
+            else:
+                changes["every"], problem = _every(typed)
+        elif key != "owner":  # owners come as mentions
+            problem = invalid("bad_option", key=key)
+        if problem:
+            return {}, problem
+    return changes, None
+
+
+def _edited(ctx: Context, task: PlanTask, changes: dict) -> Reply:
+    changed = tasks.edit(ctx, task, **changes)
+    return Reply("plan/edited", {"t": task, "changed": changed, "owners": tasks.owners(ctx.session, task),
+                                 "name": categories(ctx.settings.config_dir)[task.category]})
+
+
+def edit_from_form(ctx: Context, request: Request) -> Reply:
+    task = ctx.session.get(PlanTask, int(request.meta.get("task") or 0))
+    if task is None:
+        return Reply(field_errors={"title": ("plan", {"problem": "task_gone"})})
+    if not _may_edit(ctx, task):
+        return Reply(field_errors={"title": ("plan", invalid("not_yours", t=task).values)})
+    clean, errors = validate(ctx.forms.builtin["plan_add"], request.values)
+    if errors:
+        return Reply(field_errors=errors)
+    changes = {"category": clean["category"], "title": clean["title"][:200]}
+    if clean.get("due"):
+        changes["due"], problem = _due(ctx, str(clean["due"]))
+        if problem:
+            return Reply(field_errors={"due": ("plan", problem.values)})
+    else:
+        changes["clear_due"] = True
+    if clean.get("every") in (None, "", "once"):
+        changes["once"] = True
+    else:
+        changes["every"] = clean["every"]
+    reply = _edited(ctx, task, changes)
+    reply.answer = DM
+    return reply
 
 
 def _target(ctx: Context, text: str, sub: str) -> tuple[PlanTask | None, str, Reply | None]:
@@ -213,4 +316,4 @@ def add_from_form(ctx: Context, request: Request) -> Reply:
 
 
 ACTIONS = {"plan_done": press_done}
-SUBMISSIONS = {ADD: add_from_form}
+SUBMISSIONS = {ADD: add_from_form, EDIT: edit_from_form}

@@ -19,7 +19,9 @@ from bot.council import meetings, messages
 from bot.council.times import TimeError, offset_label, parse_offsets
 from bot.jobs import SEND, Due, Job, JobEnv
 from bot.people import Place
+from bot.plan import recorded
 from bot.plan import tasks as plan_tasks
+from bot.plan.periods import fiscal_year
 from bot.replies import Message
 from bot.store.models import Meeting
 
@@ -62,9 +64,13 @@ def _reminders(env: JobEnv, meeting: Meeting, offset: timedelta, due_at: datetim
     subject = f"meeting:{meeting.id}"
     last_day = offset <= PERSONAL_FROM
     extra = {"offset": offset_label(offset), "agenda": meetings.agenda(env.session, meeting) if last_day else [],
-             # Before a council: the plan's tasks overdue or due by the meeting, as a draft agenda.
-             "plan_items": plan_tasks.open_before(env.session, meeting.starts_at.astimezone(env.settings.tz).date())
-             if last_day and meeting.kind == "協議会" else []}
+             "plan_items": [], "behind": []}
+    if last_day and meeting.kind == "協議会":
+        # Before a council: the plan's tasks overdue or due by the meeting,
+        # and the indicators behind target, as a draft agenda (plan, do, check).
+        day = meeting.starts_at.astimezone(env.settings.tz).date()
+        extra.update(plan_items=plan_tasks.open_before(env.session, day),
+                     behind=recorded.behind_target(env.session, fiscal_year(day)))
     message = Message("council/reminder", messages.values(env.session, meeting, **extra),
                       messages.rsvp_actions(meeting))
     if meeting.channel:

@@ -1,18 +1,24 @@
 """The plan and its completion log for the council: CSV in UTF-8 with a BOM
 (so Excel opens it as Japanese), or an Excel workbook (openpyxl) with one
-sheet for the tasks and one for the log."""
+sheet for the tasks, one for the log, and one per indicator with a trend
+(its value per quarter, the target, and a line chart)."""
 
 from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
+from openpyxl.chart import LineChart, Reference
 from sqlmodel import Session, select
 
+from bot.plan import indicators, recorded
+from bot.plan.periods import period, quarter_label
 from bot.plan.template import categories
 from bot.settings import Settings
 from bot.store.models import Member, PlanCompletion, PlanTask, PlanTaskOwner
@@ -49,11 +55,58 @@ def rows(session: Session, settings: Settings, year: int) -> tuple[list[list], l
     return task_rows, log_rows
 
 
+@dataclass
+class Series:
+    """One indicator's trend for a sheet: a value per quarter (None where
+    nothing is known yet) and the target, if one was agreed."""
+
+    name: str
+    unit: str
+    target: float | None
+    values: list[tuple[str, float | None]]
+
+
+def series(session: Session, settings: Settings, year: int, today: date, now: datetime) -> list[Series]:
+    labels = [quarter_label(period("quarter", first)) for first, _last in indicators.quarters(year)]
+    found = [Series(f.name, "%", None, list(zip(labels, f.trend)))
+             for f in indicators.computed(session, year, today, now, settings.tz,
+                                          settings.team.vacancy.freshness_hours) if f.trend]
+    targets = {i.name: i for i in recorded.all_indicators(session)}
+    for figure in recorded.figures(session, year):
+        indicator = targets[figure.name]
+        found.append(Series(figure.name, indicator.unit, indicator.target, list(zip(labels, figure.trend))))
+    return found
+
+
+def _sheet_title(name: str, taken: set[str]) -> str:
+    # Excel: at most 31 characters, none of []:*?/\ , unique in the book.
+    base = re.sub(r"[\[\]:*?/\\]", "・", name)[:28] or "指標"
+    title, n = base, 2
+    while title in taken:
+        title, n = f"{base[:26]}({n})", n + 1
+    taken.add(title)
+    return title
+
+
+def _indicator_sheet(book: Workbook, s: Series, taken: set[str]) -> None:
+    sheet = book.create_sheet(_sheet_title(s.name, taken))
+    sheet.append(["四半期", f"{s.name}（{s.unit}）" if s.unit else s.name, "目標"])
+    for label, value in s.values:
+        sheet.append([label, value, s.target])
+    chart = LineChart()
+    chart.title, chart.y_axis.title = s.name, s.unit or None
+    last = len(s.values) + 1
+    chart.add_data(Reference(sheet, min_col=2, max_col=3 if s.target is not None else 2, min_row=1,
+                             max_row=last), titles_from_data=True)
+    chart.set_categories(Reference(sheet, min_col=1, min_row=2, max_row=last))
+    sheet.add_chart(chart, "E2")
+
+
 def _local(at: datetime, tz: ZoneInfo) -> str:
     return at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
 
 
-def write(path: Path, task_rows: list[list], log_rows: list[list]) -> None:
+def write(path: Path, task_rows: list[list], log_rows: list[list], trends: list[Series] = ()) -> None:
     if path.suffix.lower() == ".xlsx":
         book = Workbook()
         sheet = book.active
@@ -63,6 +116,9 @@ def write(path: Path, task_rows: list[list], log_rows: list[list]) -> None:
         log = book.create_sheet("完了の記録")
         for row in [LOG_HEADER, *log_rows]:
             log.append(row)
+        taken = {"タスク", "完了の記録"}
+        for one in trends:
+            _indicator_sheet(book, one, taken)
         book.save(path)
         return
     out = io.StringIO()

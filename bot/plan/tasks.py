@@ -33,6 +33,7 @@ READINGS = {
     "入退院": "にゅうたいいん", "退院": "たいいん", "入院": "にゅういん", "多職種": "たしょくしゅ",
     "相談": "そうだん", "窓口": "まどぐち", "周知": "しゅうち", "夜間": "やかん", "休日": "きゅうじつ",
     "体制": "たいせい", "主治医": "しゅじい", "寸劇": "すんげき", "普及": "ふきゅう", "啓発": "けいはつ",
+    "件数": "けんすう", "参加者": "さんかしゃ", "搬送": "はんそう", "救急": "きゅうきゅう", "訪問": "ほうもん",
 }
 _WORDS = sorted(READINGS, key=len, reverse=True)
 
@@ -56,10 +57,10 @@ _lock = threading.Lock()
 
 def index(session: Session, year: int) -> FuzzyIndex[TaskKey]:
     """This year's tasks by title (`れんけいシート` finds 連携シート), built
-    once per process until a task is added."""
+    once per process until a task is added or edited."""
     engine = session.get_bind()
-    version = (year, *session.exec(select(func.max(PlanTask.id), func.count(PlanTask.id))
-                                   .where(PlanTask.fiscal_year == year)).one())
+    version = (year, *session.exec(select(func.max(PlanTask.id), func.count(PlanTask.id),
+                                          func.max(PlanTask.updated_at)).where(PlanTask.fiscal_year == year)).one())
     with _lock:
         cached = _indexes.get(engine)
     if cached and cached[0] == version:
@@ -215,3 +216,30 @@ def rollover(ctx: Context, to_year: int) -> tuple[int, int]:
             owners=owners(ctx.session, task), source="rollover")
         copied += 1
     return copied, skipped
+
+
+def edit(ctx: Context, task: PlanTask, *, category: str | None = None, title: str | None = None,
+         due: date | None = None, clear_due: bool = False, every: str | None = None, once: bool = False,
+         owners: list[Member] | None = None) -> list[str]:
+    """Change what is given; the names of the fields that changed. A change
+    of repetition keeps the log: completions stay under their own periods."""
+    changed = []
+    for name, value in (("category", category), ("title", title), ("due", None if clear_due else due),
+                        ("every", None if once else every)):
+        explicit = value is not None or (name == "due" and clear_due) or (name == "every" and once)
+        if explicit and getattr(task, name) != value:
+            setattr(task, name, value)
+            changed.append(name)
+    if owners is not None and {m.id for m in owners} != {m.id for m in owners_of(ctx.session, [task.id]).get(
+            task.id, [])}:
+        for row in ctx.session.exec(select(PlanTaskOwner).where(PlanTaskOwner.task_id == task.id)):
+            ctx.session.delete(row)
+        ctx.session.flush()
+        for member in owners:
+            ctx.session.add(PlanTaskOwner(task_id=task.id, member_id=member.id))
+        changed.append("owners")
+    if changed:
+        task.updated_at = ctx.now
+        ctx.session.add(task)
+        audit(ctx, "plan.edit", target=f"task:{task.id}", detail=",".join(changed))
+    return changed

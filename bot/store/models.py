@@ -367,6 +367,8 @@ class PlanTask(SQLModel, table=True):
     created_by_id: int | None = Field(default=None, foreign_key="member.id")
     created_at: datetime = _ts()
     request_key: str | None = Field(default=None, unique=True, max_length=128)
+    # Set by /plan edit: a renamed task must be found by its new title.
+    updated_at: datetime | None = _ts(nullable=True)
 
 
 class PlanTaskOwner(SQLModel, table=True):
@@ -402,3 +404,32 @@ class PlanCompletion(SQLModel, table=True):
     member_id: int = Field(foreign_key="member.id")
     at: datetime = _ts(index=True)
     comment: str = Field(default="", max_length=500)
+
+
+class PlanIndicator(SQLModel, table=True):
+    """An indicator the council agreed on and records by hand each period
+    (handbook item H: structure, process, outcome), beside the ones Renkei
+    computes from its own records."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=80)
+    unit: str = Field(default="", max_length=20)
+    target: float | None = None
+    # The target is a floor ("at least"), or a ceiling when fewer is better.
+    lower_is_better: bool = False
+    kind: str = Field(default="過程", max_length=4)  # 構造 | 過程 | 結果
+    created_by_id: int | None = Field(default=None, foreign_key="member.id")
+    created_at: datetime = _ts()
+
+
+class PlanIndicatorValue(SQLModel, table=True):
+    """One value per indicator and fiscal quarter ("2026Q3"); recording the
+    same quarter again corrects it (the audit trail keeps both)."""
+
+    __table_args__ = (UniqueConstraint("indicator_id", "period"),)
+    id: int | None = Field(default=None, primary_key=True)
+    indicator_id: int = Field(foreign_key="planindicator.id", index=True)
+    period: str = Field(max_length=8)
+    value: float
+    member_id: int = Field(foreign_key="member.id")
+    at: datetime = _ts()
