@@ -111,9 +111,9 @@ def add(ctx: Context, text: str) -> Reply:
     due, problem = _due(ctx, parsed.options["due"]) if "due" in parsed.options and not problem else (None, problem)
     every, problem = _every(parsed.options["every"]) if "every" in parsed.options and not problem else (
         None, problem)
+    owners, problem = _owners(ctx, parsed) if not problem else ([], problem)
     if problem:
         return problem
-    owners = members_by_id(ctx.session, parsed.mentions)
     task, duplicate = tasks.add(ctx, year=fiscal_year(ctx.today), category=category, title=title[:200], due=due,
                                 every=every, owners=owners)
     return Reply("plan/added", {"t": task, "owners": owners, "duplicate": duplicate,
@@ -140,6 +140,15 @@ def _due(ctx: Context, typed: str) -> tuple[date | None, Reply | None]:
     return due, None
 
 
+def _owners(ctx: Context, parsed: args.Args) -> tuple[list, Reply | None]:
+    """Owners are chosen with @ (a mention); a name typed as plain text is
+    someone the chat could not resolve, so it is refused, not dropped."""
+    typed = parsed.options.get("owner", "").strip()
+    if typed and args.fold(typed).lower() not in NONE:
+        return [], invalid("not_member", value=typed)
+    return members_by_id(ctx.session, parsed.mentions), None
+
+
 def _every(typed: str) -> tuple[str | None, Reply | None]:
     every = EVERY.get(args.fold(typed).strip().lower())
     return (every, None) if every else (None, invalid("bad_every", value=typed))
@@ -158,8 +167,10 @@ def edit(ctx: Context, text: str) -> Reply:
     changes, problem = _changes(ctx, parsed.options)
     if problem:
         return problem
-    if parsed.mentions:
-        changes["owners"] = members_by_id(ctx.session, parsed.mentions)
+    if parsed.mentions or "owner" in parsed.options:
+        changes["owners"], problem = _owners(ctx, parsed)
+        if problem:
+            return problem
     if not changes:
         form = ctx.forms.builtin["plan_add"]
         return Reply(form=FormView(dataclasses.replace(form, title="タスクの変更"), EDIT, meta={"task": task.id},
