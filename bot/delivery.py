@@ -6,15 +6,25 @@ whose insert won sends. That holds across restarts, a crash between ticks,
 repeated `renkei jobs run-due --at T` and several bot processes on one
 PostgreSQL database. A failed send is marked `failed` and reclaimed by a
 later caller, up to MAX_ATTEMPTS; a claim left `pending` by a process that
-died mid-send is reclaimed after LEASE, so only a crash *during* a send can,
-rarely, repeat a message.
+died mid-send is reclaimed after LEASE.
 
-Messages are opaque here, and `send(message) -> bool` comes from the caller:
-this module knows neither the platform nor the features.
+A send whose outcome is unknown (a timeout, a reset connection, a crash
+mid-send) may have arrived. So before a *retry*, the sender is asked
+whether the message is already there (`already_sent`: the Slack sender tags
+each post with its key and looks for it in the channel's recent history);
+only if it cannot tell is the message sent again, at most MAX_ATTEMPTS
+times in all. A refusal that will not change (`Undeliverable`: no such
+channel, the bot not invited) is not retried; when a message is given up,
+the sender's `gave_up` tells the person who is waiting for it.
+
+Messages are opaque here, and `send(message, key) -> bool` comes from the
+caller: this module knows neither the platform nor the features.
 """
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
@@ -25,13 +35,16 @@ from sqlmodel import Session
 from bot.store.db import session_scope
 from bot.store.models import Delivery
 
-Send = Callable[[Any], bool]
+log = logging.getLogger(__name__)
+
 Key = tuple[str, str, str]  # (kind, subject, slot)
+# `send(message, key) -> bool`; it may also have `already_sent(message, key)
+# -> bool` and `gave_up(message, error)` (see the module's docstring).
+Send = Callable[[Any, Key], bool]
 
 MAX_ATTEMPTS = 5
 RETRY_AFTER = timedelta(minutes=1)
 LEASE = timedelta(minutes=10)  # a `pending` claim older than this was abandoned by a crash
-TAKEN = "taken"  # send_once's answer when another caller owns the message
 DELIVERY = Delivery.__table__
 
 
@@ -48,13 +61,25 @@ def _key(kind: str, subject: str, slot: str):
     return and_(DELIVERY.c.kind == kind, DELIVERY.c.subject == subject, DELIVERY.c.slot == slot)
 
 
-def claim(engine, kind: str, subject: str, slot: str, at: datetime) -> bool:
-    """True if this caller now owns sending (kind, subject, slot)."""
+class Undeliverable(Exception):
+    """The platform refused the message for good: retrying cannot help."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    error: str | None = None  # None: sent (or found already sent)
+    taken: bool = False  # another caller owns the message
+    final: bool = False  # failed, and no one will try again
+
+
+def claim(engine, kind: str, subject: str, slot: str, at: datetime) -> int:
+    """The attempt this caller now owns for (kind, subject, slot): 1 for the
+    first, more for a retry; 0 (falsy) if it is not this caller's to send."""
     with session_scope(engine) as session:
         inserted = session.connection().execute(_insert(session, dict(
             kind=kind, subject=subject, slot=slot, status="pending", attempts=1, created_at=at, claimed_at=at)))
         if inserted.first() is not None:
-            return True
+            return 1
         # The conditions sit in the UPDATE itself, so of two processes
         # reclaiming the same row only one matches it.
         retry = session.connection().execute(
@@ -62,8 +87,9 @@ def claim(engine, kind: str, subject: str, slot: str, at: datetime) -> bool:
                 and_(DELIVERY.c.status == "failed", DELIVERY.c.attempts < MAX_ATTEMPTS,
                      DELIVERY.c.claimed_at <= at - RETRY_AFTER),
                 and_(DELIVERY.c.status == "pending", DELIVERY.c.claimed_at <= at - LEASE),
-            )).values(status="pending", attempts=DELIVERY.c.attempts + 1, claimed_at=at))
-        return retry.rowcount == 1
+            )).values(status="pending", attempts=DELIVERY.c.attempts + 1, claimed_at=at)
+            .returning(DELIVERY.c.attempts)).first()
+        return retry[0] if retry else 0
 
 
 def record_skip(engine, kind: str, subject: str, slot: str, at: datetime, reason: str) -> bool:
@@ -75,27 +101,49 @@ def record_skip(engine, kind: str, subject: str, slot: str, at: datetime, reason
             last_error=reason[:256]))).first() is not None
 
 
-def finish(engine, kind: str, subject: str, slot: str, at: datetime, error: str | None) -> None:
+def finish(engine, kind: str, subject: str, slot: str, at: datetime, error: str | None,
+           final: bool = False) -> None:
     values = dict(status="sent", sent_at=at, last_error=None) if error is None else dict(
         status="failed", last_error=error[:256])
+    if error is not None and final:
+        values["attempts"] = MAX_ATTEMPTS  # so no one claims it again
     with session_scope(engine) as session:
         session.connection().execute(update(DELIVERY).where(_key(kind, subject, slot)).values(**values))
 
 
-def send_once(engine, key: Key, message: Any, send: Send, at: datetime) -> str | None:
-    """Claim `key`, send, record the outcome. Returns None when sent, "taken"
-    when someone else owns it, else the error recorded for a later retry."""
+def send_once(engine, key: Key, message: Any, send: Send, at: datetime) -> Outcome:
+    """Claim `key`, send (unless a retry finds it already sent), record the
+    outcome; a final failure is handed to the sender's `gave_up`."""
     kind, subject, slot = key
-    if not claim(engine, kind, subject, slot, at):
-        return TAKEN
-    error = _send(send, message)
-    finish(engine, kind, subject, slot, at, error)
-    return error
+    attempt = claim(engine, kind, subject, slot, at)
+    if not attempt:
+        return Outcome(taken=True)
+    already_sent = getattr(send, "already_sent", None)
+    if attempt > 1 and already_sent is not None and _quietly(already_sent, message, key):
+        finish(engine, kind, subject, slot, at, None)
+        return Outcome()
+    error, final = _send(send, message, key)
+    final = error is not None and (final or attempt >= MAX_ATTEMPTS)
+    finish(engine, kind, subject, slot, at, error, final)
+    gave_up = getattr(send, "gave_up", None)
+    if final and gave_up is not None:
+        _quietly(gave_up, message, error)
+    return Outcome(error, final=final)
 
 
-def _send(send: Send, message: Any) -> str | None:
-    """None if sent, else the error to record."""
+def _send(send: Send, message: Any, key: Key) -> tuple[str | None, bool]:
+    """(None, _) if sent, else (the error to record, whether it is final)."""
     try:
-        return None if send(message) else "send returned false"
+        return (None, False) if send(message, key) else ("send returned false", False)
+    except Undeliverable as e:
+        return f"undeliverable: {e}", True
     except Exception as e:  # a bug or an outage must not stop the other messages
-        return f"{e.__class__.__name__}: {e}"
+        return f"{e.__class__.__name__}: {e}", False
+
+
+def _quietly(fn: Callable[..., Any], *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except Exception:
+        log.exception("%s failed", getattr(fn, "__name__", fn))
+        return None

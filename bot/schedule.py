@@ -14,7 +14,7 @@ item once through the delivery table (`bot.delivery`):
 
 The tick knows no feature: `bot.features` lists the jobs. APScheduler only
 calls it once a minute inside `renkei serve` (`start`); it holds no state.
-Nothing here imports Slack: `send(message) -> bool` comes from the caller.
+Nothing here imports Slack: `send(message, key) -> bool` comes from the caller.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Iterable
 
 from bot.calendar import at_local, end_of_quiet_hours, in_quiet_hours, is_day_off, next_working_day
-from bot.delivery import TAKEN, Send, record_skip, send_once
+from bot.delivery import Outcome, Send, record_skip, send_once
 from bot.jobs import SEND, SKIP, Due, Job, JobEnv
 from bot.store.db import session_scope
 
@@ -99,20 +99,21 @@ def _deliver(engine, settings, job: Job, item: Due, at: datetime, send: Send, re
     if job.quiet and in_quiet_hours(at, settings):
         report.deferred.append(name)  # not claimed: a later tick sends it
         return
-    error = send_once(engine, (job.kind, item.subject, item.slot), item.message, send, at)
-    _note(report, name, error)
-    if error is None and late > LATE_ENOUGH_TO_LOG:
+    outcome = send_once(engine, (job.kind, item.subject, item.slot), item.message, send, at)
+    _note(report, name, outcome)
+    if outcome.error is None and not outcome.taken and late > LATE_ENOUGH_TO_LOG:
         log.info("sent %s late by %s", name, late)
 
 
-def _note(report: TickReport, name: str, error: str | None) -> None:
-    if error is None:
-        report.sent.append(name)
-    elif error == TAKEN:
+def _note(report: TickReport, name: str, outcome: Outcome) -> None:
+    if outcome.taken:
         report.taken.append(name)
+    elif outcome.error is None:
+        report.sent.append(name)
     else:
         report.failed.append(name)
-        log.warning("send of %s failed (will retry): %s", name, error)
+        log.warning("send of %s failed (%s): %s", name, "given up" if outcome.final else "will retry",
+                    outcome.error)
 
 
 def _default_jobs() -> list[Job]:

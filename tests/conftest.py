@@ -136,3 +136,14 @@ def without_echo(text: str) -> str:
 
 def blocks_text(message: dict) -> str:
     return json.dumps(message.get("blocks", []), ensure_ascii=False) + message.get("text", "")
+
+
+@pytest.fixture(autouse=True)
+def unpaced():
+    """Slack's one-post-a-second pace would only slow the suite down; the
+    pacing test sets its own interval."""
+    from bot.slack import deliver
+
+    interval, deliver.PACER.interval = deliver.PACER.interval, 0.0
+    yield deliver.PACER
+    deliver.PACER.interval = interval

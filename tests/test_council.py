@@ -183,7 +183,7 @@ def test_two_processes_ticking_at_once_send_each_reminder_once(bot):
     runtimes = [Runtime.build(bot.runtime.settings, clock=bot.clock, engine=make_engine(url)) for _ in range(2)]
     sent, lock, barrier = [], threading.Lock(), threading.Barrier(2)
 
-    def send(post):
+    def send(post, key=None):
         with lock:
             sent.append((str(post.place), post.dm_to, post.template))
         return True

@@ -44,7 +44,7 @@ def runtime(db_url):
 class Outbox(list):
     """The `send` a tick is given: keeps what went out."""
 
-    def __call__(self, message) -> bool:
+    def __call__(self, message, key=None) -> bool:
         self.append(message)
         return True
 

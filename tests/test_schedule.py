@@ -161,7 +161,7 @@ def test_two_processes_racing_the_same_tick_send_once(bot):
     sent, lock = [], threading.Lock()
     barrier = threading.Barrier(2)
 
-    def send(post):
+    def send(post, key=None):
         with lock:
             sent.append((post.dm_to, post.values["facility"]["id"]))
         return True

@@ -1,6 +1,8 @@
 """Sending what the core returned: Block Kit messages, modals, posts to
 channels and DMs, and redraws of a pressed message. Posts go through the
-delivery table when they carry a key, so each is sent once."""
+delivery table when they carry a key, so each is sent once: each such post
+carries its key as Slack message metadata, so a retry after an unknown
+outcome first looks for it in the channel's recent history."""
 
 from __future__ import annotations
 
@@ -11,23 +13,45 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import delivery
+from bot.delivery import Key
 from bot.people import Place
 from bot.render import field_error
 from bot.replies import Message, Post, Reply
 from bot.runtime import Runtime
 from bot.slack import blocks
 from bot.slack.mrkdwn import PLATFORM
+from bot.slack.pace import ChannelPacer
 from bot.store.models import Member
 
 log = logging.getLogger(__name__)
+PACER = ChannelPacer()
+METADATA_TYPE = "renkei_delivery"
+# Refusals that no retry can change; anything else (ratelimited, a 5xx, a
+# timeout, a reset connection) is temporary and left to the next tick.
+PERMANENT = frozenset({
+    "channel_not_found", "not_in_channel", "is_archived", "no_slack_identity", "not_a_slack_channel",
+    "user_not_found", "user_disabled", "cannot_dm_bot", "account_inactive", "invalid_auth", "not_authed",
+    "token_revoked", "token_expired", "missing_scope", "restricted_action", "invalid_blocks", "msg_too_long",
+    "no_text", "invalid_arguments", "invalid_metadata_format", "team_access_not_granted",
+})
 
 
 class SendError(RuntimeError):
-    """Slack refused a message; `code` is Slack's error code."""
+    """Slack refused a message; `code` is Slack's error code (or, for an
+    answer that was not Slack's JSON, `server_error`)."""
 
     def __init__(self, code: str):
         super().__init__(code)
         self.code = code
+
+    @property
+    def permanent(self) -> bool:
+        return self.code in PERMANENT
+
+
+def _code(error: SlackApiError) -> str:
+    # A 5xx answer from a proxy is HTML, not Slack's JSON: no error code in it.
+    return error.response.get("error") or ("ratelimited" if error.response.status_code == 429 else "server_error")
 
 
 def ephemeral(message: Message) -> dict[str, Any]:
@@ -56,22 +80,35 @@ def channel_of(runtime: Runtime, post: Post) -> str:
     return post.place.id
 
 
-def post_message(runtime: Runtime, client: WebClient, post: Post) -> str:
-    """chat.postMessage; runs `on_sent`. Raises SendError with Slack's reason."""
+def post_message(runtime: Runtime, client: WebClient, post: Post, key: Key | None = None) -> str:
+    """chat.postMessage (tagged with the delivery key, if any); runs
+    `on_sent`. Raises SendError with Slack's reason."""
     if post.attachment:
         return _upload(runtime, client, post)
+    channel = channel_of(runtime, post)
+    extra = {"metadata": {"event_type": METADATA_TYPE, "event_payload": {"key": _key_text(key)}}} if key else {}
+    PACER.wait(channel)
     try:
-        response = client.chat_postMessage(channel=channel_of(runtime, post), **blocks.message(post))
+        response = client.chat_postMessage(channel=channel, **blocks.message(post), **extra)
     except SlackApiError as e:
-        raise SendError(e.response.get("error") or "slack_error") from None
-    if post.on_sent:
-        runtime.in_session(post.on_sent, Place(PLATFORM, response["channel"]), response["ts"])
-    for reply in post.replies:  # the thread is a courtesy: the post itself has gone out
-        try:
-            client.chat_postMessage(channel=response["channel"], thread_ts=response["ts"], **blocks.message(reply))
-        except SlackApiError as e:
-            log.warning("thread reply failed: %s", e.response.get("error"))
+        raise SendError(_code(e)) from None
+    _sent(runtime, client, post, response["channel"], response["ts"])
     return response["ts"]
+
+
+def _sent(runtime: Runtime, client: WebClient, post: Post, channel: str, ts: str) -> None:
+    if post.on_sent:
+        runtime.in_session(post.on_sent, Place(PLATFORM, channel), ts)
+    for reply in post.replies:  # the thread is a courtesy: the post itself has gone out
+        PACER.wait(channel)
+        try:
+            client.chat_postMessage(channel=channel, thread_ts=ts, **blocks.message(reply))
+        except SlackApiError as e:
+            log.warning("thread reply failed: %s", _code(e))
+
+
+def _key_text(key: Key) -> str:
+    return "/".join(key)
 
 
 def _upload(runtime: Runtime, client: WebClient, post: Post) -> str:
@@ -85,7 +122,7 @@ def _upload(runtime: Runtime, client: WebClient, post: Post) -> str:
         client.files_upload_v2(channel=channel, content=content, filename=name, title=name,
                                initial_comment=blocks.message(post)["text"])
     except SlackApiError as e:
-        raise SendError(e.response.get("error") or "slack_error") from None
+        raise SendError(_code(e)) from None
     return ""
 
 
@@ -95,54 +132,83 @@ def send_posts(runtime: Runtime, client: WebClient, reply: Reply) -> None:
         runtime.after(lambda post=post: send_post(runtime, client, post))
 
 
-def send_post(runtime: Runtime, client: WebClient, post: Post, tell: bool = True) -> bool:
+SENT, LATER, FAILED = "sent", "later", "failed"
+
+
+def send_post(runtime: Runtime, client: WebClient, post: Post, tell: bool = True) -> str:
     """A reply's follow-up post, sent once through the delivery table when it
-    has a key. On refusal, tell the person who acted (unless `tell` is off
-    because their confirmation will say it). True if it went out."""
+    has a key: SENT; LATER when Slack failed for now and a tick will retry;
+    FAILED when it never will. The person who acted is told only of a
+    final failure (unless `tell` is off because their confirmation says it)."""
     if post.edit_of and post.place:
         update_message(client, post.place.id, post.edit_of, post)
-        return True
-    refusal: list[str] = []
+        return SENT
+    sender = SlackSender(runtime, client, tell=tell)
+    if post.delivery:
+        outcome = delivery.send_once(runtime.engine, post.delivery, post, sender, runtime.clock())
+        if outcome.taken or outcome.error is None:
+            return SENT  # sent now, or another request or tick owns it
+        return FAILED if outcome.final else LATER
+    try:
+        sender(post, None)
+        return SENT
+    except (SendError, delivery.Undeliverable) as e:
+        log.warning("post to %s failed: %s", post.place or post.dm_to, e)
+        return FAILED
 
-    def send(p: Post) -> bool:
+
+class SlackSender:
+    """`send(post, key)` for the delivery table (`bot.delivery`), with the
+    two questions it may ask: is a retried post already in its channel, and
+    whom to tell when a post is given up."""
+
+    def __init__(self, runtime: Runtime, client: WebClient, tell: bool = True):
+        self.runtime, self.client, self.tell = runtime, client, tell
+
+    def __call__(self, post: Post, key: Key | None) -> bool:
         try:
-            post_message(runtime, client, p)
+            post_message(self.runtime, self.client, post, key)
         except SendError as e:
-            refusal.append(e.code)
+            if e.permanent:
+                raise delivery.Undeliverable(e.code) from None
             raise
         return True
 
-    if post.delivery:
-        outcome = delivery.send_once(runtime.engine, post.delivery, post, send, runtime.clock())
-        if outcome == delivery.TAKEN:
-            return True  # another request or tick owns it
-    else:
+    def already_sent(self, post: Post, key: Key) -> bool:
+        """Look for the key in the channel's recent messages; when found,
+        finish as if just sent (`on_sent`, the thread). Unknown (no history
+        scope, not in the channel): False, and the post is sent again."""
         try:
-            send(post)
-        except SendError:
-            pass
-    if not refusal:
-        return True
-    log.warning("post to %s failed: %s", post.place or post.dm_to, refusal[-1])
-    if post.tell_on_failure and tell:
-        notice = Post("common/post_failed", {"channel": str(post.place), "error": refusal[-1], **post.values},
+            channel = channel_of(self.runtime, post)
+            if post.dm_to is not None:
+                channel = self.client.conversations_open(users=channel)["channel"]["id"]
+            history = self.client.conversations_history(channel=channel, limit=100, include_all_metadata=True)
+        except (SlackApiError, SendError) as e:
+            log.warning("cannot check %s for an earlier post of %s: %s", post.place or post.dm_to, key, e)
+            return False
+        for message in history.get("messages") or []:
+            if (message.get("metadata") or {}).get("event_payload", {}).get("key") == _key_text(key):
+                log.info("%s was already posted (%s): not sent again", _key_text(key), message.get("ts"))
+                _sent(self.runtime, self.client, post, channel, message["ts"])
+                return True
+        return False
+
+    def gave_up(self, post: Post, error: str) -> None:
+        if not (post.tell_on_failure and self.tell):
+            return
+        reason = error.removeprefix("undeliverable: ")
+        notice = Post("common/post_failed", {"channel": str(post.place), "error": reason, **post.values},
                       dm_to=post.tell_on_failure)
         try:
-            post_message(runtime, client, notice)
+            post_message(self.runtime, self.client, notice)
         except SendError as e:
             log.warning("could not tell member %s: %s", post.tell_on_failure, e.code)
-    return False
 
 
-def scheduler_sender(runtime: Runtime, client: WebClient):
-    """`send(post) -> bool` for the scheduler tick; a refusal raises, so the
-    delivery row records the reason and a later tick retries."""
-
-    def send(post: Post) -> bool:
-        post_message(runtime, client, post)
-        return True
-
-    return send
+def scheduler_sender(runtime: Runtime, client: WebClient) -> SlackSender:
+    """The tick's sender: a refusal raises, so the delivery row records the
+    reason and a later tick retries (or, if final, the author is told)."""
+    return SlackSender(runtime, client)
 
 
 def update_message(client: WebClient, channel: str, ts: str, message: Message) -> None:
@@ -173,10 +239,11 @@ def dm(runtime: Runtime, client: WebClient, user_id: str, message: Message) -> N
 
 def confirm_after_posts(runtime: Runtime, client: WebClient, user_id: str, reply: Reply) -> None:
     """After a form closed: send its posts, then confirm by DM, saying
-    whether the team was actually told (`posted`)."""
+    whether the team was told, will be told shortly, or was not (`posted`)."""
 
     def run() -> None:
-        posted = all([send_post(runtime, client, post, tell=False) for post in reply.posts])
+        states = [send_post(runtime, client, post, tell=False) for post in reply.posts]
+        posted = FAILED if FAILED in states else LATER if LATER in states else SENT
         message = Message(reply.template, {**reply.values, "posted": posted}, reply.actions)
         client.chat_postMessage(channel=user_id, **blocks.message(message))
 
