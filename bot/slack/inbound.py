@@ -36,6 +36,35 @@ def typed(text: str) -> tuple[str, list[Handle]]:
     return html.unescape(_MARKUP.sub(swap, text or "")), mentions
 
 
+def malformed(body: Any) -> str | None:
+    """Why a signed payload cannot be a request from a person (None if it
+    can): the core needs to know who acts, and on what."""
+    if not isinstance(body, dict):
+        return "payload is not an object"
+    if "command" in body:  # a slash command (form fields, all strings)
+        if not isinstance(body.get("command"), str) or not body["command"]:
+            return "slash command without command"
+        if not isinstance(body.get("user_id"), str) or not body["user_id"]:
+            return "slash command without user_id"
+        if not isinstance(body.get("text", ""), str):
+            return "slash command text is not a string"
+        return None
+    kind = body.get("type")
+    if kind in ("block_actions", "view_submission", "view_closed", "block_suggestion"):
+        user = body.get("user")
+        if not isinstance(user, dict) or not isinstance(user.get("id"), str) or not user["id"]:
+            return f"{kind} without user.id"
+        if kind == "block_actions" and (not isinstance(body.get("actions"), list) or not body["actions"]
+                                        or not all(isinstance(a, dict) for a in body["actions"])):
+            return "block_actions without actions"
+        if kind.startswith("view") and not isinstance(body.get("view"), dict):
+            return f"{kind} without view"
+        for name in ("view", "container", "channel", "message"):
+            if body.get(name) is not None and not isinstance(body[name], dict):
+                return f"{kind} with {name} that is not an object"
+    return None
+
+
 def place(channel_id: str | None) -> Place | None:
     return Place(PLATFORM, channel_id) if channel_id else None
 

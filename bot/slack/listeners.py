@@ -7,6 +7,7 @@ this package."""
 from __future__ import annotations
 
 import json
+import logging
 import re
 from typing import Any
 
@@ -23,14 +24,28 @@ from bot.runtime import Runtime
 from bot.slack import blocks, deliver, inbound
 
 ANY = re.compile(".*")
+log = logging.getLogger(__name__)
 
 
 def register(app: App, runtime: Runtime) -> None:
+    app.use(_well_formed)
     for name in commands.COMMANDS:
         app.command(name)(_on_command(runtime))
     app.action(ANY)(_on_action(runtime))
     app.view(ANY)(_on_submit(runtime))
     app.error(_on_error)
+
+
+def _well_formed(body: dict, next) -> BoltResponse | None:
+    """Runs after Bolt checked the signature: a signed payload that names no
+    person (no user_id, no actions) is a 400 and one warning line, not a
+    traceback and a 500."""
+    problem = inbound.malformed(body)
+    if problem:
+        log.warning("400 Bad Request to a signed request: %s", problem)
+        return BoltResponse(status=400, body="Bad Request")
+    next()
+    return None
 
 
 def _on_error(error: Exception, body: dict) -> BoltResponse:

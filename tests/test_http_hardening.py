@@ -1,0 +1,210 @@
+"""The HTTP front under abuse: bodies too large or malformed, signatures
+missing, wrong or replayed, request keys, control characters and echoes.
+Everything goes through the real WSGI app (`bot.web`) with signed requests,
+as Slack sends them."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import time
+from urllib.parse import urlencode
+
+import pytest
+from sqlmodel import func, select
+
+from bot.store.models import AuditEvent, Identity, Member, Note
+from bot.web import MAX_BODY, read_body
+from tests.conftest import SECRET
+from tests.slackreq import sign
+
+
+class Stream:
+    """A wsgi.input of `size` bytes that never exists whole: it counts what
+    the app reads."""
+
+    def __init__(self, size: int, byte: bytes = b"a"):
+        self.size, self.byte, self.read_bytes = size, byte, 0
+
+    def read(self, n: int = -1) -> bytes:
+        left = self.size - self.read_bytes
+        n = left if n is None or n < 0 else min(n, left)
+        self.read_bytes += n
+        return self.byte * n
+
+
+def _environ(body, *, length: str | None = "auto", signed: bool = True, timestamp: int | None = None,
+             content_type: str = "application/x-www-form-urlencoded", **headers) -> dict:
+    raw = body if isinstance(body, bytes) else b""
+    stream = io.BytesIO(body) if isinstance(body, bytes) else body
+    ts = int(time.time()) if timestamp is None else timestamp
+    environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/slack/events", "QUERY_STRING": "", "SERVER_NAME": "test",
+               "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http",
+               "wsgi.input": stream, "CONTENT_TYPE": content_type, "REMOTE_ADDR": "192.0.2.1",
+               "HTTP_X_SLACK_REQUEST_TIMESTAMP": str(ts)}
+    if length == "auto":
+        environ["CONTENT_LENGTH"] = str(len(raw))
+    elif length is not None:
+        environ["CONTENT_LENGTH"] = length
+    if signed:
+        environ["HTTP_X_SLACK_SIGNATURE"] = sign(SECRET, raw, ts)
+    for k, v in headers.items():
+        environ["HTTP_" + k.upper()] = v
+    return environ
+
+
+def _command_form(bot, command: str, text: str, **fields) -> dict:
+    form = {"token": "legacy", "team_id": "T1", "team_domain": "demo", "channel_id": "C0TEAM",
+            "channel_name": "team", "user_id": "U0DEMOCM1", "user_name": "u0democm1", "command": command,
+            "text": text, "api_app_id": "A1", "response_url": bot.fake.response_url()}
+    form.update(fields)
+    return {k: v for k, v in form.items() if v is not None}
+
+
+def _counts(bot) -> tuple[int, int, int, int]:
+    with bot.session() as s:
+        return tuple(s.exec(select(func.count()).select_from(model)).one()
+                     for model in (Note, AuditEvent, Member, Identity))
+
+
+def _problems(caplog) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+# --- 1. a bound on the body before anything else ----------------------------------
+
+def test_a_declared_100_mb_body_is_refused_with_413_without_reading_it(bot, caplog):
+    before = _counts(bot)
+    stream = Stream(100 * 1024 * 1024)
+    r = bot.sim._call(_environ(stream, length=str(stream.size), signed=False))
+    assert r.status == 413 and stream.read_bytes == 0
+    assert _counts(bot) == before
+    warned = [r for r in caplog.records if r.name == "bot.web"]
+    assert len(warned) == 1 and warned[0].levelno == logging.WARNING and "413" in warned[0].getMessage()
+    assert not _problems(caplog)
+
+
+@pytest.mark.parametrize("length, chunked", [(None, "chunked"), (None, None), ("", None), ("abc", None),
+                                             ("-1", None), ("10", "chunked")])
+def test_a_body_of_unknown_length_is_read_only_to_one_byte_past_the_limit(bot, length, chunked):
+    stream = Stream(100 * 1024 * 1024)
+    extra = {"TRANSFER_ENCODING": chunked} if chunked else {}
+    r = bot.sim._call(_environ(stream, length=length, signed=False, **extra))
+    assert r.status == 413 and stream.read_bytes == MAX_BODY + 1
+
+
+def test_read_body_reads_a_short_stream_to_its_end_when_the_length_is_unknown():
+    class Trickle(io.BytesIO):  # a server's input may hand out a few bytes per read
+        def read(self, n=-1):
+            return super().read(min(n, 3) if n and n > 0 else n)
+
+    assert read_body({"wsgi.input": Trickle(b"command=/x&text=y")}) == b"command=/x&text=y"
+    assert read_body({"wsgi.input": Trickle(b"x" * 20), "CONTENT_LENGTH": "20"}, limit=20) == b"x" * 20
+    assert read_body({"wsgi.input": Trickle(b"x" * 21)}, limit=20) is None
+    assert read_body({}) == b""
+
+
+def test_a_signed_body_just_over_the_limit_is_refused_and_one_just_under_is_answered(bot):
+    form = _command_form(bot, "/liaison", "山田 ")
+    base = len(urlencode(form).encode())
+    under = _command_form(bot, "/liaison", "山田 " + "x" * (MAX_BODY - base - 30), trigger_id="t.under")
+    body = urlencode(under).encode()
+    assert MAX_BODY - 20 < len(body) <= MAX_BODY
+    r = bot.sim.post(body)
+    assert r.status == 200 and "文字まで" in r.text  # answered: the note is too long for a quick note
+    over = urlencode(_command_form(bot, "/liaison", "山田 " + "x" * (MAX_BODY - base - 10), trigger_id="t.over")).encode()
+    assert MAX_BODY < len(over) < MAX_BODY + 20
+    assert bot.sim.post(over).status == 413
+
+
+def test_a_signed_note_of_normal_size_is_stored_also_without_a_content_length(bot):
+    body = urlencode(_command_form(bot, "/liaison", "山田 夕方に訪問、食欲あり", trigger_id="t.len")).encode()
+    r = bot.sim._call(_environ(body, length=None))
+    assert r.status == 200 and "登録しました" in r.text
+    body = urlencode(_command_form(bot, "/liaison", "山田 " + "あ" * 1900, trigger_id="t.long")).encode()
+    assert len(body) > 16_000
+    assert "登録しました" in bot.sim.post(body).text
+    with bot.session() as s:
+        assert len(s.exec(select(Note)).all()) == 2
+
+
+# --- 2. 400 for what cannot be a request, 401 for what is not Slack's -------------------
+
+MALFORMED = {
+    "invalid UTF-8": (b"command=%2Fliaison&user_id=U0DEMOCM1&text=\xff\xfe\xfd", "application/x-www-form-urlencoded"),
+    "payload that is not JSON": (b"payload=%7Bnot+json", "application/x-www-form-urlencoded"),
+    "payload that is a JSON list": (b"payload=%5B1%2C2%5D", "application/x-www-form-urlencoded"),
+    "payload nested too deep": (b"payload=" + b"%5B" * 10_000 + b"%5D" * 10_000, "application/x-www-form-urlencoded"),
+    "JSON body that is not JSON": (b'{"type": "event_callback", ', "application/json"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+@pytest.mark.parametrize("signed", [True, False], ids=["signed", "unsigned"])
+def test_a_malformed_body_gets_400_and_one_warning_line_not_a_500(bot, caplog, case, signed):
+    body, content_type = MALFORMED[case]
+    before = _counts(bot)
+    r = bot.sim._call(_environ(body, signed=signed, content_type=content_type))
+    assert r.status == 400, (case, r.body)
+    assert _counts(bot) == before
+    warned = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 1 and warned[0].exc_info is None and "400" in warned[0].getMessage()
+    assert not _problems(caplog)
+
+
+SIGNED_BUT_INCOMPLETE = {
+    "slash command without user_id": {"command": "/liaison", "text": "山田 だれが書いた？", "channel_id": "C0TEAM",
+                                      "trigger_id": "t.nouser"},
+    "slash command with an empty user_id": {"command": "/patient", "text": "list", "user_id": "",
+                                            "trigger_id": "t.empty"},
+    "button press without user": {"payload": json.dumps({"type": "block_actions", "trigger_id": "t.b",
+                                                         "actions": [{"action_id": "note_ack", "value": "1"}]})},
+    "button press without actions": {"payload": json.dumps({"type": "block_actions", "user": {"id": "U0DEMOCM1"}})},
+    "button press with a user that is a string": {"payload": json.dumps({
+        "type": "block_actions", "user": "U0DEMOCM1", "actions": [{"action_id": "note_ack", "value": "1"}]})},
+    "form submission without view": {"payload": json.dumps({"type": "view_submission", "user": {"id": "U0DEMOCM1"}})},
+}
+
+
+@pytest.mark.parametrize("case", sorted(SIGNED_BUT_INCOMPLETE))
+def test_a_signed_payload_that_names_no_person_gets_400_and_changes_nothing(bot, caplog, case):
+    before = _counts(bot)
+    r = bot.sim.post(urlencode(SIGNED_BUT_INCOMPLETE[case]).encode())
+    assert r.status == 400, (case, r.body)
+    assert _counts(bot) == before  # in particular no member for an empty Slack id
+    assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1
+    assert not _problems(caplog)
+
+
+@pytest.mark.parametrize("how", ["missing", "wrong", "replayed", "from the future", "other body"])
+def test_a_request_without_a_valid_recent_signature_gets_401_and_changes_nothing(bot, how):
+    body = urlencode(_command_form(bot, "/liaison", "山田 偽の連絡票", trigger_id=f"t.{how}")).encode()
+    ts = int(time.time())
+    environ = _environ(body)
+    if how == "missing":
+        del environ["HTTP_X_SLACK_SIGNATURE"]
+        del environ["HTTP_X_SLACK_REQUEST_TIMESTAMP"]
+    elif how == "wrong":
+        environ["HTTP_X_SLACK_SIGNATURE"] = sign("not-the-secret", body, ts)
+    elif how == "replayed":  # a real signature, captured and sent again six minutes later
+        environ = _environ(body, timestamp=ts - 6 * 60)
+    elif how == "from the future":
+        environ = _environ(body, timestamp=ts + 6 * 60)
+    else:
+        other = urlencode(_command_form(bot, "/liaison", "山田 本物", trigger_id=f"t.{how}")).encode()
+        environ["HTTP_X_SLACK_SIGNATURE"] = sign(SECRET, other, ts)
+    before = _counts(bot)
+    assert bot.sim._call(environ).status == 401
+    assert _counts(bot) == before
+    assert not bot.fake.of("chat.postMessage") and not bot.fake.of("views.open")
+    # The same body, signed now, is Slack's own and is stored.
+    assert "登録しました" in bot.sim.post(body).text
+
+
+def test_other_paths_and_methods_are_not_read(bot):
+    stream = Stream(10 * 1024 * 1024)
+    environ = {**_environ(stream, length=str(stream.size)), "PATH_INFO": "/elsewhere"}
+    assert bot.sim._call(environ).status == 404 and stream.read_bytes == 0
+    environ = {**_environ(stream, length=str(stream.size)), "REQUEST_METHOD": "GET"}
+    assert bot.sim._call(environ).status == 404 and stream.read_bytes == 0
