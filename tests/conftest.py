@@ -111,6 +111,7 @@ def make_bot(db_url: str, fake: FakeSlack, clock: FakeClock, **overrides) -> Bot
 def bot(db_url, fake, clock):
     fake.clear()
     fake.failures.clear()
+    fake.faults.clear()
     bot = make_bot(db_url, fake, clock)
     yield bot
     bot.runtime.background.shutdown(wait=True)

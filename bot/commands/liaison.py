@@ -147,7 +147,7 @@ def stored(ctx: Context, patient: Patient, form: Form, clean: dict[str, Any], ur
     values = {"note": note, "patient": patient, "form": form, "duplicate": duplicate}
     if duplicate or not note.channel:
         return Reply("liaison/stored", values)
-    return Reply("liaison/stored", values, posts=[channel_post(ctx, note, tell_on_failure=ctx.member.id)])
+    return Reply("liaison/stored", values, posts=[channel_post(ctx, note)])
 
 
 def _patient_of(ctx: Context, code: Any) -> Patient | None:

@@ -29,11 +29,12 @@ def note_actions(note: Note) -> list[Action]:
     return [Action.make("note_show", note.id), Action.make("note_ack", note.id, style="primary")]
 
 
-def channel_post(env, note: Note, tell_on_failure: int | None = None) -> Post:
+def channel_post(env, note: Note) -> Post:
     """The announcement to the note's channel; the platform's message id is
-    remembered so acks can redraw the count."""
+    remembered so acks can redraw the count. If it is finally given up,
+    the author is told: whether the request or a later tick gave up."""
     return announcement(env, note).sent(
-        place=Place.parse(note.channel), tell_on_failure=tell_on_failure,
+        place=Place.parse(note.channel), tell_on_failure=note.author_id,
         delivery=(POST_KIND, f"note:{note.id}", "post"),
         on_sent=lambda session, place, message_id, note_id=note.id: _remember(session, note_id, place, message_id))
 

@@ -50,8 +50,14 @@ class SendError(RuntimeError):
 
 
 def _code(error: SlackApiError) -> str:
-    # A 5xx answer from a proxy is HTML, not Slack's JSON: no error code in it.
-    return error.response.get("error") or ("ratelimited" if error.response.status_code == 429 else "server_error")
+    # A 5xx answer from a proxy is HTML, not Slack's JSON: slack_sdk puts
+    # its own English sentence where Slack's error code would be.
+    status = error.response.status_code
+    if status == 429:
+        return "ratelimited"
+    if status >= 500:
+        return "server_error"
+    return error.response.get("error") or "slack_error"
 
 
 def ephemeral(message: Message) -> dict[str, Any]:
