@@ -39,6 +39,7 @@ class FakeSlack:
     failures: dict[str, list[str]] = field(default_factory=dict)
     faults: dict[str, list[str]] = field(default_factory=dict)
     timeout_delay: float = 1.5  # how long a "timeout" fault holds the answer back
+    post_delay: float = 0.0  # a slow Slack: every chat.postMessage takes this long to answer
     _lock: threading.Condition = field(default_factory=threading.Condition)
     _ts: int = 0
 
@@ -81,6 +82,8 @@ class FakeSlack:
                     return self._reset()
                 if fault == "timeout":
                     time.sleep(fake.timeout_delay)
+                elif method == "chat.postMessage" and fake.post_delay:
+                    time.sleep(fake.post_delay)
                 try:
                     self._send(200, reply)
                 except OSError:  # the client gave up waiting
