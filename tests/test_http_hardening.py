@@ -208,3 +208,61 @@ def test_other_paths_and_methods_are_not_read(bot):
     assert bot.sim._call(environ).status == 404 and stream.read_bytes == 0
     environ = {**_environ(stream, length=str(stream.size)), "REQUEST_METHOD": "GET"}
     assert bot.sim._call(environ).status == 404 and stream.read_bytes == 0
+
+
+# --- 3. request keys never collapse -----------------------------------------------------
+
+def test_quick_notes_without_a_trigger_id_are_each_stored_and_a_retry_is_stored_once(bot):
+    bodies = [urlencode(_command_form(bot, "/liaison", f"山田 {text}")).encode()
+              for text in ("朝の訪問、血圧 128/80", "夕方に再訪、食欲あり", "夜間の連絡なし")]
+    assert all(b"trigger_id" not in b for b in bodies)
+    for body in bodies:
+        assert "登録しました" in bot.sim.post(body).text
+    retried = bot.sim.post(bodies[1], headers={"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"})
+    assert "登録済み" in retried.text
+    with bot.session() as s:
+        notes = s.exec(select(Note).order_by(Note.id)).all()
+    assert len(notes) == 3 and len({n.request_key for n in notes}) == 3
+
+
+def test_form_submissions_without_a_view_id_are_each_stored_and_a_resubmission_once(bot):
+    bot.sim.command("/liaison", "山田")
+    view = {**bot.open_view(), "id": None}
+    first = bot.sim.submit(view, {"form_type": "daily", "body": "訪問しました"})
+    second = bot.sim.submit(view, {"form_type": "daily", "body": "電話で様子を確認"})
+    assert first.status == second.status == 200
+    with bot.session() as s:
+        assert len(s.exec(select(Note)).all()) == 2
+    payload = {"type": "view_submission", "user": {"id": "U0DEMOCM1", "username": "u0democm1"},
+               "api_app_id": "A1", "team": {"id": "T1"},
+               "view": {**view, "hash": "h1", "state": {"values": {
+                   "form_type": {"form_type": {"type": "static_select", "selected_option": {"value": "daily"}}},
+                   "body": {"value": {"type": "plain_text_input", "value": "再送される連絡票"}}}}}}
+    body = urlencode({"payload": json.dumps(payload, ensure_ascii=False)}).encode()
+    bot.sim.post(body)
+    bot.sim.post(body, headers={"X-Slack-Retry-Num": "1"})
+    with bot.session() as s:
+        assert len(s.exec(select(Note)).all()) == 3
+
+
+def test_request_keys_fit_their_column_and_differ_for_different_payloads():
+    from bot.slack import inbound
+
+    a = {"type": "block_actions", "user": {"id": "U1"}, "actions": [{"action_id": "x", "action_ts": "1.1"}]}
+    b = {**a, "actions": [{"action_id": "x", "action_ts": "1.2"}]}
+    keys = {inbound.who_of_action(p).request_key for p in (a, b)}
+    assert len(keys) == 2 and inbound.who_of_action(dict(a)).request_key in keys
+    assert inbound.who_of_action({**a, "trigger_id": "123.456.abc"}).request_key == "act:123.456.abc"
+    long = inbound.who_of_command({"command": "/x", "user_id": "U1", "trigger_id": "t" * 5000}, [])
+    assert len(long.request_key) <= 128 and long.request_key.startswith("cmd:#")
+    press = inbound.press_key({"user": {"id": "U" * 300}, "container": {"message_ts": "1" * 300}}, "a", "v")
+    assert len(press) <= 128
+
+
+def test_a_form_that_cannot_open_without_a_trigger_id_is_told_not_a_traceback(bot, caplog):
+    body = urlencode(_command_form(bot, "/liaison", "山田 " + "あ" * 2100)).encode()
+    r = bot.sim.post(body)
+    assert r.status == 200 and "no_trigger_id" in r.text and "何も保存していません" in r.text
+    assert not _problems(caplog)
+    with bot.session() as s:
+        assert s.exec(select(Note)).all() == []

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import json
 import re
 from typing import Any
 
@@ -73,21 +74,38 @@ def person(user: dict[str, Any]) -> Handle:
     return Handle(PLATFORM, user.get("id", ""), user.get("username") or user.get("name", ""))
 
 
+KEY_ROOM = 100  # request keys are stored in 128 characters
+
+
+def request_key(kind: str, ident: Any, body: dict[str, Any]) -> str:
+    """The key that makes a retry harmless and keeps two requests apart.
+    Slack's own id (trigger_id, view id) when there is one; without it, a
+    hash of the whole payload, which a retry resends unchanged and which
+    two different requests never share (text, response_url, action_ts)."""
+    if isinstance(ident, str) and ident:
+        return f"{kind}:{ident}" if len(ident) <= KEY_ROOM else f"{kind}:#{_digest(ident)}"
+    return f"{kind}:#{_digest(json.dumps(body, sort_keys=True, ensure_ascii=False, default=str))}"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:40]
+
+
 def who_of_command(command: dict[str, Any], mentions: list[Handle]) -> Who:
     return Who(handle=Handle(PLATFORM, command.get("user_id", ""), command.get("user_name", "")),
-               place=place(command.get("channel_id")), request_key=f"cmd:{command.get('trigger_id')}",
-               mentions=mentions)
+               place=place(command.get("channel_id")),
+               request_key=request_key("cmd", command.get("trigger_id"), command), mentions=mentions)
 
 
 def who_of_action(body: dict[str, Any], channel_id: str | None = None) -> Who:
     return Who(handle=person(body.get("user", {})),
                place=place(channel_id or (body.get("channel") or {}).get("id")),
-               request_key=f"act:{body.get('trigger_id')}")
+               request_key=request_key("act", body.get("trigger_id"), body))
 
 
 def who_of_view(body: dict[str, Any], view: dict[str, Any], channel: str | None) -> Who:
     return Who(handle=person(body.get("user", {})), place=Place.parse(channel),
-               request_key=f"view:{view.get('id')}")
+               request_key=request_key("view", view.get("id"), body))
 
 
 def press_key(body: dict[str, Any], action_id: str, value: str) -> str | None:
@@ -96,5 +114,6 @@ def press_key(body: dict[str, Any], action_id: str, value: str) -> str | None:
     message_ts = (body.get("container") or {}).get("message_ts")
     if not message_ts:
         return None
-    digest = hashlib.sha1(f"{action_id}\n{value}".encode()).hexdigest()[:16]
-    return f"press:{(body.get('user') or {}).get('id', '')}:{message_ts}:{digest}"
+    digest = hashlib.sha1(f"{action_id}\n{value}".encode("utf-8", "replace")).hexdigest()[:16]
+    key = f"press:{(body.get('user') or {}).get('id', '')}:{message_ts}:{digest}"
+    return key if len(key) <= KEY_ROOM else f"press:#{_digest(key)}"

@@ -69,7 +69,7 @@ def _on_command(runtime: Runtime):
         reply = runtime.handle(inbound.who_of_command(command, mentions),
                                Request(COMMAND, command["command"], text))
         if reply.form:
-            failed = deliver.open_form(client, command["trigger_id"], reply)
+            failed = _open_form(client, command, reply)
             if failed or reply.template:  # a form can come with a word of why
                 ack(**deliver.ephemeral(failed or reply))
             else:
@@ -80,6 +80,15 @@ def _on_command(runtime: Runtime):
         deliver.send_posts(runtime, client, reply)
 
     return on_command
+
+
+def _open_form(client: WebClient, body: dict, reply: Reply) -> Reply | None:
+    """Open the reply's form; a payload without a trigger_id cannot (Slack
+    always sends one), so the person is told instead."""
+    if not body.get("trigger_id"):
+        log.warning("cannot open a form: the payload has no trigger_id")
+        return Reply("common/slack_failed", {"error": "no_trigger_id", "stored": False})
+    return deliver.open_form(client, body["trigger_id"], reply)
 
 
 def _meta(view: dict | None) -> dict[str, Any]:
@@ -117,15 +126,16 @@ def _answer_press(client: WebClient, body: dict, respond: Respond, reply: Reply)
             if reply.form:
                 client.views_update(view_id=view["id"], hash=view.get("hash"), view=blocks.view(reply.form))
             elif reply.template:  # e.g. the switch was refused: say why over the form
-                client.views_push(trigger_id=body["trigger_id"], view=blocks.notice(reply))
+                client.views_push(trigger_id=body.get("trigger_id") or "", view=blocks.notice(reply))
         except SlackApiError as e:  # hash_conflict, expired trigger: say so over the form
             try:
-                client.views_push(trigger_id=body["trigger_id"], view=blocks.notice(deliver.slack_failed(e, "views")))
+                client.views_push(trigger_id=body.get("trigger_id") or "",
+                                 view=blocks.notice(deliver.slack_failed(e, "views")))
             except SlackApiError as again:
                 deliver.slack_failed(again, "views.push")
         return
     if reply.form:
-        failed = deliver.open_form(client, body["trigger_id"], reply)
+        failed = _open_form(client, body, reply)
         if failed:
             respond(replace_original=False, **deliver.ephemeral(failed))
         elif reply.answer == REPLACE:
