@@ -266,3 +266,64 @@ def test_a_form_that_cannot_open_without_a_trigger_id_is_told_not_a_traceback(bo
     assert not _problems(caplog)
     with bot.session() as s:
         assert s.exec(select(Note)).all() == []
+
+
+# --- 4. control characters never reach the core -------------------------------------------
+
+DIRTY = "\x00\x01\x07\x08\x0b\x0c\x1b[31m\x1f\x7f"
+
+
+def test_a_patient_name_with_nul_and_control_characters_is_stored_clean_on_every_database(bot):
+    r = bot.sim.command("/patient", f"add 森{DIRTY}\x00 一 もり はじめ area=東\x00地区", user="U0DEMOADM")
+    assert r.status == 200 and "⚠" not in r.text, r.text
+    with bot.session() as s:
+        from bot.store.models import Patient
+
+        patient = s.exec(select(Patient).where(Patient.code == "P-0004")).one()
+    assert "P-0004" in r.text and patient.name == "森[31m 一" and patient.area == "東地区"
+    assert bot.sim.command("/patient", f"show {patient.code}\x00", user="U0DEMOADM").text.count(patient.code) >= 1
+
+
+def test_a_quick_note_keeps_lines_and_tabs_and_loses_control_characters(bot):
+    r = bot.sim.command("/liaison", f"山田 朝{DIRTY}の訪問\r\n血圧\t128/80\x00", channel="C0\x00TEAM")
+    assert "登録しました" in r.text, r.text
+    with bot.session() as s:
+        note = s.exec(select(Note)).one()
+    assert json.loads(note.body_json) == {"body": "朝[31mの訪問\n血圧\t128/80"}
+    assert note.channel == "slack:C0TEAM"
+
+
+def test_form_values_and_button_values_lose_control_characters_and_lone_surrogates(bot):
+    bot.sim.command("/liaison", "山田")
+    view = {**bot.open_view(), "id": "V9"}
+    state = {"form_type": {"form_type": {"type": "static_select", "selected_option": {"value": "daily\x00"}}},
+             "body": {"value": {"type": "plain_text_input", "value": "電話\ud800で確認\x00\x1b"}}}
+    payload = {"type": "view_submission", "user": {"id": "U0DEMOCM1\x00", "username": "u0democm1"},
+               "api_app_id": "A1", "team": {"id": "T1"}, "trigger_id": "t.v9",
+               "view": {**view, "hash": "h1", "state": {"values": state}}}
+    # ensure_ascii: the lone surrogate travels as Slack would send it, a \ud800 escape in the JSON.
+    r = bot.sim.post(urlencode({"payload": json.dumps(payload)}).encode())
+    assert r.status == 200
+    with bot.session() as s:
+        note = s.exec(select(Note)).one()
+        assert not [i for i in s.exec(select(Identity)).all() if "\x00" in i.external_id]
+    assert json.loads(note.body_json) == {"body": "電話で確認"} and note.form_id == "daily"
+    bot.fake.clear()
+    bot.sim.click("note_show", f"{note.id}\x00")
+    assert "電話で確認" in json.dumps(bot.responses()[-1], ensure_ascii=False)
+
+
+def test_scrub_cleans_every_string_of_a_payload_in_place_without_recursion():
+    from bot.slack.inbound import clean, scrub
+
+    assert clean("a\r\nb\rc\x00\td\ud800\x7f") == "a\nb\nc\td"
+    deep: list = []
+    node = deep
+    for _ in range(5000):  # deeper than Python's recursion limit
+        node.append([])
+        node = node[0]
+    node.append("x\x00")
+    body = {"k\x00": ["v\x01", {"w": "\x1bz"}], "n": 1, "deep": deep}
+    inner = body["k\x00"]
+    assert scrub(body) is body and body["k"] is inner
+    assert body == {"k": ["v", {"w": "z"}], "n": 1, "deep": deep} and node == ["x"]

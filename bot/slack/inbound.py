@@ -15,6 +15,45 @@ from bot.requests import Who
 from bot.slack.mrkdwn import PLATFORM
 
 _MARKUP = re.compile(r"<([@#!]?)([^>|]*)(?:\|([^>]*))?>")
+# C0 controls but tab and newline (carriage returns become newlines), DEL,
+# and lone surrogates (a `\ud800` escape in JSON): PostgreSQL refuses NUL in
+# text and surrogates in UTF-8, SQLite would keep them; neither ever shows.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+_DIRTY = re.compile("[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]").search  # the same, or a carriage return
+
+
+def clean(text: str) -> str:
+    if not _DIRTY(text):
+        return text
+    return _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+
+
+def scrub(body: Any) -> Any:
+    """Every string of a payload cleaned, in place (the listeners' `command`,
+    `action` and `view` are parts of it): command text, form values, button
+    values, ids. The one place where what people type enters the core."""
+    stack = [body]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if any(isinstance(k, str) and _DIRTY(k) for k in node):
+                items = [(clean(k) if isinstance(k, str) else k, v) for k, v in node.items()]
+                node.clear()
+                node.update(items)
+            for k, v in node.items():
+                if isinstance(v, str):
+                    if _DIRTY(v):
+                        node[k] = clean(v)
+                elif isinstance(v, (dict, list)):
+                    stack.append(v)
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                if isinstance(v, str):
+                    if _DIRTY(v):
+                        node[i] = clean(v)
+                elif isinstance(v, (dict, list)):
+                    stack.append(v)
+    return clean(body) if isinstance(body, str) else body
 
 
 def typed(text: str) -> tuple[str, list[Handle]]:
@@ -34,7 +73,7 @@ def typed(text: str) -> tuple[str, list[Handle]]:
             return channel_token(Place(PLATFORM, ident), m[0])
         return m[0]
 
-    return html.unescape(_MARKUP.sub(swap, text or "")), mentions
+    return clean(html.unescape(_MARKUP.sub(swap, text or ""))), mentions
 
 
 def malformed(body: Any) -> str | None:

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 
 def register(app: App, runtime: Runtime) -> None:
-    app.use(_well_formed)
+    app.use(_inbound)
     for name in commands.COMMANDS:
         app.command(name)(_on_command(runtime))
     app.action(ANY)(_on_action(runtime))
@@ -36,10 +36,11 @@ def register(app: App, runtime: Runtime) -> None:
     app.error(_on_error)
 
 
-def _well_formed(body: dict, next) -> BoltResponse | None:
-    """Runs after Bolt checked the signature: a signed payload that names no
-    person (no user_id, no actions) is a 400 and one warning line, not a
-    traceback and a 500."""
+def _inbound(body: dict, next) -> BoltResponse | None:
+    """Runs after Bolt checked the signature, before every listener: control
+    characters leave the payload, and a payload that names no person (no
+    user_id, no actions) is a 400 and one warning line, not a traceback."""
+    inbound.scrub(body)
     problem = inbound.malformed(body)
     if problem:
         log.warning("400 Bad Request to a signed request: %s", problem)
