@@ -9,6 +9,7 @@ import weakref
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from sqlalchemy import case, exists
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, func, select
@@ -146,6 +147,19 @@ def is_done(session: Session, task: PlanTask, today: date) -> bool:
     return completion(session, task, period(task.every, today)) is not None
 
 
+def current_period(today: date):
+    """The SQL form of `period(PlanTask.every, today)`: on a given day a task
+    can only be in one of three periods, so a CASE on `every` picks it."""
+    return case((PlanTask.every == "month", period("month", today)),
+                (PlanTask.every == "quarter", period("quarter", today)), else_=period(None, today))
+
+
+def done_now(today: date):
+    """True for a task already done for its current period (one index probe
+    on the completion log's (task, period) key, in the same query)."""
+    return exists().where(PlanCompletion.task_id == PlanTask.id, PlanCompletion.period == current_period(today))
+
+
 @dataclass
 class Overview:
     year: int
@@ -157,45 +171,49 @@ class Overview:
 def overview(session: Session, year: int, today: date) -> Overview:
     """Per category done/total (a recurring task counts as done for the
     current period), what is due within 14 days and what is overdue."""
-    tasks = list(session.exec(select(PlanTask).where(PlanTask.fiscal_year == year).order_by(PlanTask.due,
-                                                                                           PlanTask.id)))
-    every = {t.id: t.every for t in tasks}
-    done_now = {task_id for task_id, code in session.exec(
-        select(PlanCompletion.task_id, PlanCompletion.period).join(PlanTask, PlanTask.id == PlanCompletion.task_id)
-        .where(PlanTask.fiscal_year == year)) if code == period(every.get(task_id), today)}
-    progress = [(c, sum(1 for t in tasks if t.category == c and t.id in done_now),
-                 sum(1 for t in tasks if t.category == c)) for c in CATEGORIES]
-    open_tasks = [t for t in tasks if t.id not in done_now and t.due is not None]
-    listed = [t for t in open_tasks if t.due <= today + SOON]
+    listed = list(session.exec(select(PlanTask).where(
+        PlanTask.fiscal_year == year, PlanTask.due.is_not(None), PlanTask.due <= today + SOON, ~done_now(today))
+        .order_by(PlanTask.due, PlanTask.id)))
     people = owners_of(session, [t.id for t in listed])  # one query, not one per task
     soon = [(t, people.get(t.id, [])) for t in listed if today <= t.due]
     overdue = [(t, people.get(t.id, [])) for t in listed if t.due < today]
-    return Overview(year, progress, soon, overdue)
+    return Overview(year, progress(session, year, today), soon, overdue)
+
+
+def progress(session: Session, year: int, today: date) -> list[tuple[str, int, int]]:
+    """(category, done, total) for each of the handbook's items, counted by the database."""
+    counts = {category: (done, total) for category, done, total in session.exec(
+        select(PlanTask.category, func.coalesce(func.sum(case((done_now(today), 1), else_=0)), 0),
+               func.count(PlanTask.id))
+        .where(PlanTask.fiscal_year == year).group_by(PlanTask.category))}
+    return [(c, *counts.get(c, (0, 0))) for c in CATEGORIES]
 
 
 def owners_of(session: Session, task_ids: list[int]) -> dict[int, list[Member]]:
+    """Each task's owners in the order they were added: pairs first, then
+    each member read once (a plan's 5,000 tasks share a few hundred people)."""
+    pairs = session.exec(select(PlanTaskOwner.task_id, PlanTaskOwner.member_id).where(
+        PlanTaskOwner.task_id.in_(task_ids)).order_by(PlanTaskOwner.id)).all() if task_ids else []
+    members = {m.id: m for m in session.exec(select(Member).where(Member.id.in_(sorted({m for _, m in pairs}))))} \
+        if pairs else {}
     found: dict[int, list[Member]] = {}
-    if task_ids:
-        for task_id, member in session.exec(select(PlanTaskOwner.task_id, Member).join(
-                Member, Member.id == PlanTaskOwner.member_id).where(PlanTaskOwner.task_id.in_(task_ids))
-                .order_by(PlanTaskOwner.id)):
-            found.setdefault(task_id, []).append(member)
+    for task_id, member_id in pairs:
+        found.setdefault(task_id, []).append(members[member_id])
     return found
 
 
 def open_before(session: Session, day: date) -> list[PlanTask]:
     """This year's tasks not done for their current period and due by
     `day`: the plan's part of a council meeting's draft agenda."""
-    year = fiscal_year(day)
-    due = session.exec(select(PlanTask).where(PlanTask.fiscal_year == year, PlanTask.due.is_not(None),
-                                              PlanTask.due <= day).order_by(PlanTask.due, PlanTask.id))
-    return [t for t in due if not is_done(session, t, day)]
+    return list(session.exec(select(PlanTask).where(
+        PlanTask.fiscal_year == fiscal_year(day), PlanTask.due.is_not(None), PlanTask.due <= day, ~done_now(day))
+        .order_by(PlanTask.due, PlanTask.id)))
 
 
 def mine(session: Session, member: Member, year: int, today: date) -> list[PlanTask]:
-    tasks = session.exec(select(PlanTask).join(PlanTaskOwner, PlanTaskOwner.task_id == PlanTask.id).where(
-        PlanTaskOwner.member_id == member.id, PlanTask.fiscal_year == year).order_by(PlanTask.due, PlanTask.id))
-    return [t for t in tasks if not is_done(session, t, today)]
+    return list(session.exec(select(PlanTask).join(PlanTaskOwner, PlanTaskOwner.task_id == PlanTask.id).where(
+        PlanTaskOwner.member_id == member.id, PlanTask.fiscal_year == year, ~done_now(today))
+        .order_by(PlanTask.due, PlanTask.id)))
 
 
 def rollover(ctx: Context, to_year: int) -> tuple[int, int]:
