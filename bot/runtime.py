@@ -22,7 +22,7 @@ from bot.render import set_display_timezone
 from bot.replies import Reply
 from bot.requests import Request, Who
 from bot.settings import Settings
-from bot.store.db import make_engine, session_scope
+from bot.store.db import CommitUnknown, Limits, make_engine, session_scope
 from bot.store.queries import get_or_create_member
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ class Runtime:
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None, engine: Engine | None = None) -> "Runtime":
         set_display_timezone(settings.timezone)
-        return cls(settings=settings, engine=engine or make_engine(settings.database_url),
+        return cls(settings=settings, engine=engine or make_engine(settings.database_url, Limits.of(settings)),
                    forms=load_forms(settings.forms_dir), clock=clock or system_clock)
 
     def run(self, who: Who, action: Callable[[Context], Reply]) -> Reply:
@@ -63,7 +63,7 @@ class Runtime:
         except (OperationalError, DBAPIError) as e:
             if isinstance(e, OperationalError) or e.connection_invalidated:
                 log.warning("database unavailable: %s", e.__class__.__name__)
-                return Reply("common/db_down", error=True)
+                return db_trouble(e)
             log.exception("database error")
             return Reply("common/error", error=True)
         except Exception:
@@ -104,6 +104,15 @@ class Runtime:
     def in_session(self, fn: Callable[..., None], *args) -> None:
         with session_scope(self.engine) as session:
             fn(session, *args)
+
+
+def db_trouble(error: Exception) -> Reply:
+    """The database could not be reached, did not answer in time, or broke
+    off: nothing was stored, except when the connection broke while COMMIT
+    was on its way, which may or may not have been stored, so the person
+    checks first."""
+    what = "unsure" if isinstance(error, CommitUnknown) else "write"
+    return Reply("common/db_down", {"what": what}, error=True)
 
 
 def _resolve_mentions(ctx: Context, who: Who, text: str) -> str:

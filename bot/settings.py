@@ -70,6 +70,16 @@ class Settings(BaseSettings):
     # The public HTTPS address of `renkei serve` (calendar feed URLs); empty
     # behind a firewall (Socket Mode): the calendar is then sent as a file.
     public_url: str = Field("", alias="RENKEI_PUBLIC_URL")
+    # How long any one database wait may last, in seconds (0: no limit), so a
+    # slow, locked or frozen database gets the person a "please retry" well
+    # inside Slack's 3 s instead of a hang (`bot.store.db.Limits`).
+    db_statement_timeout: float = Field(1.5, ge=0, alias="RENKEI_DB_STATEMENT_TIMEOUT")
+    db_lock_timeout: float = Field(1.0, ge=0, alias="RENKEI_DB_LOCK_TIMEOUT")
+    db_idle_in_transaction_timeout: float = Field(10.0, ge=0, alias="RENKEI_DB_IDLE_IN_TRANSACTION_TIMEOUT")
+    db_pool_timeout: float = Field(1.0, gt=0, alias="RENKEI_DB_POOL_TIMEOUT")
+    db_connect_timeout: int = Field(2, ge=2, alias="RENKEI_DB_CONNECT_TIMEOUT")
+    db_tcp_timeout: float = Field(5.0, ge=0, alias="RENKEI_DB_TCP_TIMEOUT")
+    db_busy_timeout: float = Field(2.0, ge=0, alias="RENKEI_DB_BUSY_TIMEOUT")  # SQLite
 
     team: TeamConfig = TeamConfig()
 

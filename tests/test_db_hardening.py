@@ -1,17 +1,44 @@
-"""The database under trouble: processes migrating together."""
+"""The database under trouble: processes migrating together, a locked or
+frozen database answered within Slack's window with nothing stored behind
+the person's back."""
 
 from __future__ import annotations
 
+import socket
+import sqlite3
 import subprocess
 import sys
+import threading
+import time
+from contextlib import contextmanager
 
 import psycopg
 import pytest
 from sqlalchemy.engine import make_url
+from sqlmodel import select
 
-from tests.conftest import PG_URL, ROOT, _fresh_postgres
+from bot.store.db import make_engine, session_scope
+from bot.store.models import Note
+from tests.conftest import PG_URL, ROOT, _fresh_postgres, make_bot
 
 pg_only = pytest.mark.skipif(not PG_URL, reason="PostgreSQL only: set RENKEI_TEST_DATABASE_URL")
+RETRY = "もう一度"
+SLACK_BUDGET = 2.5  # seconds: Slack gives up at 3
+
+
+def notes_saying(url: str, words: str) -> int:
+    engine = make_engine(url)
+    try:
+        with session_scope(engine) as s:
+            return sum(words in n.body_json for n in s.exec(select(Note)).all())
+    finally:
+        engine.dispose()
+
+
+def timed_command(bot, command: str, text: str):
+    start = time.monotonic()
+    r = bot.sim.command(command, text)
+    return r, time.monotonic() - start
 
 
 # --- migrations: two processes, one empty database -----------------------------------
@@ -80,3 +107,150 @@ def test_two_processes_migrating_an_empty_sqlite_file_together_both_succeed(tmp_
             f.unlink()
 
     assert migrate_together(f"sqlite:///{path}", 2, reset) == [["ok", "ok"]] * 2
+
+
+# --- a locked database: the answer comes in time, nothing is stored after -------------
+
+@contextmanager
+def note_table_locked(url: str):
+    """Another connection holds the note table (PostgreSQL) or the whole
+    database (SQLite) until the block ends."""
+    if url.startswith("sqlite"):
+        conn = sqlite3.connect(make_url(url).database, isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+    else:
+        conn = psycopg.connect(make_url(url).set(drivername="postgresql").render_as_string(hide_password=False))
+        conn.execute("LOCK TABLE note IN ACCESS EXCLUSIVE MODE")
+    try:
+        yield
+    finally:
+        conn.rollback()
+        conn.close()
+
+
+def test_a_locked_database_answers_retry_in_time_and_stores_nothing_later(bot, db_url):
+    with note_table_locked(db_url):
+        r, took = timed_command(bot, "/liaison", "山田 ロック中の記録")
+        assert took < SLACK_BUDGET, took
+        assert "保存できませんでした" in r.text and RETRY in r.text
+    bot.runtime.wait_idle()
+    time.sleep(0.2)
+    assert notes_saying(db_url, "ロック中の記録") == 0
+    r = bot.sim.command("/liaison", "山田 ロック中の記録")
+    assert "登録しました" in r.text
+    assert notes_saying(db_url, "ロック中の記録") == 1
+
+
+def test_sqlite_waits_for_another_writer_less_than_slacks_window(tmp_path):
+    from bot.runtime import Runtime
+    from bot.settings import load_settings
+
+    runtime = Runtime.build(load_settings(database_url=f"sqlite:///{tmp_path / 'y.db'}", config_dir=ROOT / "config"))
+    with runtime.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 2000
+
+
+# --- a frozen database -----------------------------------------------------------------
+
+class FreezableProxy:
+    """A TCP proxy to PostgreSQL that can stop forwarding without closing
+    anything. To the bot the server then looks frozen, as a stopped
+    postmaster does: the kernel still accepts and acknowledges, no answer
+    ever comes. On thaw what was held is delivered, in order."""
+
+    def __init__(self, host: str, port: int):
+        self.target = (host, port)
+        self.flowing = threading.Event()
+        self.flowing.set()
+        self.freeze_on: bytes | None = None  # freeze when the bot sends this
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.target)
+            self.sockets += [client, server]
+            threading.Thread(target=self._pump, args=(client, server, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, False), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, from_bot: bool) -> None:
+        try:
+            while True:
+                data = src.recv(65536)
+                if from_bot and self.freeze_on and self.freeze_on in data:
+                    self.flowing.clear()
+                self.flowing.wait()
+                if not data:
+                    dst.shutdown(socket.SHUT_WR)
+                    return
+                dst.sendall(data)
+        except OSError:
+            for s in (src, dst):
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self.flowing.set()
+        self.listener.close()
+        for s in self.sockets:
+            try:
+                s.shutdown(socket.SHUT_RDWR)  # wakes a pump blocked in recv; close alone would not
+                s.close()
+            except OSError:
+                pass
+
+
+@pytest.fixture
+def frozen_bot(fake, clock):
+    """The bot talking to PostgreSQL through a FreezableProxy."""
+    _fresh_postgres(PG_URL)
+    real = make_url(PG_URL)
+    proxy = FreezableProxy(real.host or "127.0.0.1", real.port or 5432)
+    fake.clear()
+    bot = make_bot(real.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False), fake, clock)
+    yield bot, proxy
+    bot.runtime.background.shutdown(wait=True)
+    bot.runtime.engine.dispose()
+    proxy.close()
+
+
+@pg_only
+def test_a_frozen_database_answers_retry_in_time_and_stores_nothing_when_it_wakes(frozen_bot):
+    bot, proxy = frozen_bot
+    assert "登録しました" in bot.sim.command("/liaison", "山田 凍結前の記録").text
+    bot.runtime.wait_idle()
+    proxy.flowing.clear()
+    r, took = timed_command(bot, "/liaison", "山田 凍結中の記録")
+    assert took < SLACK_BUDGET, took
+    assert "保存できませんでした" in r.text and RETRY in r.text
+    r, took = timed_command(bot, "/liaison", "山田 list")  # every pooled connection is bounded
+    assert took < SLACK_BUDGET and RETRY in r.text, (took, r.text)
+    proxy.flowing.set()  # the server wakes and reads what was sent: the client is gone
+    time.sleep(0.3)
+    assert notes_saying(PG_URL, "凍結中の記録") == 0
+    r = bot.sim.command("/liaison", "山田 凍結中の記録")  # recovers without a restart
+    assert "登録しました" in r.text
+    assert notes_saying(PG_URL, "凍結中の記録") == 1
+
+
+@pg_only
+def test_a_database_freezing_during_commit_is_not_reported_as_nothing_stored(frozen_bot):
+    """COMMIT sent, no answer: it may have been stored. The person is told
+    to look before sending again, and indeed the server stores it on waking."""
+    bot, proxy = frozen_bot
+    proxy.freeze_on = b"COMMIT"
+    r, took = timed_command(bot, "/liaison", "山田 確定直前の記録")
+    proxy.freeze_on = None
+    assert took < SLACK_BUDGET, took
+    assert "保存できたかどうか確かめられませんでした" in r.text and "保存できませんでした" not in r.text
+    proxy.flowing.set()
+    time.sleep(0.3)
+    assert notes_saying(PG_URL, "確定直前の記録") == 1

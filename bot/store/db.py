@@ -1,21 +1,59 @@
-"""Engines, sessions and migrations."""
+"""Engines, sessions and migrations, and the bounds on every database wait."""
 
 from __future__ import annotations
 
+import heapq
+import itertools
+import logging
+import socket
+import threading
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import Session, create_engine
 
+if TYPE_CHECKING:
+    from bot.settings import Settings
+
 MIGRATIONS = Path(__file__).parent / "migrations"
-# The advisory lock key that serialises migrations across processes.
+# The advisory lock key that serialises migrations across processes ("renkei" + 1).
 MIGRATION_LOCK = 727_000
+# A statement the server should have ended itself (statement_timeout) is
+# given up on by the client this much later: the server is frozen or the
+# network is gone, and nothing else would end the wait.
+GRACE = 0.5
+UNBOUNDED = "renkei_unbounded"  # execution option: no client-side deadline (migrations)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How long one database wait may last, in seconds; 0 means no limit.
+    `Limits()` is the old, unbounded behaviour (one-shot jobs, benchmarks);
+    the bot's own engine takes its values from the settings."""
+
+    statement: float = 0.0  # PostgreSQL statement_timeout; the client gives up GRACE later
+    lock: float = 0.0  # PostgreSQL lock_timeout
+    idle_in_transaction: float = 0.0  # PostgreSQL idle_in_transaction_session_timeout
+    pool: float = 30.0  # waiting for a free pooled connection
+    connect: int = 2  # libpq connect_timeout (whole seconds, at least 2)
+    tcp: float = 0.0  # TCP keepalive and tcp_user_timeout: a vanished host or network
+    busy: float = 15.0  # SQLite busy timeout (its only wait: another writer)
+
+    @classmethod
+    def of(cls, settings: "Settings") -> "Limits":
+        return cls(statement=settings.db_statement_timeout, lock=settings.db_lock_timeout,
+                   idle_in_transaction=settings.db_idle_in_transaction_timeout, pool=settings.db_pool_timeout,
+                   connect=settings.db_connect_timeout, tcp=settings.db_tcp_timeout, busy=settings.db_busy_timeout)
 
 
 def normalise_url(url: str) -> str:
@@ -27,16 +65,18 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, limits: Limits | None = None) -> Engine:
+    limits = limits or Limits()
     url = normalise_url(url)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": limits.busy},
+                               pool_timeout=limits.pool)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA foreign_keys=ON")
-            _switch_to_wal(cur, 15)
+            _switch_to_wal(cur, limits.busy)
             cur.close()
             # We issue BEGIN ourselves (below), so the driver must not.
             dbapi_conn.isolation_level = None
@@ -51,7 +91,11 @@ def make_engine(url: str) -> Engine:
         return engine
     # A short connect timeout: when the database is down the user is told to
     # retry within Slack's 3 s window instead of the request hanging.
-    return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 2})
+    engine = create_engine(url, pool_pre_ping=True, pool_timeout=limits.pool,
+                           connect_args=_postgres_connect_args(url, limits))
+    if limits.statement:
+        _give_up_after(engine, limits.statement + GRACE)
+    return engine
 
 
 def _switch_to_wal(cursor: Any, wait: float) -> None:
@@ -71,6 +115,156 @@ def _switch_to_wal(cursor: Any, wait: float) -> None:
             time.sleep(0.02)
 
 
+def _postgres_connect_args(url: str, limits: Limits) -> dict[str, Any]:
+    """Server-side bounds as connection options (no round trip per request):
+    a statement or a lock wait that runs too long is cancelled by the server
+    and its transaction rolled back, so nothing is stored after the person
+    was told it was not."""
+    from sqlalchemy.engine import make_url
+
+    args: dict[str, Any] = {"connect_timeout": limits.connect}
+    options = [make_url(url).query.get("options", "")]
+    for name, seconds in (("statement_timeout", limits.statement), ("lock_timeout", limits.lock),
+                          ("idle_in_transaction_session_timeout", limits.idle_in_transaction)):
+        if seconds:
+            options.append(f"-c {name}={int(seconds * 1000)}")
+    if any(options[1:]):
+        args["options"] = " ".join(o for o in options if o)
+    if limits.tcp:
+        # A host or network that vanished (no RST): unacknowledged data and
+        # silent idle connections are given up on instead of waiting for
+        # the kernel's two hours.
+        args.update(keepalives=1, keepalives_idle=max(1, int(limits.tcp)), keepalives_interval=1,
+                    keepalives_count=3, tcp_user_timeout=int(limits.tcp * 1000))
+    return args
+
+
+class _Watchdog:
+    """Cuts the connection of a database call that outlived its deadline.
+
+    statement_timeout is enforced by the server; a server that is frozen
+    (stopped process, full disk, a proxy that stopped forwarding) enforces
+    nothing, and its kernel still acknowledges what we send, so neither TCP
+    timeout fires either. The call would wait forever. Here one thread
+    keeps the deadlines of calls in flight and shuts down the socket of any
+    call still waiting at its deadline: the waiting thread gets a disconnect
+    error at once, the connection is discarded, and when the server wakes
+    it finds the client gone and rolls the transaction back."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._armed: dict[int, tuple[int, Any]] = {}
+        self._heap: list[tuple[float, int, int]] = []
+        self._tokens = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def arm(self, dbapi_conn: Any, seconds: float) -> int:
+        deadline = time.monotonic() + seconds
+        key = id(dbapi_conn)
+        with self._cond:
+            token = next(self._tokens)
+            self._armed[key] = (token, dbapi_conn)
+            heapq.heappush(self._heap, (deadline, token, key))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="renkei-db-watchdog", daemon=True)
+                self._thread.start()
+            if self._heap[0][1] == token:  # the earliest deadline: wake the thread to wait less
+                self._cond.notify()
+        return token
+
+    def disarm(self, dbapi_conn: Any, token: int) -> bool:
+        """False if the deadline passed and the connection was cut."""
+        with self._cond:
+            armed = self._armed.get(id(dbapi_conn))
+            if armed is None or armed[0] != token:
+                return False
+            del self._armed[id(dbapi_conn)]
+            return True
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                while self._heap and self._heap[0][0] <= now:
+                    _deadline, token, key = heapq.heappop(self._heap)
+                    armed = self._armed.get(key)
+                    if armed is not None and armed[0] == token:
+                        del self._armed[key]
+                        _cut(armed[1])
+                self._cond.wait(self._heap[0][0] - now if self._heap else None)
+
+
+def _cut(dbapi_conn: Any) -> None:
+    try:
+        sock = socket.socket(fileno=dbapi_conn.fileno())
+    except Exception:  # already closed
+        return
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+        log.warning("database did not answer in time: connection given up")
+    except OSError:
+        pass
+    finally:
+        sock.detach()  # the driver still owns the descriptor
+
+
+WATCHDOG = _Watchdog()
+
+
+class GaveUp(OperationalError):
+    """The server did not answer within the deadline (see `_Watchdog`)."""
+
+
+def _give_up_after(engine: Engine, seconds: float) -> None:
+    """Every call that waits on the server (statements, commit, rollback,
+    the pool's ping) gets a deadline `seconds` from its start."""
+    dialect = engine.dialect
+
+    def watched(call, dbapi_conn, *args):
+        token = WATCHDOG.arm(dbapi_conn, seconds)
+        try:
+            return call(dbapi_conn, *args)
+        finally:
+            WATCHDOG.disarm(dbapi_conn, token)
+
+    def execute(call):
+        def run(cursor, statement, *args):
+            context = args[-1] if args else None
+            if context is not None and context.execution_options.get(UNBOUNDED):
+                return call(cursor, statement, *args)
+            return watched(lambda _conn: call(cursor, statement, *args), cursor.connection)
+
+        return run
+
+    def end(call):
+        return lambda dbapi_conn: watched(call, dbapi_conn)
+
+    def ping(dbapi_conn):
+        token = WATCHDOG.arm(dbapi_conn, seconds)
+        try:
+            return ping_once(dbapi_conn)
+        except Exception as e:
+            if WATCHDOG.disarm(dbapi_conn, token):
+                raise
+            # Not a dead connection to replace (the pool would reconnect and
+            # wait for the frozen server again): the request gives up now.
+            raise GaveUp("ping", None, e, connection_invalidated=True) from e
+        finally:
+            WATCHDOG.disarm(dbapi_conn, token)
+
+    ping_once = dialect.do_ping
+    for name in ("do_execute", "do_executemany", "do_execute_no_params"):
+        setattr(dialect, name, execute(getattr(dialect, name)))
+    for name in ("do_commit", "do_rollback"):
+        setattr(dialect, name, end(getattr(dialect, name)))
+    dialect.do_ping = ping
+
+
+class CommitUnknown(OperationalError):
+    """The connection broke while COMMIT was on its way: the server may
+    have committed or not. Never tell the person "nothing was stored"."""
+
+
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
     """One transaction: committed when the block ends, rolled back on any
@@ -78,7 +272,12 @@ def session_scope(engine: Engine) -> Iterator[Session]:
     session = Session(engine, expire_on_commit=False)
     try:
         yield session
-        session.commit()
+        try:
+            session.commit()
+        except DBAPIError as e:
+            if e.connection_invalidated:
+                raise CommitUnknown(e.statement, e.params, e.orig, connection_invalidated=True) from e
+            raise
     except BaseException:
         session.rollback()
         raise
@@ -101,6 +300,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     bound by the request timeouts (a big table may take minutes)."""
     cfg = alembic_config(engine)
     with engine.connect() as conn:
+        conn.execution_options(**{UNBOUNDED: True})
         if conn.dialect.name == "sqlite":
             # BEGIN IMMEDIATE (see make_engine) is the lock; wait for another
             # process's migration longer than a request would.
