@@ -1,0 +1,886 @@
+"""The prefecture-scale load benchmark (issue 10, item 1).
+
+Seeds one consistent data set with bulk inserts (COPY on PostgreSQL, raw
+executemany on SQLite): 100,000 patients in care teams of three, 1,000,000
+liaison notes (seven in ten acknowledged), 2,000 short-stay facilities x 90
+nights of vacancy figures, a plan of 5,000 tasks with 50,000 completion
+rows, 2,000 meetings with their invitations, 5,000 members with a Slack
+identity each. Then starts the real bot (`renkei serve`: waitress, 8
+threads, the scheduler ticking every minute) and, in the same run, a bare
+Bolt app that only acks (`bench/_bare_bolt.py`, the same server and thread
+count, `process_before_response=True`), both as separate processes, with
+the fake Slack Web API (`tests/slackfake.py`) on loopback.
+
+Clients send signed requests over real HTTP with keep-alive connections,
+each with a unique trigger_id: 1 client, then 16 concurrent clients. The
+clients are separate processes (a pool forked before anything else starts),
+so their GIL is not the fake Slack's, and the acting members are 16
+care-team members (each in the care team of the patients they name). The
+latency is the acknowledgement: the HTTP response time seen by the client.
+After the HTTP part, in process: patient lookup alone over the whole index,
+and one scheduler tick with 1,000 messages due (claim, render, record; the
+send to Slack itself is not timed, as in bench/council.py).
+
+    .venv/bin/python -m bench load                  # SQLite only
+    RENKEI_BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/bench_load \\
+        .venv/bin/python -m bench load              # and PostgreSQL (its public schema is dropped!)
+    RENKEI_BENCH_QUICK=1 .venv/bin/python -m bench load   # a tenth of the data, fewer requests
+
+Targets (issue 10): at 16 clients p99 < 100 ms for every command; at 1
+client p50 <= 2x bare Bolt; lookup p99 < 2 ms at 100,000 patients; bot peak
+RSS < 150 MB with the full data set."""
+
+from __future__ import annotations
+
+import http.client
+import itertools
+import json
+import math
+import multiprocessing
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from datetime import time as clock_time
+from pathlib import Path
+from typing import Any, Callable, Iterable
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import text
+
+from bench._common import on_each_database
+from bot.store import models as m
+from bot.store.db import make_engine, session_scope, upgrade
+from tests.slackfake import FakeSlack
+from tests.slackreq import sign
+
+ROOT = Path(__file__).resolve().parent.parent
+JST = ZoneInfo("Asia/Tokyo")
+SECRET = "bench-load-secret"
+QUICK = os.environ.get("RENKEI_BENCH_QUICK", "") not in ("", "0")
+CLIENTS = 16
+SERVE = "import sys; from bot.cli import main; sys.exit(main(sys.argv[1:]))"
+
+
+@dataclass(frozen=True)
+class Size:
+    members: int
+    patients: int
+    notes: int
+    facilities: int
+    nights: int
+    tasks: int
+    open_tasks: int  # one-off tasks never completed this year: what `/plan done` completes
+    completions: int
+    meetings: int
+    tick_meetings: int  # each gives 10 messages in the timed tick (1 channel post, 8 DMs, 1 to the organiser)
+    solo: int  # measured requests per row at 1 client
+    solo_warm: int
+    each: int  # measured requests per client at 16 clients
+    each_warm: int
+    cap: float  # seconds a phase may take (measured part); fewer requests are sent if it is reached
+
+
+FULL = Size(members=5000, patients=100_000, notes=1_000_000, facilities=2000, nights=90, tasks=5000,
+            open_tasks=2500, completions=50_000, meetings=2000, tick_meetings=100,
+            solo=200, solo_warm=20, each=50, each_warm=3, cap=20.0)
+SMALL = Size(members=1000, patients=10_000, notes=100_000, facilities=200, nights=90, tasks=1000,
+             open_tasks=500, completions=10_000, meetings=300, tick_meetings=20,
+             solo=50, solo_warm=5, each=10, each_warm=2, cap=8.0)
+S = SMALL if QUICK else FULL
+
+SURNAMES = [s.split(":") for s in (
+    "佐藤:サトウ 鈴木:スズキ 高橋:タカハシ 田中:タナカ 伊藤:イトウ 渡辺:ワタナベ 山本:ヤマモト 中村:ナカムラ 小林:コバヤシ "
+    "加藤:カトウ 吉田:ヨシダ 山田:ヤマダ 佐々木:ササキ 山口:ヤマグチ 松本:マツモト 井上:イノウエ 木村:キムラ 林:ハヤシ "
+    "斎藤:サイトウ 清水:シミズ 山崎:ヤマザキ 森:モリ 池田:イケダ 橋本:ハシモト 阿部:アベ 石川:イシカワ 山下:ヤマシタ "
+    "中島:ナカジマ 石井:イシイ 小川:オガワ 前田:マエダ 岡田:オカダ 長谷川:ハセガワ 藤田:フジタ 後藤:ゴトウ 近藤:コンドウ "
+    "村上:ムラカミ 遠藤:エンドウ 青木:アオキ 坂本:サカモト 福田:フクダ 太田:オオタ 西村:ニシムラ 藤井:フジイ 金子:カネコ "
+    "岡本:オカモト 藤原:フジワラ 中野:ナカノ 三浦:ミウラ 原田:ハラダ 中川:ナカガワ 松田:マツダ 竹内:タケウチ 小野:オノ "
+    "田村:タムラ 中山:ナカヤマ 和田:ワダ 石田:イシダ 森田:モリタ 上田:ウエダ 柴田:シバタ 酒井:サカイ 工藤:クドウ "
+    "横山:ヨコヤマ 宮崎:ミヤザキ 宮本:ミヤモト 内田:ウチダ 高木:タカギ 菅原:スガワラ 佐野:サノ").split()]
+GIVEN = [s.split(":") for s in (
+    "花子:ハナコ 太郎:タロウ 一郎:イチロウ 和子:カズコ 幸子:サチコ 節子:セツコ 正:タダシ 清:キヨシ 弘:ヒロシ 茂:シゲル "
+    "勇:イサム 光子:ミツコ 久子:ヒサコ 文子:フミコ 美代子:ミヨコ 千代子:チヨコ 静子:シズコ 春子:ハルコ 秋子:アキコ "
+    "敏子:トシコ 洋子:ヨウコ 恵子:ケイコ 京子:キョウコ 悦子:エツコ トミ:トミ ハル:ハル キク:キク 進:ススム 実:ミノル "
+    "武:タケシ 昭:アキラ 三郎:サブロウ 次郎:ジロウ 健二:ケンジ 修:オサム 誠:マコト 隆:タカシ 勝:マサル 満:ミツル "
+    "豊:ユタカ 登:ノボル 功:イサオ 栄子:エイコ 富子:トミコ 芳子:ヨシコ 正子:マサコ 房子:フサコ 孝子:タカコ 信子:ノブコ "
+    "君子:キミコ 雅子:マサコ 直子:ナオコ 明美:アケミ 由美子:ユミコ 裕子:ユウコ 清子:キヨコ 初子:ハツコ 米子:ヨネコ").split()]
+AREAS = [f"{d}地区{i}" for d in "東西南北中" for i in range(1, 9)]
+NEEDS = ["経管栄養", "喀痰吸引", "インスリン", "認知症対応", "在宅酸素"]
+PROFESSIONS = ["医師", "訪問看護師", "介護支援専門員", "薬剤師", "理学療法士", "ヘルパー"]
+CARE = ["要支援1", "要支援2", "要介護1", "要介護2", "要介護3", "要介護4", "要介護5"]
+WORDS = ["連携シート", "研修", "協議会", "公開講座", "資源マップ", "相談窓口", "看取り", "広報誌", "部会", "番組"]
+BODIES = ["定期訪問。バイタル安定、変わりなし", "食事量やや低下。水分摂取を促しました", "夜間の不眠あり、主治医に相談予定",
+          "褥瘡なし。入浴介助実施", "内服薬の飲み忘れ2回。お薬カレンダーを提案", "家族より受診の相談あり"]
+KINDS = ["部会", "地域ケア会議", "研修", "協議会"]
+TEAM = 3  # members per care team
+INVITED = 10
+BENCH_MEETINGS = 20  # meetings each benchmark member is invited to (the RSVP clicks)
+
+
+# --- the data set ------------------------------------------------------------------
+
+def name_of(p: int) -> tuple[str, str]:
+    sur = SURNAMES[(p * 7) % len(SURNAMES)]
+    given = GIVEN[(p * 13 + p // len(SURNAMES)) % len(GIVEN)]
+    return f"{sur[0]} {given[0]}", f"{sur[1]} {given[1]}"
+
+
+def team_of(p: int) -> list[int]:
+    """The care team of patient p: three members; each member is in about
+    TEAM * patients / members teams (60 at full size)."""
+    return [1 + ((p - 1) * TEAM + k) % S.members for k in range(TEAM)]
+
+
+def patients_of(member: int) -> list[int]:
+    return [p for p in range(1, S.patients + 1) if member in team_of(p)]
+
+
+def ended(p: int) -> bool:
+    return p % 10 == 0
+
+
+def user_of(member: int) -> str:
+    return f"UL{member:06d}"
+
+
+@dataclass
+class World:
+    """Instants and ids the seed and the requests share."""
+
+    now: datetime
+    tick_at: datetime  # the timed tick's instant: 3 days ago, 10:00 local (the bot's own scheduler ignores it)
+    fiscal_year: int
+    seed_notes: int = 0
+    bench_meetings: dict[int, list[int]] = field(default_factory=dict)  # member -> meetings invited to
+    open_tasks: list[int] = field(default_factory=list)
+
+    @property
+    def today(self) -> date:
+        return self.now.date()
+
+
+def make_world() -> World:
+    now = datetime.now(JST).replace(microsecond=0)
+    tick_day = now.date() - timedelta(days=3)
+    fy = now.year if now.month >= 4 else now.year - 1
+    return World(now=now, tick_at=datetime.combine(tick_day, clock_time(10, 0), JST), fiscal_year=fy)
+
+
+def _processors(table, columns: list[str], dialect) -> list[Callable[[Any], Any] | None]:
+    return [table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
+
+
+def bulk(engine, table, columns: list[str], rows: Iterable[tuple]) -> int:
+    """Insert rows (tuples in `columns` order, Python values) as fast as the
+    driver allows: COPY on PostgreSQL, one executemany per 50,000 rows on
+    SQLite (values converted as SQLAlchemy would bind them)."""
+    raw = engine.raw_connection()
+    count = 0
+    try:
+        cur = raw.cursor()
+        if engine.dialect.name == "postgresql":
+            with cur.copy(f'COPY "{table.name}" ({", ".join(columns)}) FROM STDIN') as copy:
+                for row in rows:
+                    copy.write_row(row)
+                    count += 1
+        else:
+            procs = _processors(table, columns, engine.dialect)
+            sql = f'INSERT INTO "{table.name}" ({", ".join(columns)}) VALUES ({", ".join("?" * len(columns))})'
+            cur.execute("BEGIN")
+            batch: list[tuple] = []
+            for row in rows:
+                batch.append(tuple(p(v) if p and v is not None else v for p, v in zip(procs, row)))
+                if len(batch) >= 50_000:
+                    cur.executemany(sql, batch)
+                    count += len(batch)
+                    batch = []
+            if batch:
+                cur.executemany(sql, batch)
+                count += len(batch)
+            cur.execute("COMMIT")
+        cur.close()
+        if engine.dialect.name == "postgresql":
+            raw.commit()
+    finally:
+        raw.close()
+    return count
+
+
+def seed(engine, w: World) -> dict[str, int]:
+    """The whole data set, ids given explicitly (1..n per table) so every
+    part can refer to the others; PostgreSQL's sequences are moved past them."""
+    rng = random.Random(10)
+    now, today = w.now, w.today
+    counts: dict[str, int] = {}
+
+    def put(model, columns: str, rows: Iterable[tuple]) -> None:
+        table = model.__table__
+        counts[table.name] = counts.get(table.name, 0) + bulk(engine, table, columns.split(), rows)
+
+    put(m.Member, "id display_name profession organisation created_at", (
+        (i, f"ベンチ{i}" if i <= CLIENTS else f"職員{i}", "訪問看護師" if i <= CLIENTS else rng.choice(PROFESSIONS),
+         f"事業所{i % 300}", now - timedelta(days=400)) for i in range(1, S.members + 1)))
+    put(m.Identity, "id platform external_id member_id",
+        ((i, "slack", user_of(i), i) for i in range(1, S.members + 1)))
+
+    def patient(p: int) -> tuple:
+        name, kana = name_of(p)
+        gone = ended(p)
+        return (p, f"P-{p:04d}", name, kana, AREAS[p % len(AREAS)], CARE[p % len(CARE)], "yes",
+                f"slack:CT{p % 2000:04d}", "ended" if gone else "active",
+                ("在宅看取り", "病院死亡", "施設入所")[p % 3] if gone else None,
+                today - timedelta(days=p % 300) if gone else None, None, "", None, None, 1 + p % S.members,
+                now - timedelta(days=500 - p * 400 // S.patients))
+
+    put(m.Patient, "id code name kana area care_level consent channel status outcome ended_on admitted_on hospital "
+                   "request_key updated_at created_by_id created_at", (patient(p) for p in range(1, S.patients + 1)))
+    put(m.CareTeamMember, "id patient_id member_id added_at", (
+        ((p - 1) * TEAM + k + 1, p, member, now - timedelta(days=400))
+        for p in range(1, S.patients + 1) for k, member in enumerate(team_of(p))))
+
+    span = 300 * 24 * 60  # notes spread over 300 days, ids rising with time
+    bodies = [json.dumps({"body": b}, ensure_ascii=False) for b in BODIES]
+
+    def note(n: int) -> tuple:
+        p = 1 + (n * 7919) % S.patients
+        created = now - timedelta(minutes=2 + (S.notes - n) * span // S.notes)
+        return (n, p, "daily", "緊急" if n % 97 == 0 else None, bodies[n % len(bodies)], team_of(p)[n % TEAM],
+                created, f"seed:{n}", f"slack:CT{p % 2000:04d}", f"1700000000.{n:07d}", None)
+
+    put(m.Note, "id patient_id form_id urgency body_json author_id created_at request_key channel message_id "
+                "corrected_at", (note(n) for n in range(1, S.notes + 1)))
+    w.seed_notes = S.notes
+
+    def acks() -> Iterable[tuple]:
+        ack_id = 0
+        for n in range(1, S.notes + 1):
+            if n % 10 < 7:
+                p = 1 + (n * 7919) % S.patients
+                created = now - timedelta(minutes=2 + (S.notes - n) * span // S.notes)
+                ack_id += 1
+                yield ack_id, n, team_of(p)[(n + 1) % TEAM], min(now, created + timedelta(minutes=30 + n % 2000))
+
+    put(m.NoteAck, "id note_id member_id acked_at", acks())
+
+    put(m.Facility, "id name kana area area_kana kind capacity phone contact_member_id accepts created_at", (
+        (f, f"ショートステイ{AREAS[f % len(AREAS)][:2]}{f:04d}", f"ショートステイ{f}", AREAS[f % len(AREAS)], "",
+         ("短期入所生活介護", "短期入所療養介護")[f % 2], 20, "0235-00-0000", None,
+         ",".join(rng.sample(NEEDS, rng.randint(0, 3))), now - timedelta(days=400))
+        for f in range(1, S.facilities + 1)))
+
+    def figures() -> Iterable[tuple]:
+        fid = 0
+        for f in range(1, S.facilities + 1):
+            age = timedelta(hours=rng.choice([1, 5, 20, 40, 60, 100]))
+            for n in range(S.nights):
+                fid += 1
+                yield (fid, f, today + timedelta(days=n - 10), rng.choice([0, 0, 1, 2, 3]),
+                       rng.choice(["どちらでも", "どちらでも", "男", "女"]), now - age, None, now - age)
+
+    put(m.VacancyFigure, "id facility_id night beds sex updated_at updated_by_id confirmed_at", figures())
+
+    fy, done_part = w.fiscal_year, S.tasks - S.open_tasks
+    year_start = date(fy, 4, 1)
+    put(m.PlanTask, "id fiscal_year category title due every source meeting_id created_by_id created_at request_key", (
+        (t, fy, "ABCDEFGH"[t % 8], f"{WORDS[t % 10]}の取り組み{t:04d}", year_start + timedelta(days=t % 365),
+         "month" if t <= done_part and t % 2 else None, "added", None, 1 + t % S.members,
+         now - timedelta(days=200), None) for t in range(1, S.tasks + 1)))
+    put(m.PlanTaskOwner, "id task_id member_id", (
+        (o, t, member) for o, (t, member) in enumerate(
+            ((t, 1 + (t * 11 + k * 7) % S.members) for t in range(1, S.tasks + 1) for k in range(1 + t % 2)),
+            start=1)))
+
+    def completions() -> Iterable[tuple]:
+        per = S.completions // done_part  # 20 logged periods per task of the first half
+        months = now.year * 12 + now.month - 1
+        c = 0
+        for t in range(1, done_part + 1):
+            for k in range(per):
+                back = k + (t // 2) % 2  # half the monthly tasks are done this month
+                period = (f"{(months - back) // 12}-{(months - back) % 12 + 1:02d}" if t % 2
+                          else str(fy - back))
+                c += 1
+                yield c, t, period, 1 + (t + k) % S.members, now - timedelta(days=30 * back + 1), ""
+
+    put(m.PlanCompletion, "id task_id period member_id at comment", completions())
+    w.open_tasks = list(range(done_part + 1, S.tasks + 1))
+
+    # Meetings: the first tick_meetings start one day after the timed tick's
+    # instant (their 1d reminder is due then); the rest from 10 days on, three a day.
+    def meeting(i: int) -> tuple:
+        if i <= S.tick_meetings:
+            starts, kind, remind, channel = w.tick_at + timedelta(days=1), "部会", "1d", f"slack:CM{i:04d}"
+        else:
+            j = i - S.tick_meetings - 1
+            day = today + timedelta(days=10 + j // 3)
+            starts = datetime.combine(day, (clock_time(10), clock_time(14), clock_time(18, 30))[j % 3], JST)
+            kind, remind, channel = KINDS[i % len(KINDS)], "7d,1d,2h", "slack:C0COUNCIL"
+        return (i, f"第{i}回 {kind}", kind, starts, starts + timedelta(hours=2), "市役所 大会議室", "", channel,
+                CLIENTS + 1 + (i * 37) % (S.members - CLIENTS), "scheduled", 0, remind, f"1800000001.{i:06d}",
+                now - timedelta(days=20), now - timedelta(days=20), None, None)
+
+    put(m.Meeting, "id title kind starts_at ends_at place url channel organiser_id status sequence remind message_id "
+                   "created_at updated_at cancelled_at request_key", (meeting(i) for i in range(1, S.meetings + 1)))
+    spread = S.meetings - S.tick_meetings
+    w.bench_meetings = {c: [S.tick_meetings + 1 + (c * BENCH_MEETINGS + j) % spread for j in range(BENCH_MEETINGS)]
+                        for c in range(1, CLIENTS + 1)}
+
+    def invites() -> Iterable[tuple]:
+        v = 0
+        others = S.members - CLIENTS
+        for i in range(1, S.meetings + 1):
+            organiser = CLIENTS + 1 + (i * 37) % others
+            chosen = [CLIENTS + 1 + (organiser + 1 + k * 13) % others for k in range(INVITED)]
+            for k, member in enumerate(chosen):
+                answered = k < 2 if i <= S.tick_meetings else k % 2 == 0
+                v += 1
+                yield v, i, member, "出席" if answered else None, now - timedelta(days=5) if answered else None
+        for member, meetings in w.bench_meetings.items():
+            for i in meetings:
+                v += 1
+                yield v, i, member, None, None
+
+    put(m.MeetingInvite, "id meeting_id member_id answer answered_at", invites())
+
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            for name in counts:
+                conn.execute(text(f"SELECT setval(pg_get_serial_sequence('\"{name}\"', 'id'), "
+                                  f"(SELECT max(id) FROM \"{name}\"))"))
+            conn.execute(text("ANALYZE"))
+        else:
+            conn.exec_driver_sql("ANALYZE")
+    return counts
+
+
+# --- clients -------------------------------------------------------------------------
+
+def _client(port: int, bodies: list[bytes], warm: int, start_at: float, cap: float) -> list[tuple]:
+    """One client in its own process: sends `bodies` over one keep-alive
+    connection, signing each as it goes; (ms, status, body) of each request
+    after the first `warm`, until `cap` seconds of measuring have passed."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.connect()
+    time.sleep(max(0.0, start_at - time.time()))
+    deadline = None
+    out = []
+    for i, body in enumerate(bodies):
+        if i == warm:
+            deadline = time.monotonic() + cap
+        elif deadline is not None and time.monotonic() > deadline:
+            break
+        ts = int(time.time())
+        headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": str(ts),
+                   "X-Slack-Signature": sign(SECRET, body, ts)}
+        t0 = time.perf_counter()
+        try:
+            conn.request("POST", "/slack/events", body, headers)
+            response = conn.getresponse()
+            data, status = response.read(), response.status
+        except (OSError, http.client.HTTPException) as e:
+            data, status = repr(e).encode(), 0
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        ms = (time.perf_counter() - t0) * 1000
+        if i >= warm:
+            out.append((ms, status, data))
+    conn.close()
+    return out
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(port: int, proc: subprocess.Popen, log: Path, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}:\n{_tail(log)}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                conn.close()
+                return
+            conn.close()
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"server on {port} not healthy after {timeout:.0f} s:\n{_tail(log)}")
+
+
+def _tail(log: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _memory(pid: int) -> dict[str, int]:
+    """VmHWM (peak RSS) and VmRSS in kB from /proc/<pid>/status."""
+    found = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key in ("VmHWM", "VmRSS"):
+                found[key] = int(value.split()[0])
+    return found
+
+
+# --- requests ------------------------------------------------------------------------
+
+@dataclass
+class Row:
+    name: str
+    make: Callable[[int, int, bool], tuple[bytes, str]]  # (member, i, real) -> (body, tag)
+    check: Callable[[str, str], str]  # (reply text, tag) -> "ok" | "already" | "error"
+    after: Callable[[list[str]], list[tuple[str, str]]] | None = None  # tags -> [(tag, problem)] from the fake
+
+
+def _reply_text(data: bytes) -> str:
+    raw = data.decode("utf-8", "replace")
+    try:
+        return json.dumps(json.loads(raw), ensure_ascii=False)
+    except ValueError:
+        return raw
+
+
+# What the bot's failure and refusal replies say (common/db_down, error, reply_failed, not_found, choose, refused).
+FAILED = ("⚠ いまデータベース", "データベースとの接続", "処理中に問題が起きました", "返事の準備中にエラー", "見つかりませんでした",
+          "どの方ですか", "ケアチームの方だけ", "このボタンはもう使えません")
+
+
+def _expect(marker: str) -> Callable[[str, str], str]:
+    def check(reply: str, tag: str) -> str:
+        want = marker or tag
+        return "ok" if want in reply and not any(f in reply for f in FAILED) else "error"
+
+    return check
+
+
+class Requests:
+    """Builds every row's request bodies for one run (one database)."""
+
+    def __init__(self, w: World, fake: FakeSlack, names: dict[int, list[tuple[str, str]]]):
+        self.w, self.fake, self.names = w, fake, names
+        self.ids = itertools.count(1)
+        self.tasks = iter(w.open_tasks)
+        self.answers: dict[tuple[int, int], int] = {}
+        first, last = w.today + timedelta(days=15), w.today + timedelta(days=17)
+        self.vacancy = f"{first.month}/{first.day}-{last.month}/{last.day} 女 吸引"
+
+    def command(self, member: int, command: str, text_: str, real: bool) -> tuple[bytes, str]:
+        n = next(self.ids)
+        tag = f"{'b' if not real else 'r'}{n}"
+        form = {"token": "legacy", "team_id": "T1", "team_domain": "pref", "channel_id": "C0TEAM",
+                "channel_name": "team", "user_id": user_of(member), "user_name": f"bench{member}",
+                "command": command, "text": text_, "api_app_id": "A1",
+                "response_url": self.fake.response_url(tag), "trigger_id": f"load.{n}.{tag}"}
+        return urlencode(form).encode(), tag
+
+    def click(self, member: int, i: int, real: bool) -> tuple[bytes, str]:
+        n = next(self.ids)
+        tag = f"{'b' if not real else 'r'}{n}"
+        meeting = self.w.bench_meetings[member][i % BENCH_MEETINGS]
+        flip = self.answers.get((member, meeting), 0) if real else 0
+        if real:
+            self.answers[(member, meeting)] = flip + 1
+        choice = ("出席", "欠席")[flip % 2]  # every click changes the answer: a write each time
+        payload = {
+            "type": "block_actions", "user": {"id": user_of(member), "username": f"bench{member}", "team_id": "T1"},
+            "api_app_id": "A1", "team": {"id": "T1"}, "trigger_id": f"load.{n}.{tag}",
+            "response_url": self.fake.response_url(tag),
+            "actions": [{"action_id": "council_rsvp", "block_id": "b", "type": "button",
+                         "value": f"{meeting}:{choice}", "action_ts": f"{time.time():.6f}"}],
+            "channel": {"id": "C0COUNCIL", "name": "council"},
+            "container": {"type": "message", "channel_id": "C0COUNCIL", "message_ts": f"1800000002.{n:06d}"},
+            "message": {"ts": f"1800000002.{n:06d}", "text": ""},
+        }
+        return urlencode({"payload": json.dumps(payload, ensure_ascii=False)}).encode(), tag
+
+    def patient(self, member: int, i: int) -> tuple[str, str]:
+        mine = self.names[member]
+        return mine[i % len(mine)]
+
+    def rows(self) -> list[Row]:
+        def liaison_open(member, i, real):
+            name, code = self.patient(member, i)
+            return self.command(member, "/liaison", name, real)
+
+        def liaison_list(member, i, real):
+            name, code = self.patient(member, i)
+            body, tag = self.command(member, "/liaison", f"{name} list", real)
+            return body, code
+
+        def note(member, i, real):
+            name, code = self.patient(member, i)
+            body, tag = self.command(member, "/liaison", f"{name} {BODIES[i % len(BODIES)]}（{i}回目）", real)
+            return body, code
+
+        def show(member, i, real):
+            name, code = self.patient(member, i)
+            body, tag = self.command(member, "/patient", f"show {name}", real)
+            return body, code
+
+        def plan_done(member, i, real):
+            task = next(self.tasks, None) if real else 1
+            if task is None:  # more requests than open tasks: repeats are "already done"
+                task = self.w.open_tasks[i % len(self.w.open_tasks)]
+            return self.command(member, "/plan", f"done 取り組み{task:04d}", real)
+
+        def done_check(reply: str, tag: str) -> str:
+            if "完了として記録しました" in reply:
+                return "ok"
+            return "already" if "すでに" in reply else "error"
+
+        return [
+            Row("/liaison <patient> (lookup + modal)", liaison_open, lambda reply, tag: "ok" if not any(
+                f in reply for f in FAILED) else "error", after=self.views_opened),
+            Row("/liaison <patient> list", liaison_list, _expect("の連絡票")),
+            Row("/liaison <patient> <text> (quick note)", note, _expect("を登録しました")),
+            Row(f"/vacancy {self.vacancy}", lambda member, i, real: self.command(member, "/vacancy", self.vacancy, real),
+                _expect("ショートステイ空き")),
+            Row("/patient show <name>", show, _expect("")),
+            Row("/council", lambda member, i, real: self.command(member, "/council", "", real),
+                _expect("これからの会議")),
+            Row("/plan", lambda member, i, real: self.command(member, "/plan", "", real), _expect("事業計画")),
+            Row("/plan done <part of a title> (a new task each time)", plan_done, done_check),
+            Row("button: council RSVP (changes the answer)", self.click,
+                lambda reply, tag: "ok" if reply.strip() in ("", "{}") else "error", after=self.answered),
+        ]
+
+    def views_opened(self, tags: list[str]) -> list[tuple[str, str]]:
+        opened = {c.body.get("trigger_id", "").rsplit(".", 1)[-1] for c in self.fake.of("views.open")}
+        return [(t, "no views.open for this trigger_id") for t in tags if t not in opened]
+
+    def answered(self, tags: list[str]) -> list[tuple[str, str]]:
+        said = {c.path.rsplit("/", 1)[-1]: c.text() for c in self.fake.of("response_url")}
+        return [(t, said.get(t, "no answer at the response_url")) for t in tags
+                if "で回答しました" not in said.get(t, "")]
+
+
+# --- one database ---------------------------------------------------------------------
+
+@dataclass
+class Figures:
+    n: int = 0
+    p50: float = math.nan
+    p99: float = math.nan
+    errors: int = 0
+    already: int = 0
+    sample: str = ""
+
+
+@dataclass
+class Result:
+    command: str
+    database: str
+    clients: int
+    bot: Figures
+    bare: Figures
+
+
+RESULTS: list[Result] = []
+EXTRAS: list[str] = []
+POOL: Any = None
+
+
+def _percentiles(ms: list[float]) -> tuple[float, float]:
+    ms = sorted(ms)
+    if not ms:
+        return math.nan, math.nan
+    return statistics.median(ms), ms[max(0, math.ceil(len(ms) * 0.99) - 1)]
+
+
+def _phase(port: int, per_client: list[list[bytes]], warm: int) -> list[list[tuple]]:
+    """Each client's results (a client stopped by the cap returns fewer)."""
+    start_at = time.time() + 0.3
+    return POOL.starmap(_client, [(port, bodies, warm, start_at, S.cap) for bodies in per_client])
+
+
+def _measure(row: Row, port: int, members: list[int], count: int, warm: int, real: bool) -> Figures:
+    made = [[row.make(member, i, real) for i in range(warm + count)] for member in members]
+    done = _phase(port, [[body for body, _ in client] for client in made], warm)
+    figures = Figures(n=sum(len(results) for results in done))
+    figures.p50, figures.p99 = _percentiles([ms for results in done for ms, _, _ in results])
+    tags = []
+    for client, results in zip(made, done):
+        for (_, tag), (_ms, status, data) in zip(client[warm:], results):
+            tags.append(tag)
+            reply = _reply_text(data)
+            if status != 200:
+                verdict, reply = "error", f"HTTP {status}: {reply}"
+            else:
+                verdict = row.check(reply, tag) if real else "ok"
+            if verdict == "error":
+                figures.errors += 1
+                figures.sample = figures.sample or reply
+            elif verdict == "already":
+                figures.already += 1
+    if real and row.after:
+        for _tag, problem in row.after(tags):
+            figures.errors += 1
+            figures.sample = figures.sample or problem
+    return figures
+
+
+def _pick_names(engine, w: World) -> tuple[dict[int, list[tuple[str, str]]], list[str]]:
+    """For each benchmark member, the patients of their care teams whose
+    name alone finds exactly them among the patients they may see (as
+    /liaison and /patient show resolve it); and the patient lookup figures."""
+    from bot.store.queries import patient_index
+
+    lines = []
+    with session_scope(engine) as session:
+        t0 = time.perf_counter()
+        index = patient_index(session)
+        built = time.perf_counter() - t0
+    names: dict[int, list[tuple[str, str]]] = {}
+    for member in range(1, CLIENTS + 1):
+        mine = set(patients_of(member))
+        keep = (lambda key, mine=mine: key.id in mine)
+        found = []
+        for p in sorted(mine):
+            if ended(p):
+                continue
+            name, _ = name_of(p)
+            match, _rest = index.search_leading(f"{name} list", keep=keep)
+            if match.kind == "one" and match.items[0].id == p:
+                found.append((name, f"P-{p:04d}"))
+        if not found:
+            raise RuntimeError(f"member {member} has no patient findable by name")
+        names[member] = found
+    lines.append(f"patient lookup index over {S.patients:,} patients built in {built * 1000:.0f} ms "
+                 f"(once per process; cached until a patient changes)")
+    # Lookup alone, warm: what people type, as an admin would search (the whole index) and as a member (own teams).
+    rng = random.Random(3)
+    picks = [rng.randint(1, S.patients) for _ in range(200)]
+    queries = {
+        "full name (exact)": [name_of(p)[0] for p in picks],
+        "family name (many)": [name_of(p)[0].split()[0] for p in picks],
+        "kana reading": [name_of(p)[1] for p in picks],
+        "code": [f"P-{p:04d}" for p in picks],
+        "typo (fuzzy)": [name_of(p)[0].replace(" ", "")[:-1] + "子" for p in picks],
+    }
+    member_keep = (lambda key, mine=set(patients_of(1)): key.id in mine)
+    for who, keep in (("whole index", None), ("one member's teams", member_keep)):
+        every = []
+        parts = []
+        for kind, qs in queries.items():
+            for q in qs[:20]:
+                index.search(q, keep=keep)  # warm
+            ms = []
+            for q in qs:
+                t0 = time.perf_counter()
+                index.search(q, keep=keep)
+                ms.append((time.perf_counter() - t0) * 1000)
+            every.extend(ms)
+            p50, p99 = _percentiles(ms)
+            parts.append(f"{kind} {p50:.2f}/{p99:.2f}")
+        p50, p99 = _percentiles(every)
+        lines.append(f"patient lookup alone, {who}, {len(every)} searches: p50 {p50:.2f} ms, p99 {p99:.2f} ms "
+                     f"({'OK' if p99 < 2 else 'OVER'} the 2 ms p99 target); p50/p99 by query: {', '.join(parts)}")
+    return names, lines
+
+
+def _tick(url: str, w: World) -> list[str]:
+    """Three ticks in process (the bot stopped): a minute before the timed
+    one (as `renkei serve` ticks every minute, whatever was already late is
+    recorded then: on a fresh database, the plan digests of past Mondays),
+    the timed one with the meetings' reminders due, and a minute after it
+    (nothing new due: what every minute costs)."""
+    from bot import schedule
+    from bot.runtime import Runtime
+    from bot.settings import load_settings
+    from bot.slack import blocks
+
+    settings = load_settings(database_url=url, config_dir=ROOT / "config", slack_bot_token="",
+                             slack_signing_secret="", admins_csv="")
+    runtime = Runtime.build(settings, clock=lambda: w.tick_at)
+
+    def send(message, key=None) -> bool:
+        blocks.message(message)
+        return True
+
+    lines = []
+    for name, at in (("the tick a minute before", w.tick_at - timedelta(minutes=1)),
+                     ("ONE TICK with the reminders due", w.tick_at),
+                     ("the tick a minute after (nothing new due)", w.tick_at + timedelta(minutes=1))):
+        t0 = time.perf_counter()
+        report = schedule.tick(runtime, at, send)
+        took = time.perf_counter() - t0
+        line = (f"{name}: {len(report.sent)} messages claimed, rendered and recorded, {len(report.skipped)} "
+                f"recorded as skipped, {len(report.failed)} failed, in {took:.2f} s (every job; the send to Slack "
+                f"is not timed)")
+        if at == w.tick_at:
+            line += f" ({'OK' if took < 2 else 'OVER'} 2 s)"
+        lines.append(line)
+    background = getattr(runtime, "background", None)
+    if background is not None:
+        background.shutdown()
+    runtime.engine.dispose()
+    return lines
+
+
+def run(url: str, label: str) -> None:
+    w = make_world()
+    engine = make_engine(url)
+    upgrade(engine)
+    t0 = time.perf_counter()
+    counts = seed(engine, w)
+    took = time.perf_counter() - t0
+    EXTRAS.append(f"[{label}] seeded {sum(counts.values()):,} rows in {took:.0f} s "
+                  f"({'OK' if took < 180 else 'OVER'} 3 min): " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    print(EXTRAS[-1], flush=True)
+    names, lines = _pick_names(engine, w)
+    engine.dispose()
+    for line in lines:
+        EXTRAS.append(f"[{label}] {line}")
+        print(EXTRAS[-1], flush=True)
+
+    fake = FakeSlack().start()
+    with tempfile.TemporaryDirectory() as tmp:
+        bot_port, bare_port = _free_port(), _free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("RENKEI_", "SLACK_"))}
+        env.update(PYTHONPATH=str(ROOT), SLACK_BOT_TOKEN="xoxb-bench", SLACK_SIGNING_SECRET=SECRET,
+                   RENKEI_SLACK_API_URL=fake.api_url, RENKEI_DATABASE_URL=url, RENKEI_CONFIG=str(ROOT / "config"))
+        bot_log, bare_log = Path(tmp) / "bot.log", Path(tmp) / "bare.log"
+        with open(bot_log, "wb") as out_bot, open(bare_log, "wb") as out_bare:
+            bot = subprocess.Popen([sys.executable, "-c", SERVE, "serve", "--host", "127.0.0.1", "--port",
+                                    str(bot_port)], env=env, cwd=tmp, stdout=out_bot, stderr=subprocess.STDOUT)
+            bare = subprocess.Popen([sys.executable, "-m", "bench._bare_bolt", str(bare_port)], env=env, cwd=ROOT,
+                                    stdout=out_bare, stderr=subprocess.STDOUT)
+            try:
+                _wait_healthy(bot_port, bot, bot_log)
+                _wait_healthy(bare_port, bare, bare_log)
+                time.sleep(2)  # the scheduler's first tick runs at start
+                reqs = Requests(w, fake, names)
+                t0 = time.perf_counter()
+                for row in reqs.rows():
+                    for clients, count, warm in ((1, S.solo, S.solo_warm), (CLIENTS, S.each, S.each_warm)):
+                        members = list(range(1, clients + 1))
+                        ours = _measure(row, bot_port, members, count, warm, True)
+                        theirs = _measure(row, bare_port, members, count, warm, False)
+                        RESULTS.append(Result(row.name, label, clients, ours, theirs))
+                        print(_line(RESULTS[-1]), flush=True)
+                EXTRAS.append(f"[{label}] all requests took {time.perf_counter() - t0:.0f} s")
+                memory = _memory(bot.pid)
+                peak = memory.get("VmHWM", 0) / 1024
+                EXTRAS.append(f"[{label}] bot peak RSS (VmHWM) {peak:.0f} MB, RSS now {memory.get('VmRSS', 0) / 1024:.0f} MB"
+                              f" ({'OK' if peak < 150 else 'OVER'} 150 MB); bare Bolt peak RSS "
+                              f"{_memory(bare.pid).get('VmHWM', 0) / 1024:.0f} MB")
+                print(EXTRAS[-1], flush=True)
+                with session_scope(make_engine(url)) as session:
+                    stored = session.exec(text("SELECT count(*) FROM note WHERE id > :n").bindparams(
+                        n=w.seed_notes)).one()[0]
+                EXTRAS.append(f"[{label}] notes stored by the requests: {stored} (each quick note once: compare with "
+                              f"the quick-note rows' successful replies)")
+            finally:
+                _stop(bot)
+                _stop(bare)
+        log_text = bot_log.read_text(errors="replace")
+        EXTRAS.append(f"[{label}] bot log: " + _log_summary(log_text))
+        print(EXTRAS[-1], flush=True)
+    fake.stop()
+    for line in _tick(url, w):
+        EXTRAS.append(f"[{label}] {line}")
+        print(EXTRAS[-1], flush=True)
+
+
+def _log_summary(log_text: str) -> str:
+    """How many ERROR and WARNING lines the bot logged during the run, by
+    logger and message start, and what its scheduler said."""
+    kinds: Counter[str] = Counter()
+    for line in log_text.splitlines():
+        parts = line.split(" ", 4)  # date time level logger: message
+        if len(parts) == 5 and parts[2] in ("ERROR", "WARNING"):
+            kinds[f"{parts[2]} {parts[3]} {parts[4][:70]}"] += 1
+    ticks = [line.split(": ", 1)[-1] for line in log_text.splitlines() if " tick: " in line]
+    return (f"{sum(kinds.values())} ERROR/WARNING lines, {log_text.count('Traceback')} tracebacks"
+            + "".join(f"\n    {n} x {k}" for k, n in kinds.most_common(6))
+            + (f"\n    scheduler: {len(ticks)} ticks reported something: {'; '.join(ticks[:5])}" if ticks else ""))
+
+
+# --- the table ------------------------------------------------------------------------
+
+def _verdict(r: Result) -> str:
+    if r.clients == 1:
+        ok = r.bot.p50 <= 2 * r.bare.p50
+        return f"{'OK' if ok else 'OVER'} (p50 <= 2x bare)"
+    return f"{'OK' if r.bot.p99 < 100 else 'OVER'} (p99 < 100 ms)"
+
+
+def _line(r: Result) -> str:
+    return (f"{r.command[:52]:<52} {r.database:<10} {r.clients:>2} {r.bot.n:>4} {r.bot.errors:>4} "
+            f"{r.bot.p50:8.1f} {r.bot.p99:8.1f} {r.bare.p50:6.1f} {r.bare.p99:6.1f} "
+            f"{r.bot.p50 / r.bare.p50:6.1f}x {r.bot.p99 / r.bare.p99:6.1f}x  {_verdict(r)}")
+
+
+def table() -> str:
+    head = (f"{'command':<52} {'database':<10} {'cl':>2} {'n':>4} {'err':>4} {'p50 ms':>8} {'p99 ms':>8} "
+            f"{'bare50':>6} {'bare99':>6} {'p50 ×':>7} {'p99 ×':>7}  target")
+    out = [head, "-" * len(head)]
+    for r in sorted(RESULTS, key=lambda r: (r.command, r.database != "SQLite", r.clients)):
+        out.append(_line(r))
+    notes = []
+    for r in RESULTS:
+        if r.bot.errors:
+            notes.append(f"  {r.command} [{r.database}, {r.clients} cl]: {r.bot.errors} errors of {r.bot.n}; "
+                         f"one reply: {r.bot.sample[:400]}")
+        if r.bot.already:
+            notes.append(f"  {r.command} [{r.database}, {r.clients} cl]: {r.bot.already} answered 'already done'")
+        if r.bot.n and r.bot.n < (S.solo if r.clients == 1 else S.each * CLIENTS):
+            notes.append(f"  {r.command} [{r.database}, {r.clients} cl]: only {r.bot.n} requests within the "
+                         f"{S.cap:.0f} s cap")
+    return "\n".join(out + (["errors and notes:"] + notes if notes else []))
+
+
+def main() -> None:
+    global POOL
+    RESULTS.clear()
+    EXTRAS.clear()
+    # The client processes are forked first, before any thread (the fake Slack) exists.
+    POOL = multiprocessing.get_context("fork").Pool(CLIENTS)
+    try:
+        print(f"load benchmark{' (QUICK: small data set, few requests)' if QUICK else ''}: "
+              f"{S.patients:,} patients, {S.notes:,} notes, {S.facilities:,} facilities x {S.nights} nights, "
+              f"{S.tasks:,} tasks / {S.completions:,} completions, {S.meetings:,} meetings; "
+              f"{S.solo} requests per row at 1 client, {CLIENTS}x{S.each} at {CLIENTS} clients "
+              f"(client processes, keep-alive), machine: {os.cpu_count()} CPUs", flush=True)
+        print(f"{'command':<52} {'database':<10} {'cl':>2} {'n':>4} {'err':>4} {'p50 ms':>8} {'p99 ms':>8} "
+              f"{'bare50':>6} {'bare99':>6} {'p50 ×':>7} {'p99 ×':>7}  target", flush=True)
+        on_each_database(run)
+    finally:
+        POOL.close()
+        POOL.join()
+    print()
+    print(table())
+    print()
+    print("\n".join(EXTRAS))
+
+
+if __name__ == "__main__":
+    main()
