@@ -8,6 +8,7 @@ Slack glue's escapes every expression for mrkdwn, `bot/slack/mrkdwn.py`)."""
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -53,6 +54,24 @@ def ago(value: datetime, now: datetime) -> str:
     return f"{minutes // (24 * 60)}日前"
 
 
+ECHO = 40  # characters of typed text said back in a reply
+_QUOTED = re.compile(r"「([^「」]*)」")
+
+
+def echo(value: Any, limit: int = ECHO) -> str:
+    """What a person typed, said back to them (「…」は見つかりませんでした):
+    on one line, at most `limit` characters, so a pasted page or a 100,000
+    character argument comes back as a few words and an ellipsis."""
+    text = str(value).replace("\n", " ")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def echo_in(value: Any, limit: int = ECHO) -> str:
+    """A sentence that quotes typed text in 「」 (a date parser's message):
+    each quote shortened by `echo`, the sentence kept, the whole bounded."""
+    return echo(_QUOTED.sub(lambda m: f"「{echo(m[1], limit)}」", str(value)), 4 * limit)
+
+
 def make_environment(finalize: Callable[[Any], Any] | None = None, **filters: Callable) -> Environment:
     """An environment over `templates/text`, with the shared filters and a
     front end's own (`who`, `b`, `chan`)."""
@@ -64,6 +83,8 @@ def make_environment(finalize: Callable[[Any], Any] | None = None, **filters: Ca
     env.filters["hm"] = lambda v: v.astimezone(_display_tz).strftime("%H:%M") if v else ""
     env.filters["ago"] = ago
     env.filters["clip"] = lambda v, n: v if len(v) <= n else v[: n - 1] + "…"
+    env.filters["echo"] = echo
+    env.filters["echo_in"] = echo_in
     env.filters.update(filters)
     return env
 

@@ -327,3 +327,108 @@ def test_scrub_cleans_every_string_of_a_payload_in_place_without_recursion():
     inner = body["k\x00"]
     assert scrub(body) is body and body["k"] is inner
     assert body == {"k": ["v", {"w": "z"}], "n": 1, "deep": deep} and node == ["x"]
+
+
+# --- 5. echoes are bounded, and escaped ------------------------------------------------
+
+LONG = "あ" * 100_000
+SHAPES = {  # a long argument where each command says back what it was given
+    "/liaison": ["", "P-0001 list "],
+    "/patient": ["", "show ", "add 山田 太郎 ", "end P-0001 date=", "end P-0001 ", "admit P-0001 hospital="],
+    "/vacancy": ["", "facilities ", "set ", "history ", "12/10 ", "area=", "facility edit "],
+    "/council": ["", "show ", "add 12/15 18:30 ", "edit ", "kind=", "group add ", "attend "],
+    "/plan": ["", "done ", "add F ", "add F x due=", "add F x every=", "add F x owner=", "indicator record ",
+              "indicator add x kind=", "indicator record 相談件数 35 period="],
+}
+
+
+def _visible(message: dict) -> str:
+    return "".join(b["text"]["text"] for b in message["blocks"] if b["type"] == "section")
+
+
+@pytest.mark.parametrize("command", sorted(SHAPES))
+def test_a_100000_character_argument_comes_back_as_a_short_reply(bot, command):
+    from bot.people import Handle, Place
+    from bot.requests import COMMAND, Request, Who
+    from bot.slack import blocks
+
+    for i, shape in enumerate(SHAPES[command]):
+        for user in ("U0DEMOCM1", "U0DEMOADM"):
+            who = Who(handle=Handle("slack", user), place=Place("slack", "C0TEAM"), request_key=f"long:{i}:{user}")
+            reply = bot.runtime.handle(who, Request(COMMAND, command, shape + LONG))
+            assert not reply.error, (command, shape)
+            if reply.form:
+                continue  # a note too long for a quick note opens the form with it (not an echo)
+            message = blocks.message(reply)
+            text = _visible(message)
+            assert len(text.encode()) < 4096 and len(message["blocks"]) <= 50, (command, shape, len(text))
+            # A refusal says back at most 40 characters; a stored title is kept to its 200.
+            limit = 200 if reply.template.endswith(("added", "reading", "admitted")) else 40
+            assert "あ" * (limit + 1) not in text + message["text"], (command, shape, reply.template)
+
+
+@pytest.mark.parametrize("command", sorted(SHAPES))
+def test_the_longest_argument_that_fits_a_request_is_answered_briefly_through_http(bot, command):
+    for shape in SHAPES[command][:3]:
+        body = urlencode(_command_form(bot, command, shape + "x" * 60_000, user_id="U0DEMOADM",
+                                       trigger_id=f"t.{command}.{shape}")).encode()
+        r = bot.sim.post(body)
+        assert r.status == 200, (command, shape)
+        if r.body:
+            data = r.json()
+            assert len(_visible(data).encode()) < 4096 and len(data["blocks"]) <= 50, (command, shape)
+            assert "x" * 201 not in r.text
+    # 100,000 characters do not fit in a request at all.
+    assert bot.sim.command(command, LONG).status == 413
+
+
+def test_an_unknown_name_is_said_back_in_40_characters(bot):
+    r = bot.sim.command("/patient", "show " + "山" * 5000)
+    assert f"「{'山' * 39}…」は見つかりませんでした" in r.text
+
+
+def test_echo_shortens_typed_text_and_keeps_the_sentence_around_a_quote():
+    from bot.render import echo, echo_in
+
+    assert echo("山田 太郎") == "山田 太郎"
+    assert echo("あ" * 100) == "あ" * 39 + "…" and echo("a\nb") == "a b" and len(echo("x" * 500, 60)) == 60
+    message = f"「{'9' * 5000}」という日付はありません。"
+    assert echo_in(message) == f"「{'9' * 39}…」という日付はありません。"
+
+
+def test_a_message_never_has_more_than_50_blocks_nor_a_section_over_3000(monkeypatch):
+    from bot.replies import Action, Message
+    from bot.slack import blocks, mrkdwn
+
+    monkeypatch.setattr(mrkdwn, "render", lambda template, values: ("行" * 100 + "\n") * 2000)
+    for actions in ([], [Action("note_ack", str(i)) for i in range(60)]):
+        message = blocks.message(Message("common/error", {}, actions))
+        assert len(message["blocks"]) == 50
+        assert all(len(b["text"]["text"]) <= 3000 for b in message["blocks"] if b["type"] == "section")
+        sections = [b for b in message["blocks"] if b["type"] == "section"]
+        assert sections[-1]["text"]["text"].endswith("…")
+        assert sum(len(b["elements"]) for b in message["blocks"] if b["type"] == "actions") == len(actions)
+
+
+@pytest.mark.parametrize("command, prefix", [("/liaison", ""), ("/patient", "show "), ("/vacancy", "history "),
+                                             ("/council", "show "), ("/plan", "done ")])
+@pytest.mark.parametrize("typed, escaped", [
+    ("<!channel>", "&lt;!channel&gt;"),  # @channel as Slack sends it
+    ("<!here|here>", "&lt;!here|here&gt;"),
+    ("&lt;@U123&gt;", "&lt;@U123&gt;"),  # `<@U123>` typed as text: Slack escapes it
+    ("<https://evil.example|安全>", "&lt;https://evil.example|安全&gt;"),
+])
+def test_slack_markup_typed_into_an_unknown_name_comes_back_escaped(bot, command, prefix, typed, escaped):
+    r = bot.sim.command(command, prefix + typed + " 続き", user="U0DEMOADM")
+    data = r.json()
+    shown = _visible(data) + data["text"]
+    assert escaped in shown, shown
+    assert "<!" not in shown and "<@U123" not in shown and "<http" not in shown
+
+
+def test_mentions_past_fifty_stay_text_and_make_no_members(bot):
+    mentions = " ".join(f"<@U9{i:06d}|m{i}>" for i in range(300))
+    before = _counts(bot)[2]
+    r = bot.sim.command("/patient", "show " + mentions, user="U0DEMOADM")
+    assert r.status == 200
+    assert _counts(bot)[2] - before <= 50

@@ -14,6 +14,7 @@ from bot.replies import Action, FormView, Message
 from bot.slack import mrkdwn
 
 ACTIONS_PER_BLOCK = 25  # Slack's limit of elements in one actions block
+MAX_BLOCKS = 50  # Slack's limit of blocks in one message
 SUFFIX = "~"  # action_id must be unique in a block: `choose~2` is the 2nd `choose`
 
 
@@ -49,9 +50,17 @@ def action_blocks(actions: list[Action]) -> list[dict[str, Any]]:
 
 
 def message(msg: Message) -> dict[str, Any]:
-    """A Slack message: `{"text": fallback, "blocks": [...]}`."""
+    """A Slack message: `{"text": fallback, "blocks": [...]}`, within Slack's
+    50 blocks: a text too long for them ends in "…" before the buttons."""
     body = mrkdwn.render(msg.template, msg.values)
-    return {"text": body[:mrkdwn.SECTION_LIMIT], "blocks": mrkdwn.sections(body) + action_blocks(msg.actions)}
+    actions = action_blocks(msg.actions)[:MAX_BLOCKS - 1]
+    sections = mrkdwn.sections(body)
+    room = MAX_BLOCKS - len(actions)
+    if len(sections) > room:
+        sections = sections[:room]
+        last = sections[-1]["text"]
+        last["text"] = last["text"][:mrkdwn.SECTION_LIMIT - 1] + "…"
+    return {"text": body[:mrkdwn.SECTION_LIMIT], "blocks": sections + actions}
 
 
 # --- forms ---------------------------------------------------------------------

@@ -56,16 +56,20 @@ def scrub(body: Any) -> Any:
     return clean(body) if isinstance(body, str) else body
 
 
+MAX_MENTIONS = 50  # each is a member looked up (or made) in the request
+
+
 def typed(text: str) -> tuple[str, list[Handle]]:
     """(what the person typed, with tokens for mentions and channels; the
     people mentioned, in order). Slack escapes `& < >` in typed text; they
     are decoded. Other markup (links, `<!channel>`) stays as literal
-    characters: rendering escapes it, so it displays and pings nobody."""
+    characters: rendering escapes it, so it displays and pings nobody.
+    Past `MAX_MENTIONS`, a mention stays literal text too."""
     mentions: list[Handle] = []
 
     def swap(m: re.Match) -> str:
         sigil, ident, label = m[1], m[2], m[3] or ""
-        if sigil == "@" and ident[:1] in ("U", "W"):
+        if sigil == "@" and ident[:1] in ("U", "W") and len(mentions) < MAX_MENTIONS:
             mentions.append(Handle(PLATFORM, ident, label))
             # What the person saw as they typed: `@佐藤` (the markup if Slack gave no name).
             return mention_token(len(mentions) - 1, '@' + label if label else m[0])
