@@ -66,7 +66,7 @@ class Patient(SQLModel, table=True):
     channel: str | None = Field(default=None, max_length=ID_LENGTH)
     status: str = Field(default="active", max_length=8)
     outcome: str | None = Field(default=None, max_length=16)
-    ended_on: date | None = None
+    ended_on: date | None = Field(default=None, index=True)
     # A hospital stay is not the end of care: set by admit, cleared by discharge.
     admitted_on: date | None = None
     hospital: str = Field(default="", max_length=80)
@@ -103,6 +103,10 @@ class CareTeamMember(SQLModel, table=True):
 
 
 class Note(SQLModel, table=True):
+    # For the plan's indicators (migration 0007): a year's notes with their
+    # authors read from one index; per member, any note in a period.
+    __table_args__ = (Index("ix_note_created_author", "created_at", "author_id", "id"),
+                      Index("ix_note_author_created", "author_id", "created_at"))
     id: int | None = Field(default=None, primary_key=True)
     patient_id: int = Field(foreign_key="patient.id", index=True)
     form_id: str = Field(max_length=32)
@@ -135,7 +139,11 @@ class NoteRevision(SQLModel, table=True):
 
 
 class NoteAck(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("note_id", "member_id"),)
+    # The indexes: a note's acknowledgements with their times, and per
+    # member, any acknowledgement in a period (migration 0007).
+    __table_args__ = (UniqueConstraint("note_id", "member_id"),
+                      Index("ix_noteack_note_acked", "note_id", "acked_at", "member_id"),
+                      Index("ix_noteack_member_acked", "member_id", "acked_at"))
     id: int | None = Field(default=None, primary_key=True)
     note_id: int = Field(foreign_key="note.id", index=True)
     member_id: int = Field(foreign_key="member.id")
