@@ -9,7 +9,7 @@ import weakref
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import case, exists
+from sqlalchemy import and_, case, exists
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, func, select
@@ -154,10 +154,18 @@ def current_period(today: date):
                 (PlanTask.every == "quarter", period("quarter", today)), else_=period(None, today))
 
 
+def _completed_now(today: date):
+    """A completion logged for its task's current period. The list of the
+    three codes says nothing new, but lets the database leave out the
+    log's older periods before it matches completions to tasks."""
+    return and_(PlanCompletion.task_id == PlanTask.id, PlanCompletion.period == current_period(today),
+                PlanCompletion.period.in_([period(every, today) for every in ("month", "quarter", None)]))
+
+
 def done_now(today: date):
     """True for a task already done for its current period (one index probe
     on the completion log's (task, period) key, in the same query)."""
-    return exists().where(PlanCompletion.task_id == PlanTask.id, PlanCompletion.period == current_period(today))
+    return exists().where(_completed_now(today))
 
 
 @dataclass
@@ -181,10 +189,11 @@ def overview(session: Session, year: int, today: date) -> Overview:
 
 
 def progress(session: Session, year: int, today: date) -> list[tuple[str, int, int]]:
-    """(category, done, total) for each of the handbook's items, counted by the database."""
+    """(category, done, total) for each of the handbook's items, counted by
+    the database (a task has at most one completion per period)."""
     counts = {category: (done, total) for category, done, total in session.exec(
-        select(PlanTask.category, func.coalesce(func.sum(case((done_now(today), 1), else_=0)), 0),
-               func.count(PlanTask.id))
+        select(PlanTask.category, func.count(PlanCompletion.id), func.count(PlanTask.id))
+        .outerjoin(PlanCompletion, _completed_now(today))
         .where(PlanTask.fiscal_year == year).group_by(PlanTask.category))}
     return [(c, *counts.get(c, (0, 0))) for c in CATEGORIES]
 

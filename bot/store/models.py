@@ -405,7 +405,8 @@ class PlanCompletion(SQLModel, table=True):
     """Done, once per period: "2026" for a one-off task of FY2026, "2026-11"
     for a monthly one, "2026Q3" for a quarterly one."""
 
-    __table_args__ = (UniqueConstraint("task_id", "period"),)
+    # The index: this period's completions for the overview (migration 0007).
+    __table_args__ = (UniqueConstraint("task_id", "period"), Index("ix_plancompletion_period", "period", "task_id"))
     id: int | None = Field(default=None, primary_key=True)
     task_id: int = Field(foreign_key="plantask.id", index=True)
     period: str = Field(max_length=8)

@@ -1,10 +1,11 @@
-"""/plan: indexes for the computed indicators over a year of notes
+"""/plan: indexes for the overview and the computed indicators over a year of notes
 
 The response rate reads each note's time and author from the index it is
 found by, and looks for a quick acknowledgement in an index that holds the
 time and member (no table reads for a million notes). Participation asks,
 per member, for one note written or acknowledged in the year. The death
-rates read only the cares that ended in the year.
+rates read only the cares that ended in the year. The plan's overview
+reads the completions of the current periods, not the whole log.
 
 Revision ID: 0007
 Revises: 0008 (0008 was written first and already revises 0006; one line
@@ -24,6 +25,7 @@ INDEXES = (
     ('ix_noteack_note_acked', 'noteack', ['note_id', 'acked_at', 'member_id']),
     ('ix_noteack_member_acked', 'noteack', ['member_id', 'acked_at']),
     ('ix_patient_ended_on', 'patient', ['ended_on']),
+    ('ix_plancompletion_period', 'plancompletion', ['period', 'task_id']),
 )
 
 
