@@ -293,8 +293,11 @@ def test_the_cache_never_shows_a_stale_figure(engine):
         s.add(NoteAck(note_id=old.id, member_id=other.id, acked_at=q2 + timedelta(hours=2)))  # back-dated
         s.flush()
         assert indicators.responsiveness_by_span(s, spans, NOW) == fresh() == [(0, 0), (1, 1), (1, 1), (0, 0)]
-        note(s, author, q2 - timedelta(days=60))  # imported into a settled quarter
+        imported = note(s, author, q2 - timedelta(days=60))  # imported into a settled quarter
         assert indicators.responsiveness_by_span(s, spans, NOW) == fresh() == [(0, 1), (1, 1), (1, 1), (0, 0)]
+        s.delete(imported)  # never done by Renkei; a database restored from an older backup looks the same
+        s.flush()
+        assert indicators.responsiveness_by_span(s, spans, NOW) == fresh() == [(0, 0), (1, 1), (1, 1), (0, 0)]
         later = NOW + timedelta(days=3)  # the recent note has settled; nothing changes
         assert indicators.responsiveness_by_span(s, spans, later) == fresh()
         assert indicators.responsiveness_by_span(s, spans, NOW - timedelta(days=30)) == fresh()  # clock moved back

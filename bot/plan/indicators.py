@@ -203,6 +203,8 @@ def responsiveness_by_span(session: Session, spans: list[tuple[datetime, datetim
     ack_max = session.exec(select(func.coalesce(func.max(NoteAck.id), 0))).one()
     with _lock:
         seen = _seen.get(engine)
+    if seen and (note_max < seen.notes or ack_max < seen.acks):
+        seen = None  # rows were deleted (a database restored or emptied): count afresh
     settled = _still_settled(session, seen) if seen else {}
     pieces = []  # per span: (settled before, the span's part to settle now, its recent part)
     for since, until in spans:
