@@ -39,6 +39,7 @@ import math
 import multiprocessing
 import os
 import random
+import re
 import signal
 import socket
 import statistics
@@ -92,7 +93,7 @@ class Size:
 
 FULL = Size(members=5000, patients=100_000, notes=1_000_000, facilities=2000, nights=90, tasks=5000,
             open_tasks=2500, completions=50_000, meetings=2000, tick_meetings=100,
-            solo=200, solo_warm=20, each=50, each_warm=3, cap=20.0)
+            solo=200, solo_warm=10, each=50, each_warm=2, cap=10.0)
 SMALL = Size(members=1000, patients=10_000, notes=100_000, facilities=200, nights=90, tasks=1000,
              open_tasks=500, completions=10_000, meetings=300, tick_meetings=20,
              solo=50, solo_warm=5, each=10, each_warm=2, cap=8.0)
@@ -677,7 +678,7 @@ def _pick_names(engine, w: World) -> tuple[dict[int, list[tuple[str, str]]], lis
                  f"(once per process; cached until a patient changes)")
     # Lookup alone, warm: what people type, as an admin would search (the whole index) and as a member (own teams).
     rng = random.Random(3)
-    picks = [rng.randint(1, S.patients) for _ in range(200)]
+    picks = [rng.randint(1, S.patients) for _ in range(40)]
     queries = {
         "full name (exact)": [name_of(p)[0] for p in picks],
         "family name (many)": [name_of(p)[0].split()[0] for p in picks],
@@ -690,7 +691,7 @@ def _pick_names(engine, w: World) -> tuple[dict[int, list[tuple[str, str]]], lis
         every = []
         parts = []
         for kind, qs in queries.items():
-            for q in qs[:20]:
+            for q in qs[:5]:
                 index.search(q, keep=keep)  # warm
             ms = []
             for q in qs:
@@ -704,6 +705,54 @@ def _pick_names(engine, w: World) -> tuple[dict[int, list[tuple[str, str]]], lis
         lines.append(f"patient lookup alone, {who}, {len(every)} searches: p50 {p50:.2f} ms, p99 {p99:.2f} ms "
                      f"({'OK' if p99 < 2 else 'OVER'} the 2 ms p99 target); p50/p99 by query: {', '.join(parts)}")
     return names, lines
+
+
+def _profile(url: str, fake: FakeSlack, reqs: Requests) -> list[str]:
+    """RENKEI_BENCH_PROFILE=1: each row's requests once more, in process,
+    through the bot's own WSGI app (signature check, Bolt, listeners, the
+    core; no HTTP server) under cProfile, one client: where the time goes."""
+    import cProfile
+    import pstats
+
+    from bot.app import create_app
+    from bot.runtime import Runtime
+    from bot.settings import load_settings
+    from bot.web import make_wsgi
+    from tests.slackreq import SlackClientSim
+
+    settings = load_settings(database_url=url, config_dir=ROOT / "config", slack_bot_token="xoxb-bench",
+                             slack_signing_secret=SECRET, slack_api_url=fake.api_url, admins_csv="")
+    runtime = Runtime.build(settings)
+    slack = SlackClientSim(make_wsgi(create_app(settings, runtime), runtime), SECRET, fake)
+    lines = []
+    for row in reqs.rows():
+        bodies = [row.make(1, i, True)[0] for i in range(23)]
+        for body in bodies[:3]:
+            slack.post(body)
+        profile = cProfile.Profile()
+        t0 = time.perf_counter()
+        profile.enable()
+        for body in bodies[3:]:
+            slack.post(body)
+        profile.disable()
+        each = (time.perf_counter() - t0) * 1000 / 20
+        stats = pstats.Stats(profile).stats  # (file, line, name) -> (cc, nc, tottime, cumtime, callers)
+        total = sum(v[2] for v in stats.values()) or 1
+        top = sorted(stats.items(), key=lambda kv: -kv[1][2])[:5]
+        where = ", ".join(f"{_where(f, ln, n)} {v[2] / total:.0%}" for (f, ln, n), v in top)
+        lines.append(f"profile {row.name[:40]}: {each:.1f} ms per request under cProfile; self time: {where}")
+    background = getattr(runtime, "background", None)
+    if background is not None:
+        background.shutdown(wait=False)
+    runtime.engine.dispose()
+    return lines
+
+
+def _where(file: str, line: int, name: str) -> str:
+    if file == "~":  # a builtin: <method 'execute' of 'sqlite3.Cursor' objects>
+        found = re.fullmatch(r"<(?:method|built-in method) '?([\w.]+)'?(?: of '([\w.]+)' objects)?>", name)
+        return f"{found[2]}.{found[1]}" if found and found[2] else (found[1] if found else name)
+    return f"{Path(file).parent.name}/{Path(file).name}:{line} {name}"
 
 
 def _tick(url: str, w: World) -> list[str]:
@@ -762,12 +811,14 @@ def run(url: str, label: str) -> None:
         print(EXTRAS[-1], flush=True)
 
     fake = FakeSlack().start()
+    reqs = Requests(w, fake, names)
     with tempfile.TemporaryDirectory() as tmp:
         bot_port, bare_port = _free_port(), _free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("RENKEI_", "SLACK_"))}
         env.update(PYTHONPATH=str(ROOT), SLACK_BOT_TOKEN="xoxb-bench", SLACK_SIGNING_SECRET=SECRET,
                    RENKEI_SLACK_API_URL=fake.api_url, RENKEI_DATABASE_URL=url, RENKEI_CONFIG=str(ROOT / "config"))
-        bot_log, bare_log = Path(tmp) / "bot.log", Path(tmp) / "bare.log"
+        bot_log = Path(tempfile.gettempdir()) / f"renkei-bench-load-{label}.log"  # kept for a look afterwards
+        bare_log = Path(tmp) / "bare.log"
         with open(bot_log, "wb") as out_bot, open(bare_log, "wb") as out_bare:
             bot = subprocess.Popen([sys.executable, "-c", SERVE, "serve", "--host", "127.0.0.1", "--port",
                                     str(bot_port)], env=env, cwd=tmp, stdout=out_bot, stderr=subprocess.STDOUT)
@@ -777,8 +828,7 @@ def run(url: str, label: str) -> None:
                 _wait_healthy(bot_port, bot, bot_log)
                 _wait_healthy(bare_port, bare, bare_log)
                 time.sleep(2)  # the scheduler's first tick runs at start
-                reqs = Requests(w, fake, names)
-                t0 = time.perf_counter()
+                t0, load0 = time.perf_counter(), os.getloadavg()[0]
                 for row in reqs.rows():
                     for clients, count, warm in ((1, S.solo, S.solo_warm), (CLIENTS, S.each, S.each_warm)):
                         members = list(range(1, clients + 1))
@@ -786,7 +836,8 @@ def run(url: str, label: str) -> None:
                         theirs = _measure(row, bare_port, members, count, warm, False)
                         RESULTS.append(Result(row.name, label, clients, ours, theirs))
                         print(_line(RESULTS[-1]), flush=True)
-                EXTRAS.append(f"[{label}] all requests took {time.perf_counter() - t0:.0f} s")
+                EXTRAS.append(f"[{label}] all requests took {time.perf_counter() - t0:.0f} s; machine load average "
+                              f"(1 min) {load0:.1f} before, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} CPUs")
                 memory = _memory(bot.pid)
                 peak = memory.get("VmHWM", 0) / 1024
                 EXTRAS.append(f"[{label}] bot peak RSS (VmHWM) {peak:.0f} MB, RSS now {memory.get('VmRSS', 0) / 1024:.0f} MB"
@@ -801,8 +852,12 @@ def run(url: str, label: str) -> None:
             finally:
                 _stop(bot)
                 _stop(bare)
+        if os.environ.get("RENKEI_BENCH_PROFILE", "") not in ("", "0"):
+            for line in _profile(url, fake, reqs):
+                EXTRAS.append(f"[{label}] {line}")
+                print(EXTRAS[-1], flush=True)
         log_text = bot_log.read_text(errors="replace")
-        EXTRAS.append(f"[{label}] bot log: " + _log_summary(log_text))
+        EXTRAS.append(f"[{label}] bot log ({bot_log}): " + _log_summary(log_text))
         print(EXTRAS[-1], flush=True)
     fake.stop()
     for line in _tick(url, w):
@@ -819,8 +874,18 @@ def _log_summary(log_text: str) -> str:
         if len(parts) == 5 and parts[2] in ("ERROR", "WARNING"):
             kinds[f"{parts[2]} {parts[3]} {parts[4][:70]}"] += 1
     ticks = [line.split(": ", 1)[-1] for line in log_text.splitlines() if " tick: " in line]
+    lines = log_text.splitlines()
+    raised: Counter[str] = Counter()  # the exception line that ends each traceback
+    for i, line in enumerate(lines):
+        if line.startswith("Traceback"):
+            j = i + 1
+            while j < len(lines) and (lines[j].startswith((" ", "\t")) or not lines[j].strip()):
+                j += 1
+            if j < len(lines):
+                raised[lines[j][:110]] += 1
     return (f"{sum(kinds.values())} ERROR/WARNING lines, {log_text.count('Traceback')} tracebacks"
             + "".join(f"\n    {n} x {k}" for k, n in kinds.most_common(6))
+            + "".join(f"\n    {n} x raised {k}" for k, n in raised.most_common(4))
             + (f"\n    scheduler: {len(ticks)} ticks reported something: {'; '.join(ticks[:5])}" if ticks else ""))
 
 
