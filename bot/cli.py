@@ -106,7 +106,12 @@ def cmd_serve(settings: Settings, args) -> int:
     import waitress
 
     log.info("serving POST /slack/events and GET /healthz on %s:%s", args.host, args.port)
-    waitress.serve(make_wsgi(app, runtime), host=args.host, port=args.port, threads=8, ident="renkei")
+    from bot.web import MAX_BODY
+
+    # waitress reads a body whole before the app sees it: its own limit
+    # refuses an oversized one at the socket (413), not only in memory.
+    waitress.serve(make_wsgi(app, runtime), host=args.host, port=args.port, threads=8, ident="renkei",
+                   max_request_body_size=MAX_BODY)
     return 0
 
 
