@@ -432,3 +432,12 @@ def test_mentions_past_fifty_stay_text_and_make_no_members(bot):
     r = bot.sim.command("/patient", "show " + mentions, user="U0DEMOADM")
     assert r.status == 200
     assert _counts(bot)[2] - before <= 50
+
+
+def test_a_choice_too_long_to_carry_gets_no_button_rather_than_a_broken_one(bot):
+    from bot.commands.common import BUTTON_VALUE_LIMIT, choice_actions
+
+    long_text = "done #1 " + "あ" * 3000
+    actions = choice_actions("/plan", [{"label": "短い", "text": "done #1"}, {"label": "長い", "text": long_text}])
+    assert [dict(a.params)["label"] for a in actions] == ["短い"]
+    assert all(len(a.value) <= BUTTON_VALUE_LIMIT for a in actions)

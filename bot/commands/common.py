@@ -21,11 +21,20 @@ CARRY_LIMIT = 1500
 CHOOSE = "choose"  # the action that runs a command again with the chosen one
 
 
+BUTTON_VALUE_LIMIT = 2000  # Slack's; a value cut short could only fail when pressed
+
+
 def choice_actions(command: str, choices: list) -> list[Action]:
-    """One button per choice; pressing it runs `command` with the choice's text."""
-    return [Action.make(CHOOSE, json.dumps({"command": command, "text": c["text"] if isinstance(c, dict) else c.text},
-                                           ensure_ascii=False),
-                        label=(c["label"] if isinstance(c, dict) else c.label)) for c in choices]
+    """One button per choice; pressing it runs `command` with the choice's
+    text. A choice whose text is too long to carry gets no button: the
+    reply still names it, and it can be typed."""
+    actions = []
+    for c in choices:
+        text, label = (c["text"], c["label"]) if isinstance(c, dict) else (c.text, c.label)
+        value = json.dumps({"command": command, "text": text}, ensure_ascii=False)
+        if len(value) <= BUTTON_VALUE_LIMIT:
+            actions.append(Action.make(CHOOSE, value, label=label))
+    return actions
 
 
 def button_id(request: Request) -> int:
