@@ -20,6 +20,7 @@ from rapidfuzz import fuzz, process
 from bot.people import as_typed
 
 T = TypeVar("T")
+MAX_QUERY = 200  # characters of a query that are looked at
 
 # Variant kanji that appear in family names and are typed either way.
 _NAME_VARIANTS = str.maketrans({
@@ -97,7 +98,8 @@ class FuzzyIndex(Generic[T]):
                keep: Callable[[T], bool] | None = None) -> Match[T]:
         """`keep`: only items it accepts can be found or suggested (a member
         outside a care team must not learn that a patient exists)."""
-        q = _HONORIFIC.sub("", normalise(query))
+        # No name is this long: a pasted page would only cost time to fold and score.
+        q = _HONORIFIC.sub("", normalise(query[:MAX_QUERY]))
         if not q:
             return Match("none", query)
         allowed = (lambda i: keep(self.items[i])) if keep else (lambda i: True)
