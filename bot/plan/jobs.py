@@ -7,11 +7,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Iterator
 
+from sqlmodel import Session, select
+
 from bot.calendar import weekly_slots
+from bot.delivery import MAX_ATTEMPTS
 from bot.jobs import NEXT_WORKING_DAY, Due, Job, JobEnv
 from bot.people import Place
 from bot.plan import digest
 from bot.replies import Action, Message, Post
+from bot.store.models import Delivery
 
 KIND = "plan.digest"
 
@@ -22,6 +26,8 @@ def due(env: JobEnv, at: datetime) -> Iterator[Due]:
     for week, due_at in weekly_slots(at, plan.digest_weekday, plan.digest_time, env.settings.tz,
                                      env.lookback_weeks):
         slot = week.isoformat()
+        if _settled(env.session, slot):
+            continue  # every tick looks back weeks: don't compute a digest already sent
         day = due_at.astimezone(env.settings.tz).date()
         values = digest.values(env.session, env.settings, day, due_at)
         if place:
@@ -34,6 +40,14 @@ def due(env: JobEnv, at: datetime) -> Iterator[Due]:
             buttons = [Action.make("plan_done", t.id, title=t.title) for t in overdue[:25]]
             dm = Message("plan/overdue_dm", {"tasks": overdue, "member": member}, buttons).sent(dm_to=member_id)
             yield Due(f"plan:owner:{member_id}", slot, due_at, dm)
+
+
+def _settled(session: Session, slot: str) -> bool:
+    """That week's digest and DMs all went out, were skipped, or were given up."""
+    rows = session.exec(select(Delivery.id, Delivery.status, Delivery.attempts)
+                        .where(Delivery.kind == KIND, Delivery.slot == slot)).all()
+    return bool(rows) and all(status in ("sent", "skipped") or attempts >= MAX_ATTEMPTS
+                              for _id, status, attempts in rows)
 
 
 JOBS = [Job(KIND, due, day_off=NEXT_WORKING_DAY, quiet=True)]

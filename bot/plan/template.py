@@ -4,6 +4,7 @@ checks every task first and stores nothing if any line is wrong."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -43,10 +44,16 @@ class PlanFileError(ValueError):
 
 def categories(config_dir: Path) -> dict[str, str]:
     path = config_dir / TEMPLATE
-    if path.exists():
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        return {**HANDBOOK, **{str(k): str(v) for k, v in (raw.get("categories") or {}).items()}}
-    return dict(HANDBOOK)
+    return dict(_categories(path, path.stat().st_mtime if path.exists() else None))
+
+
+@functools.lru_cache(maxsize=8)
+def _categories(path: Path, mtime: float | None) -> tuple[tuple[str, str], ...]:
+    # Read once per version of the file: every /plan reply and digest names the items.
+    if mtime is None:
+        return tuple(HANDBOOK.items())
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return tuple({**HANDBOOK, **{str(k): str(v) for k, v in (raw.get("categories") or {}).items()}}.items())
 
 
 def _lines(text: str) -> list[int]:
