@@ -112,6 +112,7 @@ def bot(db_url, fake, clock):
     fake.clear()
     fake.failures.clear()
     fake.faults.clear()
+    fake.post_delay = 0.0
     bot = make_bot(db_url, fake, clock)
     yield bot
     bot.runtime.background.shutdown(wait=True)

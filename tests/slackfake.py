@@ -162,15 +162,21 @@ class FakeSlack:
             return {"ok": True, "upload_url": f"{self.url}upload/F{ts[-6:]}", "file_id": f"F{ts[-6:]}"}
         if method == "files.completeUploadExternal":
             return {"ok": True, "files": [{"id": f["id"], "title": f.get("title")} for f in body.get("files") or []]}
-        if method == "conversations.history":
+        if method in ("conversations.history", "conversations.replies"):
+            # history: the channel's top-level messages, newest first, at most
+            # `limit`; replies: a thread's parent and its replies, oldest first.
+            thread = body.get("ts") if method == "conversations.replies" else None
             with self._lock:
                 posted = [c.body for c in self.calls if c.method == "chat.postMessage"
-                          and self._channel(c.body) == body.get("channel")]
+                          and self._channel(c.body) == body.get("channel")
+                          and (c.body.get("thread_ts") == thread or thread and c.body.get("_ts") == thread)]
+            if not thread:
+                posted = list(reversed(posted))[:int(body.get("limit") or 100)]
             keep_metadata = str(body.get("include_all_metadata")).lower() in ("true", "1")
             return {"ok": True, "messages": [
                 {"ts": p["_ts"], "text": p.get("text", ""), **({"metadata": p["metadata"]}
                                                                if keep_metadata and p.get("metadata") else {})}
-                for p in reversed(posted)]}
+                for p in posted]}
         if method == "conversations.open":
             return {"ok": True, "channel": {"id": "D" + str(body.get("users", "X"))[1:]}}
         if method in ("views.open", "views.update", "views.push"):

@@ -273,9 +273,9 @@ def test_a_simulated_week_from_two_processes_sends_every_message_exactly_once(bo
     top = [p for p in received if not p.get("thread_ts")]
     assert Counter(key_of(p) for p in top) == Counter(list(want)), Counter(key_of(p) for p in top)
     assert all(p["channel"] == want[key_of(p)] for p in top)
-    # Without a key: only the digest's one thread reply.
+    # The digest's one thread reply, keyed after the digest.
     (reply,) = [p for p in received if p.get("thread_ts")]
-    assert reply["channel"] == "C0PLAN" and key_of(reply) is None and "連携シートを改訂する" in said(reply)
+    assert reply["channel"] == "C0PLAN" and key_of(reply).endswith("#reply0") and "連携シートを改訂する" in said(reply)
     assert all(n == 1 for n in Counter(said(p) for p in received).values())
     # What the readers see.
     digest = next(p for p in top if p["channel"] == "C0PLAN")
@@ -433,13 +433,11 @@ def test_a_process_killed_mid_tick_loses_nothing_and_resends_at_most_the_one_in_
         assert len(bot.fake.of("conversations.history!failed")) == 1
 
 
-def test_a_digest_killed_while_its_thread_reply_was_in_flight_has_at_most_that_reply_twice(bot, monkeypatch):
-    """The one case where the history does not help: a post with a thread
-    reply (the plan digest). Killed while the reply is in flight, the
-    digest's claim is `pending`; its retry finds the digest itself by its
-    key and does not post it again, but it cannot know about the reply
-    (which carries no key) and posts it again. Still within the bound: at
-    most one message per killed process, the one in flight, is doubled."""
+def test_a_digest_killed_while_its_thread_reply_was_in_flight_sends_each_once(bot, monkeypatch):
+    """A post with a thread reply (the plan digest), killed while the reply
+    is in flight: the digest's claim is `pending`; its retry finds the
+    digest by its key in the channel's history and the reply by its own key
+    (`…#reply0`) in the thread, so neither is posted again."""
     assert "投稿先を" in bot.sim.command("/plan", "channel <#C0PLAN|plan>", user="U0DEMOADM").text
     text = "add F 連携シートを改訂する owner=<@U0DEMONS1> <@U0DEMOCM1> due=11/25"
     assert "に追加しました" in bot.sim.command("/plan", text, channel="C0PLAN").text
@@ -453,7 +451,8 @@ def test_a_digest_killed_while_its_thread_reply_was_in_flight_has_at_most_that_r
         kill([b])
         raise
     head, reply = posts(bot)
-    assert key_of(head) == "plan.digest/plan:channel/2026-11-30" and reply.get("thread_ts") and not key_of(reply)
+    assert key_of(head) == "plan.digest/plan:channel/2026-11-30" and reply.get("thread_ts")
+    assert key_of(reply) == key_of(head) + "#reply0"
     assert {key: row.status for key, row in rows_by_key(bot).items()} == {key_of(head): "pending"}
 
     now, later = reports(go([b]))[0]
@@ -461,7 +460,7 @@ def test_a_digest_killed_while_its_thread_reply_was_in_flight_has_at_most_that_r
     assert later["sent"] == [key_of(head)]  # found in the history
     in_channel = Counter(said(p) for p in posts(bot) if p["channel"] == "C0PLAN")
     assert in_channel[said(head)] == 1
-    assert 1 <= in_channel[said(reply)] <= 2 and sum(in_channel.values()) == 1 + in_channel[said(reply)]
+    assert in_channel[said(reply)] == 1 and sum(in_channel.values()) == 2
     assert sorted(p["channel"] for p in posts(bot) if p["channel"] != "C0PLAN") == ["U0DEMOCM1", "U0DEMONS1"]
     assert {row.status for row in rows_by_key(bot).values()} == {"sent"}
     print(f"thread reply posted {in_channel[said(reply)]} times")

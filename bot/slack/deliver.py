@@ -92,25 +92,42 @@ def post_message(runtime: Runtime, client: WebClient, post: Post, key: Key | Non
     if post.attachment:
         return _upload(runtime, client, post)
     channel = channel_of(runtime, post)
-    extra = {"metadata": {"event_type": METADATA_TYPE, "event_payload": {"key": _key_text(key)}}} if key else {}
     PACER.wait(channel)
     try:
-        response = client.chat_postMessage(channel=channel, **blocks.message(post), **extra)
+        response = client.chat_postMessage(channel=channel, **blocks.message(post), **_tagged(key))
     except SlackApiError as e:
         raise SendError(_code(e)) from None
-    _sent(runtime, client, post, response["channel"], response["ts"])
+    _sent(runtime, client, post, response["channel"], response["ts"], key)
     return response["ts"]
 
 
-def _sent(runtime: Runtime, client: WebClient, post: Post, channel: str, ts: str) -> None:
+def _sent(runtime: Runtime, client: WebClient, post: Post, channel: str, ts: str, key: Key | None,
+          already: frozenset[str] = frozenset()) -> None:
+    """After the post: remember it, then its thread replies, each tagged
+    with its own key so a retry that finds the post skips those `already`
+    in the thread."""
     if post.on_sent:
         runtime.in_session(post.on_sent, Place(PLATFORM, channel), ts)
-    for reply in post.replies:  # the thread is a courtesy: the post itself has gone out
+    for n, reply in enumerate(post.replies):  # the thread is a courtesy: the post itself has gone out
+        reply_key = (*key[:2], f"{key[2]}#reply{n}") if key else None
+        if reply_key and _key_text(reply_key) in already:
+            continue
         PACER.wait(channel)
         try:
-            client.chat_postMessage(channel=channel, thread_ts=ts, **blocks.message(reply))
+            client.chat_postMessage(channel=channel, thread_ts=ts, **blocks.message(reply), **_tagged(reply_key))
         except SlackApiError as e:
             log.warning("thread reply failed: %s", _code(e))
+
+
+def _tagged(key: Key | None) -> dict:
+    return {"metadata": {"event_type": METADATA_TYPE, "event_payload": {"key": _key_text(key)}}} if key else {}
+
+
+def _keys_in(messages: list[dict]) -> dict[str, str]:
+    """{delivery key: message ts} of the messages Renkei tagged."""
+    return {m["metadata"]["event_payload"]["key"]: m.get("ts", "") for m in messages
+            if (m.get("metadata") or {}).get("event_type") == METADATA_TYPE
+            and isinstance((m["metadata"].get("event_payload") or {}).get("key"), str)}
 
 
 def _key_text(key: Key) -> str:
@@ -182,22 +199,26 @@ class SlackSender:
 
     def already_sent(self, post: Post, key: Key) -> bool:
         """Look for the key in the channel's recent messages; when found,
-        finish as if just sent (`on_sent`, the thread). Unknown (no history
-        scope, not in the channel): False, and the post is sent again."""
+        finish as if just sent (`on_sent`, the thread replies not yet in
+        it). Unknown (no history scope, not in the channel): False, and the
+        post is sent again."""
         try:
             channel = channel_of(self.runtime, post)
             if post.dm_to is not None:
                 channel = self.client.conversations_open(users=channel)["channel"]["id"]
             history = self.client.conversations_history(channel=channel, limit=100, include_all_metadata=True)
+            ts = _keys_in(history.get("messages") or []).get(_key_text(key))
+            if ts is None:
+                return False
+            thread = self.client.conversations_replies(channel=channel, ts=ts, include_all_metadata=True) \
+                if post.replies else {}
         except (SlackApiError, SendError) as e:
             log.warning("cannot check %s for an earlier post of %s: %s", post.place or post.dm_to, key, e)
             return False
-        for message in history.get("messages") or []:
-            if (message.get("metadata") or {}).get("event_payload", {}).get("key") == _key_text(key):
-                log.info("%s was already posted (%s): not sent again", _key_text(key), message.get("ts"))
-                _sent(self.runtime, self.client, post, channel, message["ts"])
-                return True
-        return False
+        log.info("%s was already posted (%s): not sent again", _key_text(key), ts)
+        _sent(self.runtime, self.client, post, channel, ts, key,
+              already=frozenset(_keys_in(thread.get("messages") or [])))
+        return True
 
     def gave_up(self, post: Post, error: str) -> None:
         if not (post.tell_on_failure and self.tell):
