@@ -179,10 +179,12 @@ class Overview:
 def overview(session: Session, year: int, today: date) -> Overview:
     """Per category done/total (a recurring task counts as done for the
     current period), what is due within 14 days and what is overdue."""
-    listed = list(session.exec(select(PlanTask).where(
-        PlanTask.fiscal_year == year, PlanTask.due.is_not(None), PlanTask.due <= today + SOON, ~done_now(today))
-        .order_by(PlanTask.due, PlanTask.id)))
-    people = owners_of(session, [t.id for t in listed])  # one query, not one per task
+    listing = select(PlanTask).where(PlanTask.fiscal_year == year, PlanTask.due.is_not(None),
+                                     PlanTask.due <= today + SOON, ~done_now(today))
+    listed = list(session.exec(listing.order_by(PlanTask.due, PlanTask.id)))
+    # Owners of the same tasks by a subquery: thousands of ids would be as
+    # many parameters to send and plan.
+    people = _owners(session, PlanTaskOwner.task_id.in_(listing.with_only_columns(PlanTask.id)))
     soon = [(t, people.get(t.id, [])) for t in listed if today <= t.due]
     overdue = [(t, people.get(t.id, [])) for t in listed if t.due < today]
     return Overview(year, progress(session, year, today), soon, overdue)
@@ -199,10 +201,14 @@ def progress(session: Session, year: int, today: date) -> list[tuple[str, int, i
 
 
 def owners_of(session: Session, task_ids: list[int]) -> dict[int, list[Member]]:
+    return _owners(session, PlanTaskOwner.task_id.in_(task_ids)) if task_ids else {}
+
+
+def _owners(session: Session, which) -> dict[int, list[Member]]:
     """Each task's owners in the order they were added: pairs first, then
     each member read once (a plan's 5,000 tasks share a few hundred people)."""
-    pairs = session.exec(select(PlanTaskOwner.task_id, PlanTaskOwner.member_id).where(
-        PlanTaskOwner.task_id.in_(task_ids)).order_by(PlanTaskOwner.id)).all() if task_ids else []
+    pairs = session.exec(select(PlanTaskOwner.task_id, PlanTaskOwner.member_id).where(which)
+                         .order_by(PlanTaskOwner.id)).all()
     members = {m.id: m for m in session.exec(select(Member).where(Member.id.in_(sorted({m for _, m in pairs}))))} \
         if pairs else {}
     found: dict[int, list[Member]] = {}
