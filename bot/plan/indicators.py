@@ -155,8 +155,8 @@ def _within_a_day(session: Session, later, earlier):
 
 @dataclass(frozen=True)
 class _Settled:
-    """A quarter's notes created before `until`, counted: older than
-    SETTLED, they can no longer gain or lose a quick acknowledgement."""
+    """A span's notes created from its start to `until`, counted: older
+    than SETTLED, they can no longer gain or lose a quick acknowledgement."""
 
     until: datetime
     quick: int
@@ -256,8 +256,8 @@ def computed(session: Session, year: int, today: date, now: datetime, tz: ZoneIn
     deaths = home_death_rates(session, year)
     responses = responsiveness_by_span(session, [(_instant(q_first, tz), _instant(q_last + timedelta(days=1), tz))
                                                  for q_first, q_last in spans], now)
-    home, deaths_all = (sum(h for h, _ in deaths), sum(d for _, d in deaths))
-    quick, notes = (sum(q for q, _ in responses), sum(n for _, n in responses))
+    home, deaths_all = sum(h for h, _ in deaths), sum(d for _, d in deaths)
+    quick, notes = sum(q for q, _ in responses), sum(n for _, n in responses)
     rate_trend = [None if q_first > today else (h / d * 100 if d else None)
                   for (q_first, _), (h, d) in zip(spans, deaths)]
     response_trend = [None if q_first > today else (q / n * 100 if n else None)
