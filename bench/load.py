@@ -929,7 +929,8 @@ def table() -> str:
     head = (f"{'command':<52} {'database':<10} {'cl':>2} {'n':>4} {'err':>4} {'p50 ms':>8} {'p99 ms':>8} "
             f"{'bare50':>6} {'bare99':>6} {'p50 ×':>7} {'p99 ×':>7}  target")
     out = [head, "-" * len(head)]
-    for r in sorted(RESULTS, key=lambda r: (r.command, r.database != "SQLite", r.clients)):
+    order = list(dict.fromkeys(r.command for r in RESULTS))  # the rows in the order they were measured
+    for r in sorted(RESULTS, key=lambda r: (order.index(r.command), r.database != "SQLite", r.clients)):
         out.append(_line(r))
     notes = []
     for r in RESULTS:
@@ -945,6 +946,18 @@ def table() -> str:
     return "\n".join(out + (["errors and notes:"] + notes if notes else []))
 
 
+def _revision() -> str:
+    """The commit measured, and whether the work tree differed from it."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "bot", "templates", "config"],
+                               cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{head or 'unknown'}{' with uncommitted changes in bot/, templates/ or config/' if dirty else ''}"
+
+
 def main() -> None:
     global POOL
     if not logging.getLogger().handlers:  # the in-process parts: counted and summarised, not printed
@@ -958,7 +971,7 @@ def main() -> None:
               f"{S.patients:,} patients, {S.notes:,} notes, {S.facilities:,} facilities x {S.nights} nights, "
               f"{S.tasks:,} tasks / {S.completions:,} completions, {S.meetings:,} meetings; "
               f"{S.solo} requests per row at 1 client, {CLIENTS}x{S.each} at {CLIENTS} clients "
-              f"(client processes, keep-alive), machine: {os.cpu_count()} CPUs", flush=True)
+              f"(client processes, keep-alive), machine: {os.cpu_count()} CPUs; code: {_revision()}", flush=True)
         print(f"{'command':<52} {'database':<10} {'cl':>2} {'n':>4} {'err':>4} {'p50 ms':>8} {'p99 ms':>8} "
               f"{'bare50':>6} {'bare99':>6} {'p50 ×':>7} {'p99 ×':>7}  target", flush=True)
         on_each_database(run)
