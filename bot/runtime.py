@@ -4,6 +4,7 @@ build the Context, call the command, turn database trouble into a reply."""
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
@@ -15,12 +16,19 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from bot import commands
+from bot.commands import args
+from bot.commands import council as council_cmd
+from bot.commands import liaison as liaison_cmd
+from bot.commands import patient as patient_cmd
+from bot.commands import plan as plan_cmd
+from bot.commands import vacancy as vacancy_cmd
+from bot.commands.common import CHOOSE
 from bot.context import Clock, Context
 from bot.forms import FormRegistry, load_forms
 from bot.people import TOKEN, member_token
 from bot.render import set_display_timezone
 from bot.replies import Reply
-from bot.requests import Request, Who
+from bot.requests import ACTION, COMMAND, Request, Who
 from bot.settings import Settings
 from bot.store.db import CommitUnknown, Limits, make_engine, session_scope
 from bot.store.queries import get_or_create_member
@@ -50,9 +58,10 @@ class Runtime:
         return cls(settings=settings, engine=engine or make_engine(settings.database_url, Limits.of(settings)),
                    forms=load_forms(settings.forms_dir), clock=clock or system_clock)
 
-    def run(self, who: Who, action: Callable[[Context], Reply]) -> Reply:
+    def run(self, who: Who, action: Callable[[Context], Reply], reads: bool = False) -> Reply:
         """Run `action` in one transaction. Any failure rolls everything back
-        (no half-stored note) and becomes a reply that says so."""
+        (no half-stored note) and becomes a reply that says so: what was not
+        shown (`reads`) or not stored."""
         try:
             with session_scope(self.engine) as session:
                 now = self.clock()
@@ -63,7 +72,7 @@ class Runtime:
         except (OperationalError, DBAPIError) as e:
             if isinstance(e, OperationalError) or e.connection_invalidated:
                 log.warning("database unavailable: %s", e.__class__.__name__)
-                return db_trouble(e)
+                return db_trouble(e, reads)
             log.exception("database error")
             return Reply("common/error", error=True)
         except Exception:
@@ -77,7 +86,7 @@ class Runtime:
             request.text = _resolve_mentions(ctx, who, request.text)
             return commands.dispatch(ctx, request)
 
-        return self.run(who, act)
+        return self.run(who, act, reads=only_reads(request))
 
     def after(self, fn: Callable[[], None]) -> None:
         def guarded():
@@ -106,13 +115,61 @@ class Runtime:
             fn(session, *args)
 
 
-def db_trouble(error: Exception) -> Reply:
+def db_trouble(error: Exception, reads: bool) -> Reply:
     """The database could not be reached, did not answer in time, or broke
-    off: nothing was stored, except when the connection broke while COMMIT
-    was on its way, which may or may not have been stored, so the person
-    checks first."""
-    what = "unsure" if isinstance(error, CommitUnknown) else "write"
+    off: say what did not happen. A read was not shown; a write was not
+    stored, except when the connection broke while COMMIT was on its way,
+    which may or may not have been stored, so the person checks first."""
+    what = "read" if reads else "unsure" if isinstance(error, CommitUnknown) else "write"
     return Reply("common/db_down", {"what": what}, error=True)
+
+
+# Subcommands that only show something, by each command's canonical name;
+# a bare word (`/patient 山田`, `/council 第3回`, `/plan 連携シート`) shows it.
+_READS = {
+    "/patient": {"list", "show", "help"}, "/vacancy": {"list", "history", "facilities", "help"},
+    "/council": {"list", "show", "ical", "help"}, "/plan": {"show", "mine", "digest", "help"},
+}
+_SUBCOMMANDS = {"/patient": patient_cmd.SUBCOMMANDS, "/vacancy": vacancy_cmd.SUBCOMMANDS,
+                "/council": council_cmd.SUBCOMMANDS, "/plan": plan_cmd.SUBCOMMANDS}
+_READ_ACTIONS = {"note_show", liaison_cmd.SWITCH}
+
+
+def only_reads(request: Request) -> bool:
+    """Whether the request only asks to see something: decided from the
+    request alone, since the database may be gone before the command could
+    say. Anything unclear counts as a write, whose "nothing was stored" is
+    true of a read as well."""
+    try:
+        return _only_reads(request)
+    except Exception:  # whatever a button carried, the request itself goes on
+        return False
+
+
+def _only_reads(request: Request) -> bool:
+    if request.kind == ACTION:
+        if request.name == CHOOSE:
+            chosen = json.loads(request.text)
+            return _only_reads(Request(COMMAND, str(chosen["command"]), str(chosen["text"])))
+        return request.name in _READ_ACTIONS
+    if request.kind != COMMAND:
+        return False  # a form submission stores what it holds
+    words = [args.fold(w).lower() for w in (request.text or "").split()]
+    if request.name == "/liaison":  # /liaison <patient, one or more words> [list [n]]
+        listing = words[-1:] if not words[-1:] or not words[-1].isdigit() else words[-2:-1]
+        return len(words) <= 1 or words[0] in liaison_cmd.HELP_WORDS or bool(set(listing) & liaison_cmd.LIST_WORDS)
+    if request.name not in _SUBCOMMANDS:
+        return False
+    if not words:
+        return True
+    sub = _SUBCOMMANDS[request.name].get(words[0])
+    if sub is None:
+        return True
+    if sub == "team":  # `/patient team 山田` shows the team; add/remove change it
+        return not any(args.MEMBERSHIP_VERBS.get(w, w) in ("add", "remove") for w in words[1:])
+    if sub == "indicators":
+        return len(words) == 1
+    return sub in _READS[request.name]
 
 
 def _resolve_mentions(ctx: Context, who: Who, text: str) -> str:

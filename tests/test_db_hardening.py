@@ -1,6 +1,6 @@
 """The database under trouble: processes migrating together, a locked or
 frozen database answered within Slack's window with nothing stored behind
-the person's back."""
+the person's back, and replies that say what did not happen."""
 
 from __future__ import annotations
 
@@ -232,7 +232,7 @@ def test_a_frozen_database_answers_retry_in_time_and_stores_nothing_when_it_wake
     assert took < SLACK_BUDGET, took
     assert "保存できませんでした" in r.text and RETRY in r.text
     r, took = timed_command(bot, "/liaison", "山田 list")  # every pooled connection is bounded
-    assert took < SLACK_BUDGET and RETRY in r.text, (took, r.text)
+    assert took < SLACK_BUDGET and "表示できませんでした" in r.text, (took, r.text)
     proxy.flowing.set()  # the server wakes and reads what was sent: the client is gone
     time.sleep(0.3)
     assert notes_saying(PG_URL, "凍結中の記録") == 0
@@ -254,3 +254,40 @@ def test_a_database_freezing_during_commit_is_not_reported_as_nothing_stored(fro
     proxy.flowing.set()
     time.sleep(0.3)
     assert notes_saying(PG_URL, "確定直前の記録") == 1
+
+
+# --- a database that cannot be reached: say what did not happen -----------------------
+
+@contextmanager
+def unreachable(bot):
+    live = bot.runtime.engine
+    bot.runtime.engine = make_engine("postgresql://postgres@127.0.0.1:9/nowhere")  # nothing listens there
+    try:
+        yield
+    finally:
+        bot.runtime.engine = live
+
+
+def test_an_unreachable_database_says_what_was_not_done(bot):
+    shown, stored = "表示できませんでした", "保存できませんでした"
+    cases = [("/liaison", "山田 list", shown), ("/liaison", "山田 一覧 10", shown), ("/patient", "list", shown),
+             ("/patient", "山田", shown), ("/vacancy", "", shown), ("/plan", "", shown), ("/council", "", shown),
+             ("/liaison", "山田 つながらない間の記録", stored), ("/plan", "done 連携シート", stored),
+             ("/patient", "add 新規 花子", stored)]
+    with unreachable(bot):
+        answers = [(command, text, bot.sim.command(command, text).text) for command, text, _ in cases]
+    for (command, text, says), (_, _, answer) in zip(cases, answers):
+        other = shown if says == stored else stored
+        assert says in answer and RETRY in answer and other not in answer, (command, text, answer)
+
+
+def test_a_button_that_only_shows_says_it_was_not_shown(bot):
+    assert "登録しました" in bot.sim.command("/liaison", "山田 ボタン用の記録").text
+    post = bot.fake.wait_for("chat.postMessage")[-1].body
+    show = next(e for b in post["blocks"] if b["type"] == "actions" for e in b["elements"]
+                if e["action_id"].endswith("note_show"))
+    bot.runtime.wait_idle()
+    with unreachable(bot):
+        bot.sim.click(show["action_id"], show["value"])
+    answer = bot.responses()[-1]
+    assert "表示できませんでした" in answer["text"], answer
