@@ -103,7 +103,7 @@ class CareTeamMember(SQLModel, table=True):
 
 
 class Note(SQLModel, table=True):
-    # For the plan's indicators (migration 0007): a year's notes with their
+    # For the plan's indicators (migration 0009): a year's notes with their
     # authors read from one index; per member, any note in a period.
     __table_args__ = (Index("ix_note_created_author", "created_at", "author_id", "id"),
                       Index("ix_note_author_created", "author_id", "created_at"))
@@ -140,7 +140,7 @@ class NoteRevision(SQLModel, table=True):
 
 class NoteAck(SQLModel, table=True):
     # The indexes: a note's acknowledgements with their times, and per
-    # member, any acknowledgement in a period (migration 0007).
+    # member, any acknowledgement in a period (migration 0009).
     __table_args__ = (UniqueConstraint("note_id", "member_id"),
                       Index("ix_noteack_note_acked", "note_id", "acked_at", "member_id"),
                       Index("ix_noteack_member_acked", "member_id", "acked_at"))
@@ -405,7 +405,7 @@ class PlanCompletion(SQLModel, table=True):
     """Done, once per period: "2026" for a one-off task of FY2026, "2026-11"
     for a monthly one, "2026Q3" for a quarterly one."""
 
-    # The index: this period's completions for the overview (migration 0007).
+    # The index: this period's completions for the overview (migration 0009).
     __table_args__ = (UniqueConstraint("task_id", "period"), Index("ix_plancompletion_period", "period", "task_id"))
     id: int | None = Field(default=None, primary_key=True)
     task_id: int = Field(foreign_key="plantask.id", index=True)

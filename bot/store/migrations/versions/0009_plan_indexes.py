@@ -7,14 +7,13 @@ per member, for one note written or acknowledged in the year. The death
 rates read only the cares that ended in the year. The plan's overview
 reads the completions of the current periods, not the whole log.
 
-Revision ID: 0007
-Revises: 0008 (0008 was written first and already revises 0006; one line
-of history keeps `alembic upgrade head` working on databases at 0008)
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-11-26
 """
 from alembic import op
 
-revision = '0007'
+revision = '0009'
 down_revision = '0008'
 branch_labels = None
 depends_on = None
