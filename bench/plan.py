@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import insert, text
 
 from bench._common import on_each_database, timed
+from bot.cli import settle_heap
 from bot.people import Handle
 from bot.plan import digest, indicators, tasks
 from bot.render import render_text
@@ -137,6 +138,7 @@ def run(url: str, label: str) -> None:
         blocks.message(runtime.handle(who, Request(COMMAND, "/plan", text_)))
 
     command("")
+    settle_heap()  # as `renkei serve` does after start-up
     with session_scope(engine) as session:
         o = tasks.overview(session, 2026, NOW.date())
         print(f"plan [{label}] the overview lists {len(o.overdue)} overdue tasks and {len(o.soon)} due within "
