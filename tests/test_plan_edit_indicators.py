@@ -148,3 +148,10 @@ def test_indicators_reach_the_console(bot):
     c.handle_line("/plan indicator record 研修参加者数 42")
     c.handle_line("/plan 指標")
     assert "研修参加者数（過程）: 42人（2026年度第3四半期）　目標 50人以上 ⚠ 未達" in out.getvalue()
+
+
+def test_the_weekly_digest_carries_the_recorded_indicators(bot):
+    bot.sim.command("/plan", "indicator add 相談件数 unit=件 target=120")
+    bot.sim.command("/plan", "indicator record 相談件数 90")
+    r = bot.sim.command("/plan", "digest")
+    assert "相談件数: 90件（2026年度第3四半期）（目標 120件以上 ⚠ 未達）" in r.text

@@ -118,6 +118,9 @@ def test_the_overview_lists_what_is_due_within_14_days_or_overdue_in_order(engin
         assert [t.id for t, _ in o.soon] == [due_today.id, last_day.id]
         assert dict((c, (d, n)) for c, d, n in o.progress) == {**{c: (0, 0) for c in CATEGORIES},
                                                                "A": (1, 6), "B": (0, 1)}
+        first = tasks.overview(s, 2026, today, shown=1)  # as a reply asks: the first of each, and counts
+        assert [t.id for t, _ in first.overdue] == [earlier.id] and [t.id for t, _ in first.soon] == [due_today.id]
+        assert (first.overdue_count, first.soon_count) == (o.overdue_count, o.soon_count) == (2, 2)
 
 
 def test_every_owner_hears_of_all_their_overdue_tasks_however_many(engine):

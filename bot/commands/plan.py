@@ -94,7 +94,7 @@ def invalid(problem: str, **values) -> Reply:
 
 def overview(ctx: Context) -> Reply:
     year = fiscal_year(ctx.today)
-    return Reply("plan/overview", {"o": tasks.overview(ctx.session, year, ctx.today), "today": ctx.today,
+    return Reply("plan/overview", {"o": tasks.overview(ctx.session, year, ctx.today, shown=10), "today": ctx.today,
                                    "names": categories(ctx.settings.config_dir)})
 
 

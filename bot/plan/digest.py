@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 
 from sqlmodel import Session, func, select
 
-from bot.plan import indicators, tasks
+from bot.plan import indicators, recorded, tasks
 from bot.plan.periods import fiscal_year
 from bot.plan.template import categories
 from bot.settings import Settings
@@ -35,10 +35,11 @@ def set_channel(session: Session, place: str, only_if_unset: bool = False) -> bo
     return True
 
 
-def values(session: Session, settings: Settings, today: date, now: datetime) -> dict:
-    """Everything the digest says, for the week ending `today`."""
+def values(session: Session, settings: Settings, today: date, now: datetime, every_task: bool = False) -> dict:
+    """Everything the digest says, for the week ending `today`. The lists
+    hold the first SHOWN tasks, or `every_task` (the owners' DMs need all)."""
     year = fiscal_year(today)
-    overview = tasks.overview(session, year, today)
+    overview = tasks.overview(session, year, today, shown=None if every_task else SHOWN)
     done = completed(session, now - timedelta(days=7), now)
     meetings = list(session.exec(select(Meeting).where(Meeting.status == "scheduled", Meeting.starts_at >= now,
                                                        Meeting.starts_at < now + timedelta(days=31))
@@ -48,7 +49,8 @@ def values(session: Session, settings: Settings, today: date, now: datetime) -> 
             hours=settings.team.vacancy.freshness_hours))).one()
     figures = indicators.computed(session, year, today, now, settings.tz, settings.team.vacancy.freshness_hours)
     return {"o": overview, "done": done, "meetings": meetings, "free_tonight": free_tonight, "today": today,
-            "names": categories(settings.config_dir), "shown": SHOWN, "figures": figures}
+            "names": categories(settings.config_dir), "shown": SHOWN, "figures": figures,
+            "recorded": recorded.figures(session, year)}
 
 
 def completed(session: Session, since: datetime, until: datetime) -> list[tuple[PlanCompletion, PlanTask, Member]]:

@@ -29,7 +29,7 @@ def due(env: JobEnv, at: datetime) -> Iterator[Due]:
         if _settled(env.session, slot):
             continue  # every tick looks back weeks: don't compute a digest already sent
         day = due_at.astimezone(env.settings.tz).date()
-        values = digest.values(env.session, env.settings, day, due_at)
+        values = digest.values(env.session, env.settings, day, due_at, every_task=True)
         if place:
             post = Post("plan/digest", values, place=Place.parse(place),
                         replies=[Message("plan/digest_details", values)])

@@ -172,22 +172,31 @@ def done_now(today: date):
 class Overview:
     year: int
     progress: list[tuple[str, int, int]]  # (category, done, total)
-    soon: list[tuple[PlanTask, list[Member]]]
+    soon: list[tuple[PlanTask, list[Member]]]  # the first `shown`, if a limit was given
     overdue: list[tuple[PlanTask, list[Member]]]
+    soon_count: int = 0
+    overdue_count: int = 0
 
 
-def overview(session: Session, year: int, today: date) -> Overview:
+def overview(session: Session, year: int, today: date, shown: int | None = None) -> Overview:
     """Per category done/total (a recurring task counts as done for the
-    current period), what is due within 14 days and what is overdue."""
-    listing = select(PlanTask).where(PlanTask.fiscal_year == year, PlanTask.due.is_not(None),
-                                     PlanTask.due <= today + SOON, ~done_now(today))
-    listed = list(session.exec(listing.order_by(PlanTask.due, PlanTask.id)))
-    # Owners of the same tasks by a subquery: thousands of ids would be as
-    # many parameters to send and plan.
-    people = _owners(session, PlanTaskOwner.task_id.in_(listing.with_only_columns(PlanTask.id)))
-    soon = [(t, people.get(t.id, [])) for t in listed if today <= t.due]
-    overdue = [(t, people.get(t.id, [])) for t in listed if t.due < today]
-    return Overview(year, progress(session, year, today), soon, overdue)
+    current period), what is due within 14 days and what is overdue: all
+    of it, or the first `shown` of each list with the counts (a reply shows
+    ten; building thousands of tasks to count them was most of its time)."""
+    open_now = (PlanTask.fiscal_year == year, PlanTask.due.is_not(None), PlanTask.due <= today + SOON,
+                ~done_now(today))
+    late = PlanTask.due < today
+    overdue_count, soon_count = session.exec(select(
+        func.count(PlanTask.id).filter(late), func.count(PlanTask.id).filter(~late)).where(*open_now)).one()
+    lists = []
+    for which in (~late, late):
+        listing = select(PlanTask).where(*open_now, which).order_by(PlanTask.due, PlanTask.id).limit(shown)
+        tasks = list(session.exec(listing))
+        # Owners of the same tasks by a subquery: thousands of ids would be as
+        # many parameters to send and plan.
+        people = _owners(session, PlanTaskOwner.task_id.in_(listing.with_only_columns(PlanTask.id)))
+        lists.append([(t, people.get(t.id, [])) for t in tasks])
+    return Overview(year, progress(session, year, today), lists[0], lists[1], soon_count, overdue_count)
 
 
 def progress(session: Session, year: int, today: date) -> list[tuple[str, int, int]]:
