@@ -158,7 +158,7 @@ def run(url: str, label: str) -> None:
 
     def render_digest(_i: int) -> None:
         with session_scope(engine) as session:
-            values = digest.values(session, settings, NOW.date(), NOW)
+            values = digest.values(session, settings, NOW.date(), NOW, every_task=True)  # as the weekly job
             digest.overdue_by_owner(values["o"])
         render_text("plan/digest_details", values)
 
