@@ -14,6 +14,7 @@ from typing import Callable
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from bot import commands
 from bot.commands import args
@@ -69,8 +70,8 @@ class Runtime:
                 ctx = Context(session=session, settings=self.settings, forms=self.forms, member=member,
                               now=now, actor=str(who.handle), place=who.place, request_key=who.request_key)
                 return action(ctx)
-        except (OperationalError, DBAPIError) as e:
-            if isinstance(e, OperationalError) or e.connection_invalidated:
+        except (OperationalError, DBAPIError, PoolTimeout) as e:
+            if isinstance(e, (OperationalError, PoolTimeout)) or e.connection_invalidated:
                 log.warning("database unavailable: %s", e.__class__.__name__)
                 return db_trouble(e, reads)
             log.exception("database error")

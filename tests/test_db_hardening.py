@@ -291,3 +291,72 @@ def test_a_button_that_only_shows_says_it_was_not_shown(bot):
         bot.sim.click(show["action_id"], show["value"])
     answer = bot.responses()[-1]
     assert "表示できませんでした" in answer["text"], answer
+
+
+def test_a_full_connection_pool_answers_retry_in_time(bot, db_url):
+    from bot.store.db import Limits
+
+    live = bot.runtime.engine
+    bot.runtime.engine = make_engine(db_url, Limits(pool=0.3, busy=2))
+    held = [bot.runtime.engine.raw_connection()
+            for _ in range(bot.runtime.engine.pool.size() + bot.runtime.engine.pool._max_overflow)]
+    try:
+        r, took = timed_command(bot, "/liaison", "山田 満杯の間の記録")
+    finally:
+        for conn in held:
+            conn.close()
+        bot.runtime.engine.dispose()
+        bot.runtime.engine = live
+    assert took < SLACK_BUDGET and "保存できませんでした" in r.text and RETRY in r.text, (took, r.text)
+    assert notes_saying(db_url, "満杯の間の記録") == 0
+
+
+# --- the audit chain: chained at commit, whole under concurrent writers ---------------
+
+def test_concurrent_writers_keep_one_unbroken_audit_chain(bot, db_url):
+    from bot.people import Handle
+    from bot.privacy import verify_chain
+    from bot.requests import COMMAND, Request, Who
+    from bot.store.models import AuditEvent
+
+    def writer(n: int) -> None:
+        for i in range(5):
+            who = Who(handle=Handle("slack", "U0DEMOCM1"), request_key=f"chain-{n}-{i}")
+            assert not bot.runtime.handle(who, Request(COMMAND, "/liaison", f"山田 同時書き込み {n}-{i}")).error
+
+    with bot.session() as s:
+        before = len(s.exec(select(AuditEvent)).all())
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert notes_saying(db_url, "同時書き込み") == 40
+    with bot.session() as s:
+        count, broken = verify_chain(s)
+        assert broken is None and count == before + 40
+
+
+def test_an_audit_row_in_a_rolled_back_savepoint_is_not_stored(bot):
+    from bot.privacy import audit, verify_chain
+    from bot.replies import Reply
+    from bot.store.models import AuditEvent
+    from tests.conftest import who
+
+    def action(ctx):
+        audit(ctx, "test.kept")
+        try:
+            with ctx.session.begin_nested():
+                audit(ctx, "test.dropped")
+                raise ValueError("undo this savepoint")
+        except ValueError:
+            pass
+        with ctx.session.begin_nested():
+            audit(ctx, "test.kept_in_savepoint")
+        return Reply()
+
+    assert not bot.runtime.run(who("U0DEMOCM1"), action).error
+    with bot.session() as s:
+        actions = [e.action for e in s.exec(select(AuditEvent).order_by(AuditEvent.id))]
+        assert actions[-2:] == ["test.kept", "test.kept_in_savepoint"] and "test.dropped" not in actions
+        assert verify_chain(s)[1] is None

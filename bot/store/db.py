@@ -91,7 +91,10 @@ def make_engine(url: str, limits: Limits | None = None) -> Engine:
         return engine
     # A short connect timeout: when the database is down the user is told to
     # retry within Slack's 3 s window instead of the request hanging.
-    engine = create_engine(url, pool_pre_ping=True, pool_timeout=limits.pool,
+    # Enough connections that one process's threads (8 serving, 4 posting,
+    # the scheduler) never queue for one: the pool timeout then only fires
+    # when the database holds every connection up.
+    engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, pool_timeout=limits.pool,
                            connect_args=_postgres_connect_args(url, limits))
     if limits.statement:
         _give_up_after(engine, limits.statement + GRACE)
