@@ -7,7 +7,9 @@ import hashlib
 import json
 from datetime import timezone
 
+from sqlalchemy import event as orm_event
 from sqlalchemy import text
+from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, select
 
 from bot.context import Context
@@ -53,21 +55,60 @@ def initials(patient: Patient) -> str:
 
 def audit(ctx: Context, action: str, *, patient: Patient | None = None, allowed: bool = True,
           target: str = "", detail: str = "") -> AuditEvent:
-    """Append one audit row in the caller's transaction, chained to the last."""
+    """Append one audit row in the caller's transaction. It is chained to
+    the last row only when the transaction commits (`_chain_pending`): the
+    lock that serialises chain writers is then held for the commit alone,
+    not for the rest of the request, so it does not set every request's pace."""
     session = ctx.session
-    if session.get_bind().dialect.name == "postgresql":
-        # Serialise chain writers until commit so no two rows share a parent.
-        session.exec(text("SELECT pg_advisory_xact_lock(727001)"))
-    last = session.exec(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)).first()
-    event = AuditEvent(
+    row = AuditEvent(
         at=ctx.now, actor=ctx.actor, action=action,
         patient_code=patient.code if patient else None, target=target[:1024],
-        allowed=allowed, detail=detail[:256], prev_hash=last or GENESIS, hash="",
+        allowed=allowed, detail=detail[:256], prev_hash="", hash="",
     )
-    event.hash = chain_hash(event)
-    session.add(event)
+    # Kept with the savepoint it was written in: a rolled-back savepoint takes its rows along.
+    session.info.setdefault(_PENDING, []).append((session.get_nested_transaction(), row))
+    return row
+
+
+_PENDING = "renkei_audit_pending"
+
+
+@orm_event.listens_for(OrmSession, "before_commit")
+def _chain_pending(session: OrmSession) -> None:
+    if session.get_nested_transaction() is not None:
+        return  # a savepoint: the rows wait for the transaction's own commit
+    pending = session.info.pop(_PENDING, None)
+    if not pending:
+        return
+    session.flush()  # everything else first, outside the lock
+    if session.get_bind().dialect.name == "postgresql":
+        # Serialise chain writers until commit so no two rows share a parent.
+        session.execute(text("SELECT pg_advisory_xact_lock(727001)"))
+    last = session.execute(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)).scalar()
+    for _savepoint, row in pending:
+        row.prev_hash = last or GENESIS
+        row.hash = last = chain_hash(row)
+        session.add(row)
     session.flush()
-    return event
+
+
+@orm_event.listens_for(OrmSession, "after_soft_rollback")
+def _drop_rolled_back(session: OrmSession, rolled_back) -> None:
+    pending = session.info.get(_PENDING)
+    if not pending:
+        return
+    if not rolled_back.nested:
+        session.info.pop(_PENDING, None)
+        return
+
+    def inside(savepoint) -> bool:
+        while savepoint is not None:
+            if savepoint is rolled_back:
+                return True
+            savepoint = savepoint.parent
+        return False
+
+    session.info[_PENDING] = [(sp, row) for sp, row in pending if not inside(sp)]
 
 
 def chain_hash(event: AuditEvent) -> str:
