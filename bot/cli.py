@@ -72,8 +72,12 @@ def main(argv: list[str] | None = None) -> int:
     }[args.cmd](settings, args)
 
 
-def _runtime(settings: Settings) -> Runtime:
-    runtime = Runtime.build(settings)
+def _runtime(settings: Settings, bounded: bool = False) -> Runtime:
+    """The bot bounds every database wait to answer within Slack's 3 s
+    (`bounded`); a one-shot command (an export, `audit verify` over
+    millions of rows) may take the time it needs."""
+    engine = None if bounded else db.make_engine(settings.database_url)
+    runtime = Runtime.build(settings, engine=engine)
     db.upgrade(runtime.engine)
     return runtime
 
@@ -103,7 +107,7 @@ def cmd_serve(settings: Settings, args) -> int:
     if not settings.has_slack_credentials:
         print("SLACK_BOT_TOKEN と SLACK_SIGNING_SECRET を設定してください（README「Slack の設定」）。", file=sys.stderr)
         return 2
-    runtime = _runtime(settings)
+    runtime = _runtime(settings, bounded=True)
     app = create_app(settings, runtime)
     identity = app.client.auth_test()
     log.info("connected to Slack as %s in %s", identity.get("user"), identity.get("team"))
