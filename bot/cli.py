@@ -89,6 +89,15 @@ def cmd_run(settings: Settings, args) -> int:
     return cmd_console(settings, args)
 
 
+def _warm_caches(runtime: Runtime) -> None:
+    # Off the request path: the service answers at once, the cache fills behind.
+    from bot.plan import indicators
+
+    settings = runtime.settings
+    runtime.after(lambda: runtime.in_session(indicators.warm, runtime.clock(), settings.tz,
+                                             settings.team.vacancy.freshness_hours))
+
+
 def settle_heap() -> None:
     """Move what start-up made (templates, forms, mappers, lookup indexes)
     out of the garbage collector's generations: a full collection during a
@@ -112,6 +121,7 @@ def cmd_serve(settings: Settings, args) -> int:
     identity = app.client.auth_test()
     log.info("connected to Slack as %s in %s", identity.get("user"), identity.get("team"))
     _start_scheduler(runtime, app.client)
+    _warm_caches(runtime)
     settle_heap()
     if settings.slack_app_token:
         from slack_bolt.adapter.socket_mode import SocketModeHandler

@@ -16,7 +16,7 @@ from sqlalchemy import and_, case, distinct, exists, func, literal_column, or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from bot.plan.periods import bounds
+from bot.plan.periods import bounds, fiscal_year
 from bot.store.models import CareTeamMember, Facility, Member, Note, NoteAck, Patient, VacancyFigure
 
 BARS = "▁▂▃▄▅▆▇█"
@@ -277,3 +277,10 @@ def computed(session: Session, year: int, today: date, now: datetime, tz: ZoneIn
         Figure("空床情報の鮮度", "過程", _pct(fresh, facilities),
                f"今夜の空床が{freshness_hours:.0f}時間以内に確認されているショートステイ施設の割合"),
     ]
+
+
+def warm(session: Session, now: datetime, tz: ZoneInfo, freshness_hours: float) -> None:
+    """Count this year's settled notes once, at start-up, so the first
+    `/plan indicators` or digest of a process does not read a year of notes."""
+    today = now.astimezone(tz).date()
+    computed(session, fiscal_year(today), today, now, tz, freshness_hours)
