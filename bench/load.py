@@ -25,6 +25,12 @@ send to Slack itself is not timed, as in bench/council.py).
     RENKEI_BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/bench_load \\
         .venv/bin/python -m bench load              # and PostgreSQL (its public schema is dropped!)
     RENKEI_BENCH_QUICK=1 .venv/bin/python -m bench load   # a tenth of the data, fewer requests
+    RENKEI_BENCH_PROFILE=1 ...    # then each row once more in process, under cProfile: where the time goes
+
+Each phase measures for at most 8 s (a slow row sends fewer requests; n is
+printed). Errors (non-200, or a reply that is a failure or refusal) are
+counted per row with one sample reply; the bot's log is kept in
+$TMPDIR/renkei-bench-load-<database>.log and summarised.
 
 Targets (issue 10): at 16 clients p99 < 100 ms for every command; at 1
 client p50 <= 2x bare Bolt; lookup p99 < 2 ms at 100,000 patients; bot peak
