@@ -362,8 +362,10 @@ def test_a_100000_character_argument_comes_back_as_a_short_reply(bot, command):
             message = blocks.message(reply)
             text = _visible(message)
             assert len(text.encode()) < 4096 and len(message["blocks"]) <= 50, (command, shape, len(text))
-            # A refusal says back at most 40 characters; a stored title is kept to its 200.
-            limit = 200 if reply.template.endswith(("added", "reading", "admitted")) else 40
+            # A refusal says back at most 40 characters; a stored title is kept to its 200, and
+            # a choice names a stored record in at most 75 (a button's label).
+            limit = 200 if reply.template.endswith(("added", "reading", "admitted")) else \
+                75 if reply.template.endswith("choose") else 40
             assert "あ" * (limit + 1) not in text + message["text"], (command, shape, reply.template)
 
 
