@@ -16,6 +16,7 @@ from bot import commands
 from bot.dates import DateError, parse_date
 from bot.forms import FormField
 from bot.lookup import fold, normalise
+from bot.numbers import whole_number
 from bot.people import Handle, Place, channel_token, mention_token
 from bot.render import button_label, field_error, render_text
 from bot.replies import Action, FormView, Message, Reply
@@ -94,7 +95,7 @@ class Console:
         return self.runtime.handle(who, request)
 
     def press(self, number: str) -> None:
-        n = int(fold(number)) if fold(number).isdigit() else 0
+        n = whole_number(number) or 0
         if not 1 <= n <= len(self.choices):
             self.print(render_text("console/press_invalid", {"number": number, "count": len(self.choices)}))
             return

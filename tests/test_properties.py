@@ -989,7 +989,6 @@ REAL_META = '{"patient": "P-0001", "form": "%s", "place": "slack:C0TEAM"}'
 CONDITION = {"form_type": "condition", "urgency": "通常", "observed_on": "2026-11-24", "change": "発熱"}
 
 
-@pytest.mark.xfail(strict=True, reason=IDS.why)
 @explicit(("button", "plan_done", "9" * 25, CM, None), ("button", "note_show", "²", CM, None),
           ("button", "vacancy_answer_decline", "2200000000", STAFF, None),
           ("button", "council_rsvp", "9" * 20 + ":出席", CM, None), ("button", "council_decide", "1:²", ADMIN, None),
@@ -1000,7 +999,6 @@ def test_known_an_id_too_big_or_not_decimal_is_looked_up(bot, case):
     replay(bot, case)
 
 
-@pytest.mark.xfail(strict=True, reason=LONG_DIGITS.why)
 @explicit(("command", "/liaison", "山田 list " + "9" * 4301, CM),
           ("command", "/vacancy", "set あおば苑 " + "9" * 4301, STAFF),
           ("command", "/vacancy", "facility add テスト施設 capacity=" + "9" * 4301, ADMIN))
@@ -1035,7 +1033,6 @@ def test_known_form_metadata_of_the_wrong_type(bot, case):
     replay(bot, case)
 
 
-@pytest.mark.xfail(strict=True, reason=META_ID.why)
 @explicit(("form", liaison.CORRECT, '{"note": "abc"}', {"body": "訂正", "correction_reason": "誤記"}, CM),
           ("form", council.MINUTES, '{"meeting": "1.5"}', {"minutes": "議事録"}, ADMIN),
           ("form", plan.EDIT, '{"task": [1]}', {"category": "A", "title": "連携シート"}, ADMIN),

@@ -8,9 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bot.lookup import fold
+from bot.numbers import TOO_BIG, hash_id, row_id, whole_number
 from bot.people import TOKEN, Place, as_typed
 
-__all__ = ["Args", "parse", "typed_text", "membership_verb", "first_word", "fold"]
+__all__ = ["Args", "parse", "typed_text", "membership_verb", "first_word", "fold", "row_id", "hash_id",
+           "whole_number", "TOO_BIG"]
 
 
 @dataclass
@@ -33,8 +35,8 @@ def parse(text: str, aliases: dict[str, str] | None = None, spaced: frozenset[st
     args = Args()
     last_key = None
     for kind, ref, _typed in TOKEN.findall(text):
-        if kind == "m" and ref.startswith("#") and ref[1:].isdigit():
-            args.mentions.append(int(ref[1:]))
+        if kind == "m" and ref.startswith("#") and (member_id := row_id(ref[1:])):
+            args.mentions.append(member_id)
         elif kind == "c" and (place := Place.parse(ref)):
             args.channels.append(place)
     for word in TOKEN.sub(" ", text).split():
@@ -73,3 +75,4 @@ def first_word(text: str) -> tuple[str, str]:
     if not parts:
         return "", ""
     return fold(parts[0]).lower(), parts[1] if len(parts) > 1 else ""
+

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlmodel import select
 
 from bot.context import Context
+from bot.numbers import row_id
 from bot.privacy import audit, initials, is_admin, may_access_notes
 from bot.replies import Action, Reply
 from bot.requests import Request, StaleButton
@@ -39,10 +40,10 @@ def choice_actions(command: str, choices: list) -> list[Action]:
 
 def button_id(request: Request) -> int:
     """A button value that names a row by id; anything else is a stale button."""
-    text = request.text.strip()
-    if not text.isdigit():
-        raise StaleButton(text)
-    return int(text)
+    found = row_id(request.text)
+    if found is None:
+        raise StaleButton(request.text)
+    return found
 
 
 @dataclass

@@ -130,6 +130,7 @@ def add_from_form(ctx: Context, request: Request) -> Reply:
     return reply
 
 
+
 def _remind(typed: str) -> str:
     """`7日,2時間` → `7d,2h`: the offsets as stored (TimeError if unreadable)."""
     return ",".join(offset_label(o) for o in parse_offsets(typed))
@@ -164,8 +165,8 @@ def _label(ctx: Context, meeting: Meeting) -> str:
 def _by_id(ctx: Context, text: str, sub: str) -> tuple[Meeting | None, str, Reply | None]:
     """`#12 …` (from a choice button) or a forgiving search."""
     word, rest = args.first_word(text)
-    if word.startswith("#") and word[1:].isdigit():
-        meeting = ctx.session.get(Meeting, int(word[1:]))
+    if (meeting_id := args.hash_id(word)) is not None:
+        meeting = ctx.session.get(Meeting, meeting_id) if meeting_id else None
         return (meeting, rest, None) if meeting else (None, "", invalid("not_found", query=word, choices=[]))
     return _target(ctx, text, sub)
 
@@ -226,13 +227,14 @@ def _make_task(ctx: Context, meeting: Meeting, title: str, category: str, owners
 
 def press_decide(ctx: Context, request: Request) -> Reply:
     """The button beside a decision in `/council show`."""
-    meeting_id, _, index = request.text.partition(":")
-    meeting = ctx.session.get(Meeting, int(meeting_id)) if meeting_id.isdigit() else None
+    meeting_id, _, index_text = request.text.partition(":")
+    meeting = _pressed_meeting(ctx, meeting_id)
     minutes = meetings.minutes(ctx.session, meeting) if meeting else None
     decisions = json.loads(minutes.decisions_json) if minutes else []
-    if not index.isdigit() or int(index) >= len(decisions):
+    index = args.whole_number(index_text) if index_text.isascii() else None
+    if index is None or not 0 <= index < len(decisions):
         raise StaleButton(request.text)
-    decision = decisions[int(index)]
+    decision = decisions[index]
     if any(t.title == decision for t in plan_tasks.from_meeting(ctx.session, meeting.id)):
         return invalid("already_task", decision=decision)
     return _make_task(ctx, meeting, decision, "H", [], None)
@@ -256,9 +258,15 @@ def calendar(ctx: Context, text: str) -> Reply:
     return Reply("council/ical", {"url": "", "reset": reset}, posts=[post])
 
 
+def _pressed_meeting(ctx: Context, meeting_id: str) -> Meeting | None:
+    """The meeting a button's value names (None: no such meeting, or no id)."""
+    found = args.row_id(meeting_id)
+    return ctx.session.get(Meeting, found) if found else None
+
+
 def rsvp(ctx: Context, request: Request) -> Reply:
     meeting_id, _, choice = request.text.partition(":")
-    meeting = ctx.session.get(Meeting, int(meeting_id)) if meeting_id.isdigit() else None
+    meeting = _pressed_meeting(ctx, meeting_id)
     if meeting is None or choice not in meetings.ANSWERS:
         raise StaleButton(request.text)
     problem, changed = meetings.answer(ctx, meeting, choice)
@@ -392,7 +400,8 @@ def open_minutes(ctx: Context, text: str) -> Reply:
 
 
 def submit_minutes(ctx: Context, request: Request) -> Reply:
-    meeting = ctx.session.get(Meeting, int(request.meta.get("meeting") or 0))
+    meeting_id = args.row_id(request.meta.get("meeting"))
+    meeting = ctx.session.get(Meeting, meeting_id) if meeting_id else None
     if meeting is None:
         return Reply(field_errors={"minutes": ("form_gone", {})})
     try:

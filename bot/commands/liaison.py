@@ -244,7 +244,8 @@ def open_correction(ctx: Context, request: Request) -> Reply:
 
 @refusals
 def submit_correction(ctx: Context, request: Request) -> Reply:
-    note = ctx.session.get(Note, int(request.meta.get("note") or 0))
+    note_id = args.row_id(request.meta.get("note"))
+    note = ctx.session.get(Note, note_id) if note_id else None
     if note is None or ctx.forms.get(note.form_id) is None:
         return Reply(field_errors={REASON.id: ("form_gone", {})})
     patient = ctx.session.get(Patient, note.patient_id)
@@ -274,10 +275,10 @@ def acknowledge(ctx: Context, request: Request) -> Reply:
 
 def list_notes(ctx: Context, patient: Patient, text: str) -> Reply:
     notes.check_may_read(ctx, patient, "note.list")
-    count_text = args.fold(text).strip()
-    if count_text and not count_text.isdigit():
+    count = args.whole_number(text) if text.strip() else DEFAULT_LIST
+    if count is None or count < 0:
         return Reply("liaison/invalid", {"problem": "bad_count", "max": MAX_LIST})
-    limit = min(int(count_text or DEFAULT_LIST), MAX_LIST) or DEFAULT_LIST
+    limit = min(count, MAX_LIST) or DEFAULT_LIST
     found = notes.latest(ctx.session, patient, limit)
     audit(ctx, "note.list", patient=patient, detail=f"{len(found)} notes")
     rows = []

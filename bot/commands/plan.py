@@ -221,7 +221,8 @@ def _edited(ctx: Context, task: PlanTask, changes: dict) -> Reply:
 
 
 def edit_from_form(ctx: Context, request: Request) -> Reply:
-    task = ctx.session.get(PlanTask, int(request.meta.get("task") or 0))
+    task_id = args.row_id(request.meta.get("task"))
+    task = ctx.session.get(PlanTask, task_id) if task_id else None
     if task is None:
         return Reply(field_errors={"title": ("plan", {"problem": "task_gone"})})
     if not _may_edit(ctx, task):
@@ -249,8 +250,8 @@ def _target(ctx: Context, text: str, sub: str) -> tuple[PlanTask | None, str, Re
     if not text.strip():
         return None, "", invalid("no_task", sub=sub)
     word, rest = args.first_word(text)
-    if word.startswith("#") and word[1:].isdigit():
-        task = ctx.session.get(PlanTask, int(word[1:]))
+    if (task_id := args.hash_id(word)) is not None:
+        task = ctx.session.get(PlanTask, task_id) if task_id else None
         return (task, rest, None) if task else (None, "", invalid("not_found", query=word, choices=[]))
     match, rest = tasks.find(ctx, text)
     if match.kind == "one":

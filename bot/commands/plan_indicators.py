@@ -87,8 +87,8 @@ def record(ctx: Context, text: str) -> Reply:
 
 def _indicator(ctx: Context, name: str, typed_value: str,
                options: dict[str, str]) -> tuple[PlanIndicator | None, Reply | None]:
-    if name.startswith("#") and name[1:].isdigit():
-        found = ctx.session.get(PlanIndicator, int(name[1:]))
+    if (indicator_id := args.hash_id(name)) is not None:
+        found = ctx.session.get(PlanIndicator, indicator_id) if indicator_id else None
         return (found, None) if found else (None, invalid("indicator_not_found", query=name, choices=[]))
     match, _rest = recorded.find(ctx.session, name)
     if match.kind == "one":

@@ -38,7 +38,7 @@ SUBCOMMANDS = {
     "help": "help", "ヘルプ": "help", "使い方": "help",
     "list": "list", "一覧": "list", "ls": "list",
 }
-_BEDS = re.compile(r"(?:空き)?(-?\d+)(?:床|人|名)?")
+_BEDS = re.compile(r"(?:空き)?(-?[0-9]+)(?:床|人|名)?")  # on folded text; the number through args.whole_number
 
 
 def handle(ctx: Context, text: str) -> Reply:
@@ -145,7 +145,9 @@ def set_beds(ctx: Context, text: str) -> Reply:
         if when is not None:
             first, last = when
         elif (m := _BEDS.fullmatch(folded)) and beds is None:
-            beds = int(m[1])
+            beds = args.whole_number(m[1])
+            if abs(beds) >= args.TOO_BIG:  # refused below in its own words, shown as typed (cut)
+                return invalid("bad_beds", facility=facility, beds=m[1][:12] + "…", limit=bed_limit(facility))
         elif folded in ("満床", "なし", "0床"):
             beds = 0
         elif sex_of(word):
@@ -227,8 +229,8 @@ def set_from_form(ctx: Context, request: Request) -> Reply:
     """The form's fields, checked as every form is, then against the
     facility; errors go back on the field."""
     values = request.values
-    facility = ctx.session.get(Facility, int(values["facility"])) if str(values.get("facility") or "").isdigit() \
-        else None
+    facility_id = args.row_id(values.get("facility"))
+    facility = ctx.session.get(Facility, facility_id) if facility_id else None
     if facility is None:
         return Reply(field_errors={"facility": ("required", {"label": "施設"})})
     # The facility list was filled in when the form opened; check the rest
@@ -239,7 +241,7 @@ def set_from_form(ctx: Context, request: Request) -> Reply:
         return Reply(field_errors=errors)
     if not _BEDS.fullmatch(clean["beds"]):
         return Reply(field_errors={"beds": ("not_a_number", {"label": "空床数"})})
-    beds = int(_BEDS.fullmatch(clean["beds"])[1])
+    beds = args.whole_number(_BEDS.fullmatch(clean["beds"])[1])
     if beds < 0 or beds > bed_limit(facility):
         return Reply(field_errors={"beds": ("out_of_range", {"label": "空床数", "min": 0, "max": bed_limit(facility)})})
     limit = ctx.settings.team.vacancy.max_range_days

@@ -10,6 +10,7 @@ import jaconv
 
 from bot.context import Context
 from bot.lookup import fold
+from bot.numbers import row_id, whole_number
 from bot.replies import Problem
 from bot.store.models import Member
 from bot.vacancy.words import KINDS, kind_of, parse_needs
@@ -51,11 +52,11 @@ def clean_fields(ctx: Context, raw: dict[str, str]) -> tuple[dict[str, Any], lis
             problems.append(("bad_type", {}))
         clean["kind"] = kind
     if "capacity" in raw:
-        value = fold(raw["capacity"]).strip().removesuffix("床")
-        if not value.isdigit() or not 0 <= int(value) <= 999:
+        capacity = whole_number(fold(raw["capacity"]).strip().removesuffix("床"))
+        if capacity is None or not 0 <= capacity <= 999:
             problems.append(("bad_capacity", {}))
         else:
-            clean["capacity"] = int(value)
+            clean["capacity"] = capacity
     if "phone" in raw:
         phone = fold(raw["phone"]).strip()
         if not _PHONE.fullmatch(phone):
@@ -68,9 +69,10 @@ def clean_fields(ctx: Context, raw: dict[str, str]) -> tuple[dict[str, Any], lis
         clean["accepts"] = ",".join(needs)
     if "contact" in raw:
         # A mention arrives resolved to a member id (see `_raw_fields`).
-        member_id = str(raw["contact"]).strip()
-        if member_id and not (member_id.isdigit() and ctx.session.get(Member, int(member_id))):
+        typed = str(raw["contact"]).strip()
+        member_id = row_id(typed)
+        if typed and not (member_id and ctx.session.get(Member, member_id)):
             problems.append(("bad_contact", {}))
         else:
-            clean["contact_member_id"] = int(member_id) if member_id else None
+            clean["contact_member_id"] = member_id
     return clean, problems
