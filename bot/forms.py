@@ -116,8 +116,9 @@ class FormRegistry:
     def default(self) -> Form:
         return self.ordered[0]
 
-    def get(self, form_id: str) -> Form | None:
-        return self.forms.get(form_id)
+    def get(self, form_id: object) -> Form | None:
+        """The form by id; None for any other id (form metadata may hold anything)."""
+        return self.forms.get(form_id) if isinstance(form_id, str) else None
 
     def quick(self) -> Form:
         return next(f for f in self.ordered if f.quick_field)

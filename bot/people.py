@@ -30,8 +30,9 @@ class Place:
         return f"{self.platform}:{self.id}"
 
     @classmethod
-    def parse(cls, text: str | None) -> "Place | None":
-        if not text or ":" not in text:
+    def parse(cls, text: object) -> "Place | None":
+        """`slack:C0123`; None for anything else (form metadata may hold anything)."""
+        if not isinstance(text, str) or ":" not in text:
             return None
         platform, _, ident = text.partition(":")
         return cls(platform, ident)

@@ -1006,14 +1006,12 @@ def test_known_a_number_over_4300_digits_reaches_int(bot, case):
     replay(bot, case)
 
 
-@pytest.mark.xfail(strict=True, reason=CHOOSE.why)
 @explicit(("button", "choose", '{"command": [], "text": ""}', CM, None),
           ("button", "choose", '{"command": "/patient", "text": 5}', CM, None))
 def test_known_a_choice_button_with_values_not_text(bot, case):
     replay(bot, case)
 
 
-@pytest.mark.xfail(strict=True, reason=ASK.why)
 @explicit(("button", "vacancy_ask", '{"f": 1, "a": "12/10", "b": "12/10"}', CM, None),
           ("button", "vacancy_ask", '{"f": "x", "a": "2026-12-01", "b": "2026-12-02"}', CM, None),
           ("button", "vacancy_ask", '{"f": 1, "a": "2026-12-01", "b": null}', CM, None),
@@ -1022,7 +1020,6 @@ def test_known_a_bed_enquiry_button_with_a_broken_value(bot, case):
     replay(bot, case)
 
 
-@pytest.mark.xfail(strict=True, reason=META_TYPES.why)
 @explicit(("form", patient.SUBMIT, '{"place": 1}', {"name": "山田 花子", "consent": "yes"}, ADMIN),
           ("form", f"{liaison.SUBMIT}/daily", '{"patient": "P-0001", "form": "daily", "place": true}',
            {"form_type": "daily", "body": "本日訪問"}, CM),

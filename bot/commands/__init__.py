@@ -43,6 +43,8 @@ def choose(ctx: Context, request: Request) -> Reply:
         command, text = chosen["command"], chosen["text"]
     except (ValueError, KeyError, TypeError):
         raise StaleButton(request.text) from None
+    if not (isinstance(command, str) and isinstance(text, str)):  # not a value choice_actions wrote
+        raise StaleButton(request.text)
     reply = run(ctx, command, text)
     reply.answer = REPLACE
     return reply

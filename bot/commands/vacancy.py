@@ -283,12 +283,12 @@ def open_update(ctx: Context, request: Request) -> Reply:
 
 def ask(ctx: Context, request: Request) -> Reply:
     try:
-        value = json.loads(request.text)
-        if not isinstance(value, dict) or not {"f", "a", "b"} <= value.keys():
-            raise ValueError(value)
+        asked = enquiry.read_ask(json.loads(request.text))
     except ValueError:
-        raise StaleButton(request.text) from None
-    return enquiry.ask(ctx, value)
+        asked = None
+    if asked is None:
+        raise StaleButton(request.text)
+    return enquiry.ask(ctx, asked)
 
 
 def answer(verdict: str):

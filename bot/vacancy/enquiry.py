@@ -5,12 +5,15 @@ the asker's name and at most a patient code, never a patient's name."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from sqlmodel import update
 
 from bot.context import Context
 from bot.lookup import normalise_code
+from bot.numbers import row_id
 from bot.privacy import audit
 from bot.replies import Action, Message, Post, Reply
 from bot.store.models import Facility, Member, VacancyEnquiry
@@ -18,27 +21,62 @@ from bot.store.queries import insert_once
 from bot.vacancy.facilities import may_update, staff_of
 
 ANSWERS = {"accept": "accepted", "decline": "declined"}
+NEED_WIDTH = 16  # a care need's name (喀痰吸引); a longer one is no need the board wrote
 
 
-def ask(ctx: Context, value: dict) -> Reply:
-    facility = ctx.session.get(Facility, int(value.get("f", 0)))
+@dataclass(frozen=True)
+class Asked:
+    """What a 空き照会 button asks for (its value, written by board.py)."""
+
+    facility_id: int
+    first: date
+    last: date
+    patient_code: str | None
+    conditions: str  # JSON, as stored: what the board was filtered by, for the staff to read
+
+
+CONDITIONS_WIDTH = VacancyEnquiry.__table__.c.conditions.type.length
+
+
+def read_ask(value: Any) -> Asked | None:
+    """The button's value read, None if it is not one this bot wrote (an
+    old or forged button): a facility id, two ISO dates, text for the rest."""
+    if not isinstance(value, dict) or not {"f", "a", "b"} <= value.keys():
+        return None
+    facility_id = row_id(value["f"])
+    texts = {k: value.get(k) or "" for k in ("a", "b", "p", "s", "n", "c")}
+    if facility_id is None or not all(isinstance(v, str) for v in texts.values()):
+        return None
+    try:
+        first, last = date.fromisoformat(texts["a"]), date.fromisoformat(texts["b"])
+    except ValueError:
+        return None
+    if first > last:
+        return None
+    conditions = {"dates_given": bool(value.get("x", 1)), "sex": texts["s"][:8],
+                  "needs": [n[:NEED_WIDTH] for n in texts["n"].split(",") if n][:10], "care": texts["c"][:16]}
+    stored = json.dumps(conditions, ensure_ascii=False)
+    while len(stored) > CONDITIONS_WIDTH:  # a summary: what does not fit is left out (JSON escapes may double it)
+        conditions["needs"].pop()
+        stored = json.dumps(conditions, ensure_ascii=False)
+    return Asked(facility_id, first, last, normalise_code(texts["p"], "P"), stored)
+
+
+def ask(ctx: Context, asked: Asked) -> Reply:
+    facility = ctx.session.get(Facility, asked.facility_id)
     if facility is None:
         return Reply("vacancy/invalid", {"problem": "facility_gone"})
-    first, last = date.fromisoformat(value["a"]), date.fromisoformat(value["b"])
+    first, last = asked.first, asked.last
     if last < ctx.today:
-        return Reply("vacancy/invalid", {"problem": "past_date", "value": value["b"], "today": ctx.today})
+        return Reply("vacancy/invalid", {"problem": "past_date", "value": last.isoformat(), "today": ctx.today})
     first = max(first, ctx.today)
-    code = normalise_code(value.get("p") or "", "P")
+    code = asked.patient_code
     staff = staff_of(ctx.session, facility.id)
     if not staff:
         return Reply("vacancy/enquiry_sent", {"facility": facility, "staff": [], "first": first, "last": last})
     key = ctx.request_key or f"enquiry:{ctx.member.id}:{facility.id}:{ctx.now.isoformat()}"
-    conditions = {"dates_given": bool(value.get("x", 1)), "sex": str(value.get("s") or "")[:8],
-                  "needs": [n for n in str(value.get("n") or "").split(",") if n][:10],
-                  "care": str(value.get("c") or "")[:16]}
     enquiry = VacancyEnquiry(asker_id=ctx.member.id, facility_id=facility.id, first_night=first, last_night=last,
-                             patient_code=code, created_at=ctx.now, request_key=key,
-                             conditions=json.dumps(conditions, ensure_ascii=False))
+                             patient_code=code, created_at=ctx.now, request_key=key, conditions=asked.conditions)
     if insert_once(ctx.session, enquiry) is not None:  # the same click delivered again
         return Reply("vacancy/enquiry_sent", {"facility": facility, "staff": staff, "first": first, "last": last})
     audit(ctx, "vacancy.enquiry", target=f"facility:{facility.id}", detail=f"enquiry:{enquiry.id} {code or ''}")
