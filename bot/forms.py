@@ -9,6 +9,7 @@ its own way (`bot/slack/blocks.py`, `bot/console.py`)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -251,6 +252,8 @@ def _clean_value(f: FormField, value: Any) -> Any:
             number = float(str(value))
         except ValueError:
             raise FieldInvalid("not_a_number", label=f.label) from None
+        if not math.isfinite(number):  # `nan`, `inf`, `1e999`: float() takes them, JSON cannot hold them
+            raise FieldInvalid("not_a_number", label=f.label)
         if (f.min is not None and number < f.min) or (f.max is not None and number > f.max):
             raise FieldInvalid("out_of_range", label=f.label, min=_fmt(f.min), max=_fmt(f.max))
         return int(number) if number.is_integer() else number

@@ -1038,14 +1038,12 @@ def test_known_form_metadata_id_not_a_number(bot, case):
     replay(bot, case)
 
 
-@pytest.mark.xfail(strict=True, reason=SWITCHED.why)
 @explicit(("form", f"{liaison.SUBMIT}/condition", REAL_META % "condition", {**CONDITION, "form_type": "daily"}, CM),
           ("form", f"{liaison.SUBMIT}/daily", REAL_META % "daily", {"form_type": "condition", "body": "本日訪問"}, CM))
 def test_known_a_liaison_form_submitted_as_another_type(bot, case):
     replay(bot, case)
 
 
-@pytest.mark.xfail(strict=True, reason=NAN.why)
 @explicit(("form", f"{liaison.SUBMIT}/condition", REAL_META % "condition", {**CONDITION, "temperature": "nan"}, CM))
 def test_known_nan_in_a_number_field_is_stored(bot, case):
     replay(bot, case)

@@ -156,8 +156,8 @@ def _patient_of(ctx: Context, code: Any) -> Patient | None:
 
 def submit_form(ctx: Context, request: Request) -> Reply:
     raw = dict(request.values)
-    form_id = raw.pop(SWITCH_FIELD, None) or request.meta.get("form")
-    patient, form = _patient_of(ctx, request.meta.get("patient")), ctx.forms.get(form_id or "")
+    form = _form_filled_in(ctx, request.meta.get("form"), raw.pop(SWITCH_FIELD, None), set(raw))
+    patient = _patient_of(ctx, request.meta.get("patient"))
     if patient is None or form is None:
         return Reply(field_errors={SWITCH_FIELD: ("form_gone", {})})
     try:
@@ -170,6 +170,21 @@ def submit_form(ctx: Context, request: Request) -> Reply:
     reply = stored(ctx, patient, form, clean)
     reply.answer = DM  # the form has closed: confirm by DM
     return reply
+
+
+def _form_filled_in(ctx: Context, shown: Any, chosen: Any, fields: set[str]) -> Form | None:
+    """The form whose fields were filled in. The type menu may name another
+    when its switch had not landed yet (or failed): errors on fields the
+    modal does not have would show nothing at all, so what was filled in is
+    checked and stored, whole, as the form it was filled in. A modal
+    submits every field it has: the form with exactly those fields, the
+    one the metadata names first (open_form writes it with the fields);
+    failing that (the console sends only what was filled), the one it names."""
+    named = [f for f in (ctx.forms.get(shown), ctx.forms.get(chosen)) if f is not None]
+    for form in [*named, *ctx.forms.ordered]:
+        if {f.id for f in form.fields} == fields:
+            return form
+    return named[0] if named else None
 
 
 @refusals
