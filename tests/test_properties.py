@@ -1049,7 +1049,6 @@ def test_known_nan_in_a_number_field_is_stored(bot, case):
     replay(bot, case)
 
 
-@pytest.mark.xfail(strict=True, reason=TOO_WIDE.why)
 @explicit(("command", "/council", "add 12/10 18:30 定例 remind=" + ",".join(f"{i}d" for i in range(1, 30)), ADMIN),
           ("button", "vacancy_ask", json.dumps({"f": 1, "a": "2026-11-24", "b": "2026-11-25", "n": "あ" * 600},
                                                ensure_ascii=False), CM, None))
@@ -1059,7 +1058,6 @@ def test_known_text_wider_than_its_column_is_stored(bot, case):
 
 # Four that need more than one request, or inputs no generator makes.
 
-@pytest.mark.xfail(strict=True, reason=LONG_GROUP.why)
 def test_known_a_group_name_over_80_characters_twice(bot):
     furnish(bot)
     for _ in range(2):

@@ -11,7 +11,7 @@ from bot.commands.common import choice_actions
 from bot.context import Context
 from bot.council import groups, ical, meetings, messages
 from bot.council.meetings import NotOrganiser
-from bot.council.times import TimeError, combine, is_date, offset_label, parse_offsets, parse_time_range, read_when
+from bot.council.times import TimeError, combine, is_date, parse_time_range, read_when, remind_setting
 from bot.dates import DateError, parse_date
 from bot.forms import validate
 from bot.people import Place
@@ -79,7 +79,7 @@ def add(ctx: Context, text: str) -> Reply:
 def create(ctx: Context, parsed: args.Args) -> Reply:
     try:
         when, rest = read_when(parsed.words, ctx.today, ctx.settings.tz)
-        remind = _remind(parsed.options["remind"]) if "remind" in parsed.options else "7d,1d,2h"
+        remind = remind_setting(parsed.options["remind"]) if "remind" in parsed.options else "7d,1d,2h"
     except (DateError, TimeError) as e:
         return invalid("bad_when", message=str(e))
     if when is None:
@@ -128,12 +128,6 @@ def add_from_form(ctx: Context, request: Request) -> Reply:
         return Reply(field_errors={FIELD_OF.get(problem, "title"): ("council", reply.values)})
     reply.answer = DM
     return reply
-
-
-
-def _remind(typed: str) -> str:
-    """`7日,2時間` → `7d,2h`: the offsets as stored (TimeError if unreadable)."""
-    return ",".join(offset_label(o) for o in parse_offsets(typed))
 
 
 # --- list and show -------------------------------------------------------------
@@ -301,7 +295,7 @@ def edit(ctx: Context, text: str) -> Reply:
                                            if meeting.ends_at else None)
                 new.update(starts_at=when.starts_at, ends_at=ends_at)
         if "remind" in parsed.options:
-            new["remind"] = _remind(parsed.options["remind"])
+            new["remind"] = remind_setting(parsed.options["remind"])
     except (DateError, TimeError) as e:
         return invalid("bad_when", message=str(e))
     for key in ("place", "url", "title"):

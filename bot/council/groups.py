@@ -12,10 +12,21 @@ from bot.lookup import normalise
 from bot.store.models import MeetingGroup, MeetingGroupMember, Member
 from bot.store.queries import change_membership
 
+NAME_WIDTH = 80  # meetinggroup.name
+
+
+def _as_stored(name: str) -> str:
+    return name.strip()[:NAME_WIDTH]
+
 
 def by_name(session: Session, name: str) -> MeetingGroup | None:
-    key = normalise(name)
-    return next((g for g in session.exec(select(MeetingGroup)) if normalise(g.name) == key), None) if key else None
+    """The group of this name as it would be stored (a longer one is cut
+    to NAME_WIDTH), the same once folded, or the very same name when
+    folding leaves nothing of it (`・・`)."""
+    stored = _as_stored(name)
+    key = normalise(stored)
+    return next((g for g in session.exec(select(MeetingGroup))
+                 if g.name == stored or (key and normalise(g.name) == key)), None) if stored else None
 
 
 def members(session: Session, group: MeetingGroup) -> list[Member]:
@@ -26,7 +37,7 @@ def members(session: Session, group: MeetingGroup) -> list[Member]:
 def add(session: Session, name: str, people: list[Member], now: datetime) -> tuple[MeetingGroup, list[Member]]:
     group = by_name(session, name)
     if group is None:
-        group = MeetingGroup(name=name.strip()[:80], created_at=now)
+        group = MeetingGroup(name=_as_stored(name), created_at=now)
         session.add(group)
         session.flush()
     return group, change_membership(session, MeetingGroupMember, "group_id", group.id, "add", people)

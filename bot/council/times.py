@@ -98,6 +98,18 @@ def parse_offsets(text: str) -> list[timedelta]:
     return sorted(set(offsets), reverse=True)
 
 
+MAX_REMINDERS = 10  # meeting.remind holds 64 characters: ten labels of at most four (`999d`) and their commas
+
+
+def remind_setting(text: str) -> str:
+    """What `remind=7日,2時間` stores: `7d,2h` (TimeError if unreadable, or
+    more reminders than MAX_REMINDERS)."""
+    offsets = parse_offsets(text)
+    if len(offsets) > MAX_REMINDERS:
+        raise TimeError(f"リマインドは{MAX_REMINDERS}回までです（{len(offsets)}回指定されています）。例: remind=7d,1d,2h")
+    return ",".join(offset_label(o) for o in offsets)
+
+
 def offset_label(offset: timedelta) -> str:
     """`7d`, `1d`, `2h`, `30m`: the slot name of a reminder."""
     seconds = int(offset.total_seconds())
