@@ -24,9 +24,14 @@ from bot.store.db import is_reachable, session_scope
 log = logging.getLogger(__name__)
 
 EVENTS = "/slack/events"
-# Slack's largest payloads (a view submission with every field full, a
-# block_actions payload carrying its message) stay well under this.
-MAX_BODY = 64 * 1024
+# A view submission carries the whole modal: every block as drawn (labels,
+# initial values) and its state (what was typed), so a form filled to its
+# limits arrives twice over, Japanese at 9 bytes a character once
+# form-encoded. Correcting a 退院時連携 note filled to its limits is about
+# 113 KB; 512 KB leaves room for the longer forms a team may configure
+# (Slack allows up to 100 blocks) and still bounds what one request may
+# hold in memory. bot/cli.py gives waitress the same bound.
+MAX_BODY = 512 * 1024
 
 
 def read_body(environ, limit: int = MAX_BODY) -> bytes | None:

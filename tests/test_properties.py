@@ -1064,10 +1064,6 @@ def test_known_a_group_name_over_80_characters_twice(bot):
         check_command(bot, "/council", "group add " + "あ" * 81 + " <@U0DEMONS1>", ADMIN)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Correcting a liaison note filled in Japanese to its fields' limits is refused 413 (bot/web.py MAX_BODY, "
-    "64 KB): the correction modal carries the note twice (initial values and state), 86 KB for 状態変化報告, "
-    "113 KB for 退院時連携. Slack shows the person an error; nothing is corrected."))
 def test_known_a_long_note_cannot_be_corrected(bot):
     views = furnish(bot)
     full = {b["block_id"]: "あ" * b["element"]["max_length"] for b in views[f"{liaison.SUBMIT}/condition"]["blocks"]
