@@ -17,7 +17,7 @@ from bot.dates import DateError, parse_date
 from bot.forms import FormField
 from bot.lookup import fold, normalise
 from bot.numbers import whole_number
-from bot.people import Handle, Place, channel_token, mention_token
+from bot.people import Handle, Place, channel_token, mention_token, untokened
 from bot.render import button_label, field_error, render_text
 from bot.replies import Action, FormView, Message, Reply
 from bot.requests import ACTION, COMMAND, SUBMIT, Request, Who
@@ -33,14 +33,15 @@ _CHANNEL = re.compile(r"<#([CG][A-Z0-9]+)(?:\|[^>]*)?>")
 
 def typed(text: str) -> tuple[str, list[Handle]]:
     """Mentions typed as `@U0DEMONS1` (or Slack's `<@U…>`) and channels as
-    `<#C…>` become the core's tokens, as the Slack glue does."""
+    `<#C…>` become the core's tokens, as the Slack glue does (token
+    characters typed are removed first: none can forge a mention)."""
     mentions: list[Handle] = []
 
     def swap(m: re.Match) -> str:
         mentions.append(Handle(PLATFORM, m[1] or m[2]))
         return mention_token(len(mentions) - 1, m[0])
 
-    text = _MENTION.sub(swap, text)
+    text = _MENTION.sub(swap, untokened(text))
     return _CHANNEL.sub(lambda m: channel_token(Place(PLATFORM, m[1]), m[0]), text), mentions
 
 
@@ -59,7 +60,7 @@ class Console:
     # --- input -----------------------------------------------------------------
 
     def handle_line(self, line: str) -> None:
-        line = line.strip()
+        line = untokened(line).strip()  # everything typed: commands, :fill values
         if not line or line.startswith("#"):
             return
         word, _, rest = line.partition(" ")
@@ -191,7 +192,7 @@ class Console:
         for field in self.form.form.fields:
             if field.on_change:
                 continue
-            answer = self.ask(render_text("console/field_prompt", {"f": field}) + " ").strip()
+            answer = untokened(self.ask(render_text("console/field_prompt", {"f": field}) + " ")).strip()
             if answer:
                 values[field.id] = self._value(field, answer)
         self.submit(values)

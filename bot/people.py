@@ -11,12 +11,21 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-# Private-use characters: nobody types them, so a token cannot be forged
-# from the keyboard, and they survive width folding untouched.
+# Private-use characters: no keyboard types them, and they survive width
+# folding untouched. A phone's paste can, so every front end passes what
+# people type through `untokened` before it puts its own tokens in: a
+# token in the core was always put there by a front end.
 # A token is OPEN, kind (m: member, c: channel), reference, SEP, what was
 # typed (shown again where free text keeps what the person wrote), CLOSE.
 _OPEN, _SEP, _CLOSE = "\ue000", "\ue002", "\ue001"
 TOKEN = re.compile(f"{_OPEN}([mc])([^{_SEP}{_CLOSE}]*){_SEP}?([^{_CLOSE}]*){_CLOSE}")
+_TOKEN_CHARS = re.compile(f"[{_OPEN}{_SEP}{_CLOSE}]")
+
+
+def untokened(text: str) -> str:
+    """What a person typed, without the characters tokens are made of, so
+    nothing typed can pass for a resolved mention or channel."""
+    return _TOKEN_CHARS.sub("", text) if _TOKEN_CHARS.search(text) else text
 
 
 @dataclass(frozen=True)

@@ -1081,11 +1081,6 @@ def test_known_a_long_note_cannot_be_corrected(bot):
     check_submission_answer(ex, view, CM)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "The private-use characters of the internal mention token (U+E000, U+E002, U+E001) are not removed from "
-    "typed text, so a person can forge a mention of any member by id: `/patient team 山田 add "
-    "\\ue000m#5\\ue002\\ue001` adds member 5 to the care team (bot/people.py says a token cannot be forged "
-    "from the keyboard; a phone's paste can)."))
 def test_known_a_typed_mention_token_acts_as_a_mention(bot):
     furnish(bot)
     with bot.session() as s:
@@ -1096,10 +1091,6 @@ def test_known_a_typed_mention_token_acts_as_a_mention(bot):
     assert f"<@{STAFF}>" not in json.dumps(ex.body, ensure_ascii=False), f"{ex.what}: {ex.body}"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Defence in depth (Slack itself never sends this): a raw mention whose id holds markup, `<@U1<!channel>>`, "
-    "becomes a member with that id (inbound._MARKUP accepts any id) and bot/slack/mrkdwn.py `who` writes the id "
-    "unescaped, so `<!channel>` goes out live."))
 def test_known_a_malformed_mention_id_is_echoed_as_markup(bot):
     furnish(bot)
     check_command(bot, "/council", "group add 委員会 <@U1<!channel>>", ADMIN, markup=True)

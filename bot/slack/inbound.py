@@ -10,11 +10,12 @@ import json
 import re
 from typing import Any
 
-from bot.people import Handle, Place, channel_token, mention_token
+from bot.people import Handle, Place, channel_token, mention_token, untokened
 from bot.requests import Who
 from bot.slack.mrkdwn import PLATFORM
 
-_MARKUP = re.compile(r"<([@#!]?)([^>|]*)(?:\|([^>]*))?>")
+_MARKUP = re.compile(r"<([@#!]?)([^<>|]*)(?:\|([^<>]*))?>")
+_SLACK_ID = re.compile(r"[A-Z0-9]+").fullmatch  # a user or channel id; anything else stays literal text
 # C0 controls but tab and newline (carriage returns become newlines), DEL,
 # and lone surrogates (a `\ud800` escape in JSON): PostgreSQL refuses NUL in
 # text and surrogates in UTF-8, SQLite would keep them; neither ever shows.
@@ -64,11 +65,15 @@ def typed(text: str) -> tuple[str, list[Handle]]:
     people mentioned, in order). Slack escapes `& < >` in typed text; they
     are decoded. Other markup (links, `<!channel>`) stays as literal
     characters: rendering escapes it, so it displays and pings nobody.
-    Past `MAX_MENTIONS`, a mention stays literal text too."""
+    Past `MAX_MENTIONS`, a mention stays literal text too, and so does one
+    whose id is not a Slack id. The characters the core's tokens are made
+    of are removed first (`people.untokened`): none typed can forge one."""
     mentions: list[Handle] = []
 
     def swap(m: re.Match) -> str:
         sigil, ident, label = m[1], m[2], m[3] or ""
+        if sigil in ("@", "#") and not _SLACK_ID(ident):
+            return m[0]
         if sigil == "@" and ident[:1] in ("U", "W") and len(mentions) < MAX_MENTIONS:
             mentions.append(Handle(PLATFORM, ident, label))
             # What the person saw as they typed: `@佐藤` (the markup if Slack gave no name).
@@ -77,7 +82,18 @@ def typed(text: str) -> tuple[str, list[Handle]]:
             return channel_token(Place(PLATFORM, ident), m[0])
         return m[0]
 
-    return clean(html.unescape(_MARKUP.sub(swap, text or ""))), mentions
+    return clean(html.unescape(_MARKUP.sub(swap, untokened(text or "")))), mentions
+
+
+def typed_values(values: dict[str, Any]) -> dict[str, Any]:
+    """A form's values as typed, without token characters (see `typed`)."""
+
+    def one(value: Any) -> Any:
+        if isinstance(value, list):
+            return [one(v) for v in value]
+        return untokened(value) if isinstance(value, str) else value
+
+    return {k: one(v) for k, v in values.items()}
 
 
 def malformed(body: Any) -> str | None:

@@ -112,7 +112,7 @@ def _on_action(runtime: Runtime):
             who.place = Place.parse(meta.get("place"))
         else:
             who.request_key = inbound.press_key(body, action_id, value) or who.request_key
-        typed = blocks.submitted_values(view) if view else {}  # what the open form holds now
+        typed = inbound.typed_values(blocks.submitted_values(view)) if view else {}  # what the open form holds now
         reply = runtime.handle(who, Request(ACTION, action_id, value, values=typed, meta=meta))
         _answer_press(client, body, respond, reply)
         deliver.send_posts(runtime, client, reply)
@@ -154,7 +154,7 @@ def _on_submit(runtime: Runtime):
         meta = _meta(view)
         who = inbound.who_of_view(body, view, meta.get("place"))
         reply = runtime.handle(who, Request(SUBMIT, view.get("callback_id", ""),
-                                            values=blocks.submitted_values(view), meta=meta))
+                                            values=inbound.typed_values(blocks.submitted_values(view)), meta=meta))
         if reply.field_errors:
             # Errors go on their fields and the form stays open: nothing typed is lost.
             ack(response_action="errors", errors=deliver.field_errors(reply))
