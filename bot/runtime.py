@@ -4,7 +4,6 @@ build the Context, call the command, turn database trouble into a reply."""
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
@@ -17,19 +16,12 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from bot import commands
-from bot.commands import args
-from bot.commands import council as council_cmd
-from bot.commands import liaison as liaison_cmd
-from bot.commands import patient as patient_cmd
-from bot.commands import plan as plan_cmd
-from bot.commands import vacancy as vacancy_cmd
-from bot.commands.common import CHOOSE
 from bot.context import Clock, Context
 from bot.forms import FormRegistry, load_forms
 from bot.people import TOKEN, member_token
 from bot.render import set_display_timezone
 from bot.replies import Reply
-from bot.requests import ACTION, COMMAND, Request, Who
+from bot.requests import Request, Who
 from bot.settings import Settings
 from bot.store.db import CommitUnknown, Limits, make_engine, session_scope
 from bot.store.queries import get_or_create_member
@@ -59,10 +51,11 @@ class Runtime:
         return cls(settings=settings, engine=engine or make_engine(settings.database_url, Limits.of(settings)),
                    forms=load_forms(settings.forms_dir), clock=clock or system_clock)
 
-    def run(self, who: Who, action: Callable[[Context], Reply], reads: bool = False) -> Reply:
+    def run(self, who: Who, action: Callable[[Context], Reply],
+            reads: Callable[[], bool] = lambda: False) -> Reply:
         """Run `action` in one transaction. Any failure rolls everything back
         (no half-stored note) and becomes a reply that says so: what was not
-        shown (`reads`) or not stored."""
+        shown (`reads()`, asked only then) or not stored."""
         try:
             with session_scope(self.engine) as session:
                 now = self.clock()
@@ -73,7 +66,7 @@ class Runtime:
         except (OperationalError, DBAPIError, PoolTimeout) as e:
             if isinstance(e, (OperationalError, PoolTimeout)) or e.connection_invalidated:
                 log.warning("database unavailable: %s", e.__class__.__name__)
-                return db_trouble(e, reads)
+                return db_trouble(e, reads())
             log.exception("database error")
             return Reply("common/error", error=True)
         except Exception:
@@ -87,7 +80,7 @@ class Runtime:
             request.text = _resolve_mentions(ctx, who, request.text)
             return commands.dispatch(ctx, request)
 
-        return self.run(who, act, reads=only_reads(request))
+        return self.run(who, act, reads=lambda: commands.only_reads(request))
 
     def after(self, fn: Callable[[], None]) -> None:
         def guarded():
@@ -123,54 +116,6 @@ def db_trouble(error: Exception, reads: bool) -> Reply:
     which may or may not have been stored, so the person checks first."""
     what = "read" if reads else "unsure" if isinstance(error, CommitUnknown) else "write"
     return Reply("common/db_down", {"what": what}, error=True)
-
-
-# Subcommands that only show something, by each command's canonical name;
-# a bare word (`/patient 山田`, `/council 第3回`, `/plan 連携シート`) shows it.
-_READS = {
-    "/patient": {"list", "show", "help"}, "/vacancy": {"list", "history", "facilities", "help"},
-    "/council": {"list", "show", "ical", "help"}, "/plan": {"show", "mine", "digest", "help"},
-}
-_SUBCOMMANDS = {"/patient": patient_cmd.SUBCOMMANDS, "/vacancy": vacancy_cmd.SUBCOMMANDS,
-                "/council": council_cmd.SUBCOMMANDS, "/plan": plan_cmd.SUBCOMMANDS}
-_READ_ACTIONS = {"note_show", liaison_cmd.SWITCH}
-
-
-def only_reads(request: Request) -> bool:
-    """Whether the request only asks to see something: decided from the
-    request alone, since the database may be gone before the command could
-    say. Anything unclear counts as a write, whose "nothing was stored" is
-    true of a read as well."""
-    try:
-        return _only_reads(request)
-    except Exception:  # whatever a button carried, the request itself goes on
-        return False
-
-
-def _only_reads(request: Request) -> bool:
-    if request.kind == ACTION:
-        if request.name == CHOOSE:
-            chosen = json.loads(request.text)
-            return _only_reads(Request(COMMAND, str(chosen["command"]), str(chosen["text"])))
-        return request.name in _READ_ACTIONS
-    if request.kind != COMMAND:
-        return False  # a form submission stores what it holds
-    words = [args.fold(w).lower() for w in (request.text or "").split()]
-    if request.name == "/liaison":  # /liaison <patient, one or more words> [list [n]]
-        listing = words[-1:] if not words[-1:] or not words[-1].isdigit() else words[-2:-1]
-        return len(words) <= 1 or words[0] in liaison_cmd.HELP_WORDS or bool(set(listing) & liaison_cmd.LIST_WORDS)
-    if request.name not in _SUBCOMMANDS:
-        return False
-    if not words:
-        return True
-    sub = _SUBCOMMANDS[request.name].get(words[0])
-    if sub is None:
-        return True
-    if sub == "team":  # `/patient team 山田` shows the team; add/remove change it
-        return not any(args.MEMBERSHIP_VERBS.get(w, w) in ("add", "remove") for w in words[1:])
-    if sub == "indicators":
-        return len(words) == 1
-    return sub in _READS[request.name]
 
 
 def _resolve_mentions(ctx: Context, who: Who, text: str) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Callable
 
-from bot.commands import council, liaison, patient, plan, vacancy
+from bot.commands import args, council, liaison, patient, plan, vacancy
 from bot.commands.common import CHOOSE
 from bot.context import Context
 from bot.replies import REPLACE, Reply
@@ -67,3 +67,27 @@ def dispatch(ctx: Context, request: Request) -> Reply:
         return handler(ctx, request)
     except StaleButton:
         return Reply("common/stale_button")
+
+# Which requests only show something, per command (each module knows its own words).
+READERS: dict[str, Callable[[list[str]], bool]] = {
+    "/patient": patient.only_reads, "/liaison": liaison.only_reads, "/vacancy": vacancy.only_reads,
+    "/council": council.only_reads, "/plan": plan.only_reads,
+}
+READ_ACTIONS = {"note_show", liaison.SWITCH}
+
+
+def only_reads(request: Request) -> bool:
+    """Whether the request only asks to see something, decided from the
+    request alone: the database may be gone before the command could say.
+    Anything unclear counts as a write, whose "nothing was stored" is true
+    of a read as well."""
+    try:
+        if request.kind == ACTION and request.name == CHOOSE:
+            chosen = json.loads(request.text)
+            return only_reads(Request(COMMAND, str(chosen["command"]), str(chosen["text"])))
+        if request.kind == ACTION:
+            return request.name in READ_ACTIONS
+        reader = READERS.get(request.name) if request.kind == COMMAND else None
+        return reader is not None and reader([args.fold(w).lower() for w in (request.text or "").split()])
+    except Exception:  # whatever a button carried, the request itself goes on
+        return False

@@ -113,3 +113,11 @@ def resolve_facility(ctx: Context, text: str, before: str) -> tuple[Facility | N
     choices = [{"label": f.name, "text": " ".join(x for x in (before, f.name, carry) if x)} for f in match.items]
     return None, "", Reply("vacancy/choose", {"command": "/vacancy", "query": match.query, "choices": choices,
                                               "found": match.kind == "many"}, choice_actions("/vacancy", choices))
+
+
+def only_shows(words: list[str], subcommands: dict[str, str], showing: set[str]) -> bool:
+    """Whether typed words (folded) only ask to see something: no words, a
+    bare name (`/patient 山田` shows it), or a subcommand in `showing`. For
+    the database-down reply, decided before the command could run."""
+    sub = subcommands.get(words[0]) if words else None
+    return sub is None or sub in showing

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from bot.commands import args
-from bot.commands.common import choice_actions
+from bot.commands.common import choice_actions, only_shows
 from bot.context import Context
 from bot.council import groups, ical, meetings, messages
 from bot.council.meetings import NotOrganiser
@@ -43,6 +43,10 @@ UNINVITE = {"uninvite", "外す", "招待取消", "招待を外す", "remove"}
 ALIASES = {"場所": "place", "会場": "place", "種別": "kind", "種類": "kind", "招待": "invite", "チャンネル": "channel",
            "リマインド": "remind", "件名": "title", "題名": "title"}
 SPACED = frozenset({"place", "title"})
+
+
+def only_reads(words: list[str]) -> bool:
+    return only_shows(words, SUBCOMMANDS, {"list", "show", "ical", "help"})
 
 
 def handle(ctx: Context, text: str) -> Reply:

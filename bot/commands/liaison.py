@@ -63,6 +63,13 @@ def refusals(handler: Callable[..., Reply]) -> Callable[..., Reply]:
 
 
 @refusals
+def only_reads(words: list[str]) -> bool:
+    """`/liaison <patient, one or more words> [list [n]]` and help show;
+    a patient alone opens the form, which stores nothing until sent."""
+    listing = words[-1:] if not words[-1:] or not words[-1].isdigit() else words[-2:-1]
+    return len(words) <= 1 or words[0] in HELP_WORDS or bool(set(listing) & LIST_WORDS)
+
+
 def handle(ctx: Context, text: str) -> Reply:
     word, _ = args.first_word(text)
     if not word or word in HELP_WORDS:

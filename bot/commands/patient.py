@@ -11,7 +11,7 @@ import jaconv
 from sqlmodel import func, select
 
 from bot.commands import args
-from bot.commands.common import choice_actions, resolve_patient
+from bot.commands.common import choice_actions, only_shows, resolve_patient
 from bot.context import Context
 from bot.dates import DateError, parse_date
 from bot.forms import validate
@@ -46,6 +46,13 @@ OPTION_ALIASES = {
     "転帰": "outcome", "日付": "date", "日": "date", "かな": "kana", "カナ": "kana",
     "病院": "hospital", "入院先": "hospital", "理由": "reason",
 }
+
+
+def only_reads(words: list[str]) -> bool:
+    """`/patient team 山田` shows the team; add or remove changes it."""
+    if words and SUBCOMMANDS.get(words[0]) == "team":
+        return not any(args.MEMBERSHIP_VERBS.get(w, w) in ("add", "remove") for w in words[1:])
+    return only_shows(words, SUBCOMMANDS, {"list", "show", "help"})
 
 
 def handle(ctx: Context, text: str) -> Reply:

@@ -9,7 +9,7 @@ from datetime import date
 from sqlmodel import select
 
 from bot.commands import args, plan_indicators
-from bot.commands.common import button_id, choice_actions
+from bot.commands.common import button_id, choice_actions, only_shows
 from bot.context import Context
 from bot.dates import DateError, parse_date
 from bot.forms import validate
@@ -41,6 +41,13 @@ ALIASES = {"担当": "owner", "担当者": "owner", "期限": "due", "締切": "
            "タスク名": "title", "名前": "title", "件名": "title", "項目": "category"}
 # `every=once` (or `期限=なし`) takes the repetition (or due date) away in /plan edit.
 NONE = {"once", "none", "no", "なし", "無し", "1回", "一回", "-", "ー"}
+
+
+def only_reads(words: list[str]) -> bool:
+    """`/plan indicators` alone shows them; `indicator add|record` stores."""
+    if words and SUBCOMMANDS.get(words[0]) == "indicators":
+        return len(words) == 1
+    return only_shows(words, SUBCOMMANDS, {"show", "mine", "digest", "help"})
 
 
 def handle(ctx: Context, text: str) -> Reply:

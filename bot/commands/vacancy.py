@@ -10,7 +10,7 @@ from typing import Any
 
 from bot.commands import args
 from bot.commands import vacancy_admin as admin
-from bot.commands.common import button_id, resolve_facility
+from bot.commands.common import button_id, only_shows, resolve_facility
 from bot.context import Context
 from bot.dates import DateError, join_ranges, parse_range
 from bot.forms import Option, validate
@@ -39,6 +39,10 @@ SUBCOMMANDS = {
     "list": "list", "一覧": "list", "ls": "list",
 }
 _BEDS = re.compile(r"(?:空き)?(-?[0-9]+)(?:床|人|名)?")  # on folded text; the number through args.whole_number
+
+
+def only_reads(words: list[str]) -> bool:
+    return only_shows(words, SUBCOMMANDS, {"list", "history", "facilities", "help"})
 
 
 def handle(ctx: Context, text: str) -> Reply:
