@@ -62,7 +62,6 @@ def refusals(handler: Callable[..., Reply]) -> Callable[..., Reply]:
     return guarded
 
 
-@refusals
 def only_reads(words: list[str]) -> bool:
     """`/liaison <patient, one or more words> [list [n]]` and help show;
     a patient alone opens the form, which stores nothing until sent."""
@@ -70,6 +69,7 @@ def only_reads(words: list[str]) -> bool:
     return len(words) <= 1 or words[0] in HELP_WORDS or bool(set(listing) & LIST_WORDS)
 
 
+@refusals
 def handle(ctx: Context, text: str) -> Reply:
     word, _ = args.first_word(text)
     if not word or word in HELP_WORDS:
