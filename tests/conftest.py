@@ -149,3 +149,32 @@ def unpaced():
     interval, deliver.PACER.interval = deliver.PACER.interval, 0.0
     yield deliver.PACER
     deliver.PACER.interval = interval
+
+
+def race_ticks(bot: Bot, instant: datetime, what) -> list:
+    """Two runtimes (two pools, as two processes have) tick the same instant
+    at the same moment; `what(post)` of every post either sent, in order."""
+    import threading
+
+    from bot import schedule
+
+    url = bot.runtime.engine.url.render_as_string(hide_password=False)
+    runtimes = [Runtime.build(bot.runtime.settings, clock=bot.clock, engine=make_engine(url)) for _ in range(2)]
+    sent, lock, barrier = [], threading.Lock(), threading.Barrier(2)
+
+    def send(post, key=None):
+        with lock:
+            sent.append(what(post))
+        return True
+
+    def race(runtime):
+        barrier.wait()
+        schedule.tick(runtime, instant, send)
+
+    threads = [threading.Thread(target=race, args=(rt,)) for rt in runtimes]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    for rt in runtimes:
+        rt.engine.dispose()
+        rt.background.shutdown()
+    return sent

@@ -9,7 +9,7 @@ from sqlmodel import select
 from bot import schedule
 from bot.slack.deliver import scheduler_sender
 from bot.store.models import AuditEvent, Delivery, Meeting, MeetingInvite
-from tests.conftest import JST, member_of
+from tests.conftest import JST, member_of, race_ticks
 
 
 def at(text: str) -> datetime:
@@ -173,31 +173,8 @@ def test_groups_invite_their_members_and_minutes_are_kept(bot):
 
 
 def test_two_processes_ticking_at_once_send_each_reminder_once(bot):
-    import threading
-
-    from bot.runtime import Runtime
-    from bot.store.db import make_engine
-
     add_meeting(bot)
-    url = bot.runtime.engine.url.render_as_string(hide_password=False)
-    runtimes = [Runtime.build(bot.runtime.settings, clock=bot.clock, engine=make_engine(url)) for _ in range(2)]
-    sent, lock, barrier = [], threading.Lock(), threading.Barrier(2)
-
-    def send(post, key=None):
-        with lock:
-            sent.append((str(post.place), post.dm_to, post.template))
-        return True
-
-    def race(runtime):
-        barrier.wait()
-        schedule.tick(runtime, at("2026-12-14T18:30"), send)
-
-    threads = [threading.Thread(target=race, args=(rt,)) for rt in runtimes]
-    [t.start() for t in threads]
-    [t.join() for t in threads]
-    for rt in runtimes:
-        rt.engine.dispose()
-        rt.background.shutdown()
+    sent = race_ticks(bot, at("2026-12-14T18:30"), lambda post: (str(post.place), post.dm_to, post.template))
     # the channel, two invitees and the organiser have not answered: 4 DMs, 1 channel post, 1 organiser list
     assert len(sent) == len(set(sent)) == 5
     with bot.session() as s:

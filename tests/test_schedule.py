@@ -5,7 +5,6 @@
 limit they are stale at the 11/26 08:30 slot, so its staff (U0DEMOSS1) get a
 DM with 「変わりなし」 and 「更新する」."""
 
-import threading
 from datetime import datetime
 
 import pytest
@@ -13,11 +12,9 @@ from sqlmodel import select
 
 from bot import schedule
 from bot.cli import main as cli_main
-from bot.runtime import Runtime
 from bot.slack.deliver import scheduler_sender
-from bot.store.db import make_engine
 from bot.store.models import Delivery, Facility, FacilityStaff
-from tests.conftest import JST, ROOT, member_of
+from tests.conftest import JST, ROOT, member_of, race_ticks
 
 
 def at(text: str) -> datetime:
@@ -156,26 +153,7 @@ def test_two_processes_racing_the_same_tick_send_once(bot):
             member = member_of(s, user)
             for facility in s.exec(select(Facility)).all():
                 s.add(FacilityStaff(facility_id=facility.id, member_id=member.id))
-    url = bot.runtime.engine.url.render_as_string(hide_password=False)
-    runtimes = [Runtime.build(bot.runtime.settings, clock=bot.clock, engine=make_engine(url)) for _ in range(2)]
-    sent, lock = [], threading.Lock()
-    barrier = threading.Barrier(2)
-
-    def send(post, key=None):
-        with lock:
-            sent.append((post.dm_to, post.values["facility"]["id"]))
-        return True
-
-    def race(runtime):
-        barrier.wait()
-        schedule.tick(runtime, at("2026-11-26T08:30"), send)
-
-    threads = [threading.Thread(target=race, args=(rt,)) for rt in runtimes]
-    [t.start() for t in threads]
-    [t.join() for t in threads]
-    for rt in runtimes:
-        rt.engine.dispose()
-        rt.background.shutdown()
+    sent = race_ticks(bot, at("2026-11-26T08:30"), lambda post: (post.dm_to, post.values["facility"]["id"]))
     # all three facilities are stale by then: あおば苑 has 3 staff, みなと and ひまわり 2 each
     assert sorted(sent) == sorted(set(sent)) and len(sent) == 7
     with bot.session() as s:
