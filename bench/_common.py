@@ -8,12 +8,17 @@ import os
 import statistics
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
 from sqlalchemy import text
 
-from bot.store.db import make_engine
+from bot.runtime import Runtime
+from bot.settings import load_settings
+from bot.store.db import make_engine, upgrade
+
+CONFIG = Path(__file__).resolve().parent.parent / "config"
 
 
 def on_each_database(run: Callable[[str, str], None]) -> None:
@@ -38,3 +43,16 @@ def timed(fn: Callable[[int], object], runs: int) -> tuple[float, float]:
         timings.append((time.perf_counter() - t0) * 1000)
     timings.sort()
     return statistics.median(timings), timings[max(0, int(len(timings) * 0.99) - 1)]
+
+
+def bench_runtime(url: str, now: datetime) -> Runtime:
+    """A migrated database and a runtime whose clock stands still at `now`;
+    `runtime.engine` is what the benchmark fills."""
+    engine = make_engine(url)
+    upgrade(engine)
+    return Runtime.build(load_settings(database_url=url, config_dir=CONFIG), clock=lambda: now, engine=engine)
+
+
+def stop(runtime: Runtime) -> None:
+    runtime.background.shutdown()
+    runtime.engine.dispose()

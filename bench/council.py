@@ -11,21 +11,18 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, text
 
-from bench._common import on_each_database, timed
+from bench._common import bench_runtime, on_each_database, stop, timed
 from bot import schedule
 from bot.council import ical
 from bot.council import jobs as council_jobs
 from bot.people import Handle
 from bot.requests import COMMAND, Request, Who
-from bot.runtime import Runtime
-from bot.settings import load_settings
 from bot.slack import blocks
-from bot.store.db import make_engine, session_scope, upgrade
+from bot.store.db import session_scope
 from bot.store.models import Identity, Meeting, MeetingInvite, Member
 
 JST = ZoneInfo("Asia/Tokyo")
@@ -57,11 +54,9 @@ def fill(engine) -> None:
 
 
 def run(url: str, label: str) -> None:
-    engine = make_engine(url)
-    upgrade(engine)
+    runtime = bench_runtime(url, NOW)
+    engine = runtime.engine
     fill(engine)
-    settings = load_settings(database_url=url, config_dir=Path(__file__).resolve().parent.parent / "config")
-    runtime = Runtime.build(settings, clock=lambda: NOW, engine=engine)
     who = Who(handle=Handle("slack", "UB00001"))
 
     def command(text: str):
@@ -106,13 +101,12 @@ def run(url: str, label: str) -> None:
               f"p50 {p50:.1f} ms, p99 {p99:.1f} ms ({'OK' if p99 < 50 else 'OVER'} the 50 ms target)")
     rendered = []
     t0 = time.perf_counter()
-    report = schedule.tick(runtime, NOW, lambda post: bool(rendered.append(blocks.message(post))) or True,
+    report = schedule.tick(runtime, NOW, lambda post, key: bool(rendered.append(blocks.message(post))) or True,
                            jobs=council_jobs.JOBS)
     took = time.perf_counter() - t0
     print(f"council [{label}] one tick, {len(report.sent)} reminders due: claimed, rendered and recorded in "
           f"{took:.2f} s ({'OK' if took < 2 else 'OVER'} the 2 s target)")
-    runtime.background.shutdown()
-    engine.dispose()
+    stop(runtime)
 
 
 def main() -> None:

@@ -16,21 +16,18 @@ from __future__ import annotations
 import random
 import time
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, text
 
-from bench._common import on_each_database, timed
+from bench._common import bench_runtime, on_each_database, stop, timed
 from bot.cli import settle_heap
 from bot.people import Handle
 from bot.plan import digest, indicators, tasks
 from bot.render import render_text
 from bot.requests import COMMAND, Request, Who
-from bot.runtime import Runtime
-from bot.settings import load_settings
 from bot.slack import blocks
-from bot.store.db import make_engine, session_scope, upgrade
+from bot.store.db import session_scope
 from bot.store.models import (
     CareTeamMember,
     Identity,
@@ -124,14 +121,12 @@ def _timed_cached(fn, cache: str) -> tuple[float, float]:
 
 
 def run(url: str, label: str) -> None:
-    engine = make_engine(url)
-    upgrade(engine)
+    runtime = bench_runtime(url, NOW)
+    engine, settings = runtime.engine, runtime.settings
     t0 = time.perf_counter()
     fill(engine)
     print(f"plan [{label}] seeded {TASKS} tasks, {LOG} log rows, {PATIENTS} patients, {NOTES} notes "
           f"in {time.perf_counter() - t0:.0f} s")
-    settings = load_settings(database_url=url, config_dir=Path(__file__).resolve().parent.parent / "config")
-    runtime = Runtime.build(settings, clock=lambda: NOW, engine=engine)
     who = Who(handle=Handle("slack", "UP00001"))
 
     def command(text_: str):
@@ -179,8 +174,7 @@ def run(url: str, label: str) -> None:
                   f"({'OK' if p50 < target else 'OVER'} {target} ms)")
     p50, p99 = timed(owners_dms, 3)
     print(f"plan [{label}] the owners' overdue DMs, all owners (no target): p50 {p50:.0f} ms")
-    runtime.background.shutdown()
-    engine.dispose()
+    stop(runtime)
 
 
 def main() -> None:

@@ -11,18 +11,14 @@ import random
 import statistics
 import time
 from datetime import datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, text
 
-from bench._common import on_each_database
+from bench._common import bench_runtime, on_each_database, stop
 from bot.people import Handle
 from bot.requests import COMMAND, Request, Who
-from bot.runtime import Runtime
-from bot.settings import load_settings
 from bot.slack import blocks
-from bot.store.db import make_engine, upgrade
 from bot.store.models import Facility, Identity, Member, VacancyFigure
 
 JST = ZoneInfo("Asia/Tokyo")
@@ -67,13 +63,10 @@ def fill(engine) -> None:
 
 
 def run(url: str, label: str) -> None:
-    engine = make_engine(url)
-    upgrade(engine)
+    runtime = bench_runtime(url, NOW)
     started = time.perf_counter()
-    fill(engine)
+    fill(runtime.engine)
     filled = time.perf_counter() - started
-    settings = load_settings(database_url=url, config_dir=Path(__file__).resolve().parent.parent / "config")
-    runtime = Runtime.build(settings, clock=lambda: NOW, engine=engine)
     who = Who(handle=Handle("slack", "UBENCH"))
     for q in QUERIES:  # warm up
         blocks.message(runtime.handle(who, Request(COMMAND, "/vacancy", q)))
@@ -92,8 +85,7 @@ def run(url: str, label: str) -> None:
           f"filled in {filled:.1f} s): filtered /vacancy query+render over {RUNS} runs: "
           f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {timings[-1]:.1f} ms "
           f"({'OK' if p99 < 50 else 'OVER'} the 50 ms p99 target)")
-    runtime.background.shutdown()
-    engine.dispose()
+    stop(runtime)
 
 
 def main() -> None:
