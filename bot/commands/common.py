@@ -22,7 +22,7 @@ CARRY_LIMIT = 1500
 CHOOSE = "choose"  # the action that runs a command again with the chosen one
 
 
-BUTTON_VALUE_LIMIT = 2000  # Slack's; a value cut short could only fail when pressed
+BUTTON_VALUE_LIMIT = 2000  # the smallest a front end carries (Slack); a value cut short would fail when pressed
 
 
 def choice_actions(command: str, choices: list) -> list[Action]:

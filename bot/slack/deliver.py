@@ -245,8 +245,12 @@ def update_message(client: WebClient, channel: str, ts: str, message: Message) -
         log.warning("update of %s/%s failed: %s", channel, ts, e.response.get("error"))
 
 
-def open_form(client: WebClient, trigger_id: str, reply: Reply) -> Reply | None:
-    """Open the form; if Slack refuses, the Reply that tells the user why."""
+def open_form(client: WebClient, trigger_id: str | None, reply: Reply) -> Reply | None:
+    """Open the form; if Slack refuses, or the payload had no trigger_id
+    (Slack always sends one), the Reply that tells the user why."""
+    if not trigger_id:
+        log.warning("cannot open a form: the payload has no trigger_id")
+        return Reply("common/slack_failed", {"error": "no_trigger_id", "stored": False})
     try:
         client.views_open(trigger_id=trigger_id, view=blocks.view(reply.form))
     except SlackApiError as e:

@@ -70,7 +70,7 @@ def _on_command(runtime: Runtime):
         reply = runtime.handle(inbound.who_of_command(command, mentions),
                                Request(COMMAND, command["command"], text))
         if reply.form:
-            failed = _open_form(client, command, reply)
+            failed = deliver.open_form(client, command.get("trigger_id"), reply)
             if failed or reply.template:  # a form can come with a word of why
                 ack(**deliver.ephemeral(failed or reply))
             else:
@@ -81,15 +81,6 @@ def _on_command(runtime: Runtime):
         deliver.send_posts(runtime, client, reply)
 
     return on_command
-
-
-def _open_form(client: WebClient, body: dict, reply: Reply) -> Reply | None:
-    """Open the reply's form; a payload without a trigger_id cannot (Slack
-    always sends one), so the person is told instead."""
-    if not body.get("trigger_id"):
-        log.warning("cannot open a form: the payload has no trigger_id")
-        return Reply("common/slack_failed", {"error": "no_trigger_id", "stored": False})
-    return deliver.open_form(client, body["trigger_id"], reply)
 
 
 def _meta(view: dict | None) -> dict[str, Any]:
@@ -136,7 +127,7 @@ def _answer_press(client: WebClient, body: dict, respond: Respond, reply: Reply)
                 deliver.slack_failed(again, "views.push")
         return
     if reply.form:
-        failed = _open_form(client, body, reply)
+        failed = deliver.open_form(client, body.get("trigger_id"), reply)
         if failed:
             respond(replace_original=False, **deliver.ephemeral(failed))
         elif reply.answer == REPLACE:
