@@ -137,7 +137,7 @@ def test_the_excel_export_has_a_sheet_and_a_line_chart_per_indicator(bot, tmp_pa
     assert len(sheet._charts) == 1
 
 
-def test_indicators_reach_the_console(bot):
+def test_edit_and_indicators_reach_the_console(bot):
     import io
 
     from bot.console import Console
@@ -148,6 +148,11 @@ def test_indicators_reach_the_console(bot):
     c.handle_line("/plan indicator record 研修参加者数 42")
     c.handle_line("/plan 指標")
     assert "研修参加者数（過程）: 42人（2026年度第3四半期）　目標 50人以上 ⚠ 未達" in out.getvalue()
+    c.handle_line("/plan add F 連携シートを改訂する due=12/20")
+    c.handle_line("/plan edit れんけいシート due=1/15 owner=@U0DEMONS1")
+    assert "変更しました（期限・担当）" in out.getvalue()
+    with bot.session() as s:
+        assert s.exec(select(PlanTask)).one().due == date(2027, 1, 15)
 
 
 def test_the_weekly_digest_carries_the_recorded_indicators(bot):
