@@ -205,15 +205,9 @@ def _changes(ctx: Context, options: dict[str, str]) -> tuple[dict, Reply | None]
         elif key == "category":
             changes["category"], problem = _category(ctx, typed)
         elif key == "due":
-            if none:
-                changes["clear_due"] = True
-            else:
-                changes["due"], problem = _due(ctx, typed)
+            changes["due"], problem = (None, None) if none else _due(ctx, typed)
         elif key == "every":
-            if none:
-                changes["once"] = True
-            else:
-                changes["every"], problem = _every(typed)
+            changes["every"], problem = (None, None) if none else _every(typed)
         elif key != "owner":  # owners come as mentions
             problem = invalid("bad_option", key=key)
         if problem:
@@ -237,17 +231,12 @@ def edit_from_form(ctx: Context, request: Request) -> Reply:
     clean, errors = validate(ctx.forms.builtin["plan_add"], request.values)
     if errors:
         return Reply(field_errors=errors)
-    changes = {"category": clean["category"], "title": clean["title"][:200]}
-    if clean.get("due"):
+    changes = {"category": clean["category"], "title": clean["title"][:200], "due": None,
+               "every": None if clean.get("every") in (None, "", "once") else clean["every"]}
+    if clean.get("due"):  # an emptied date takes the due date away
         changes["due"], problem = _due(ctx, str(clean["due"]))
         if problem:
             return Reply(field_errors={"due": ("plan", problem.values)})
-    else:
-        changes["clear_due"] = True
-    if clean.get("every") in (None, "", "once"):
-        changes["once"] = True
-    else:
-        changes["every"] = clean["every"]
     reply = _edited(ctx, task, changes)
     reply.answer = DM
     return reply

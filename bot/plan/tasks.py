@@ -8,6 +8,7 @@ import threading
 import weakref
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 from sqlalchemy import and_, case, exists
 from sqlalchemy.engine import Engine
@@ -260,16 +261,13 @@ def rollover(ctx: Context, to_year: int) -> tuple[int, int]:
     return copied, skipped
 
 
-def edit(ctx: Context, task: PlanTask, *, category: str | None = None, title: str | None = None,
-         due: date | None = None, clear_due: bool = False, every: str | None = None, once: bool = False,
-         owners: list[Member] | None = None) -> list[str]:
-    """Change what is given; the names of the fields that changed. A change
+def edit(ctx: Context, task: PlanTask, owners: list[Member] | None = None, **fields: Any) -> list[str]:
+    """Change the given fields (category, title, due, every; None clears due
+    or every) and, if given, the owners; the names of what changed. A change
     of repetition keeps the log: completions stay under their own periods."""
     changed = []
-    for name, value in (("category", category), ("title", title), ("due", None if clear_due else due),
-                        ("every", None if once else every)):
-        explicit = value is not None or (name == "due" and clear_due) or (name == "every" and once)
-        if explicit and getattr(task, name) != value:
+    for name, value in fields.items():
+        if getattr(task, name) != value:
             setattr(task, name, value)
             changed.append(name)
     if owners is not None and {m.id for m in owners} != {m.id for m in owners_of(ctx.session, [task.id]).get(
