@@ -266,8 +266,8 @@ def edit(ctx: Context, task: PlanTask, owners: list[Member] | None = None, **fie
     or every) and, if given, the owners; the names of what changed. A change
     of repetition keeps the log: completions stay under their own periods."""
     changed = []
-    for name, value in fields.items():
-        if getattr(task, name) != value:
+    for name in ("category", "title", "due", "every"):  # one order, however they were typed
+        if name in fields and getattr(task, name) != (value := fields[name]):
             setattr(task, name, value)
             changed.append(name)
     if owners is not None and {m.id for m in owners} != {m.id for m in owners_of(ctx.session, [task.id]).get(
