@@ -11,6 +11,9 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
+from array import array
+from bisect import bisect_left
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Generic, Iterable, TypeVar
 
@@ -55,6 +58,13 @@ def normalise_code(text: str, prefix: str) -> str | None:
     return f"{prefix.upper()}-{int(m.group(1)):04d}" if m else None
 
 
+def _pieces(key: str) -> set[str]:
+    """What the inverted index lists a key under: each character and each
+    two-character run (a query of one character, such as the family name
+    森, is found by the first; longer ones by their rarest run)."""
+    return {*key, *(key[j:j + 2] for j in range(len(key) - 1))}
+
+
 @dataclass
 class Match(Generic[T]):
     """`one`: act on `items[0]`. `many`: ask which. `none`: `items` are suggestions."""
@@ -69,69 +79,125 @@ class Match(Generic[T]):
 
 
 class FuzzyIndex(Generic[T]):
+    """Exact keys are a dict; substrings are found through an inverted index
+    of two-character pieces (only the keys holding the query's rarest piece
+    are compared), so a search costs about the same at 100 or 100,000
+    items. `ident` (an item's id, items given in ascending id order) lets
+    `only` cut a small index of some items (a member's own patients) out of
+    a big one without normalising anything again."""
+
     CLEAR = 75  # a fuzzy score this high, well ahead of the next, acts at once
     CLOSE = 60  # worth offering as a choice
     HINT = 30   # worth naming as "did you mean"
     MARGIN = 10
+    PIECES_FROM = 2_000  # keys: fewer are compared one by one, faster than any index
+    FUZZY_POOL = 5_000  # keys sharing a piece with a typo: more, and only those sharing two are scored
 
     def __init__(self, items: Iterable[T], keys: Callable[[T], Iterable[str]],
-                 code: Callable[[T], str] | None = None, code_prefix: str = ""):
-        self.items: list[T] = list(items)
+                 ident: Callable[[T], int] | None = None, code_prefix: str = ""):
+        """`code_prefix` (needs `ident`): items are also found by their
+        code, the prefix and the id (`P-0007` for patient 7)."""
+        items = list(items)
+        normalised = [sorted({n for n in (normalise(k) for k in keys(item) if k) if n}) for item in items]
+        self._fill(items, normalised, code_prefix, [ident(i) for i in items] if ident else None)
+
+    def _fill(self, items: list[T], keys: list[list[str]], code_prefix: str, ids: list[int] | None) -> None:
+        self.items = items
         self._code_prefix = code_prefix
         self._keys: list[str] = []
-        self._owner: list[int] = []
-        self._codes: dict[str, int] = {}
-        for i, item in enumerate(self.items):
-            for key in {normalise(k) for k in keys(item) if k}:
-                if key:
-                    self._keys.append(key)
-                    self._owner.append(i)
-            if code is not None:
-                self._codes[code(item)] = i
+        self._owner = array("i")
+        self._first_key = array("i")  # item i's keys are _keys[_first_key[i]:_first_key[i + 1]]
+        # key -> its items, as a tuple: tuples of plain ints are smaller than
+        # lists and are left alone by the garbage collector.
+        self._exact: dict[str, tuple[int, ...]] = {}
+        for i, item_keys in enumerate(keys):
+            self._first_key.append(len(self._keys))
+            for key in item_keys:
+                self._keys.append(key)
+                self._owner.append(i)
+                self._exact[key] = (*self._exact.get(key, ()), i)
+        self._first_key.append(len(self._keys))
+        self._ids = array("q", ids) if ids is not None else None
+        self._pieces: dict[str, array] | None = None
+        self._most_keys = max((len(k) for k in keys), default=1) or 1
+        if len(self._keys) >= self.PIECES_FROM:
+            # Each posting lists its keys shortest first (then in item order),
+            # the order results are offered in, so a search stops early.
+            pieces: dict[str, list[int]] = {}
+            for position in sorted(range(len(self._keys)), key=lambda p: len(self._keys[p])):
+                key = self._keys[position]
+                for piece in _pieces(key):
+                    pieces.setdefault(piece, []).append(position)
+            self._pieces = {piece: array("i", posting) for piece, posting in pieces.items()}
+
+    def only(self, ids: Iterable[int]) -> "FuzzyIndex[T]":
+        """A small index of the items with these ids (needs `ident`)."""
+        assert self._ids is not None, "built without ident"
+        found = (self._position(i) for i in sorted(set(ids)))
+        wanted = [i for i in found if i is not None]
+        part: FuzzyIndex[T] = FuzzyIndex.__new__(FuzzyIndex)
+        part._fill([self.items[i] for i in wanted],
+                   [self._keys[self._first_key[i]:self._first_key[i + 1]] for i in wanted],
+                   self._code_prefix, [self._ids[i] for i in wanted])
+        return part
+
+    def _position(self, item_id: int) -> int | None:
+        i = bisect_left(self._ids, item_id) if self._ids is not None else 0
+        return i if self._ids is not None and i < len(self._ids) and self._ids[i] == item_id else None
 
     def exact(self, query: str) -> list[T]:
         """Items with a key equal to `query` once both are normalised."""
-        q = normalise(query)
-        return [self.items[i] for i in self._unique(i for k, i in zip(self._keys, self._owner) if k == q)]
+        return [self.items[i] for i in self._exact.get(normalise(query), ())]
 
-    def search(self, query: str, limit: int = 5, fuzzy: bool = True,
-               keep: Callable[[T], bool] | None = None) -> Match[T]:
-        """`keep`: only items it accepts can be found or suggested (a member
-        outside a care team must not learn that a patient exists)."""
+    def search(self, query: str, limit: int = 5, fuzzy: bool = True) -> Match[T]:
         # No name is this long: a pasted page would only cost time to fold and score.
         q = _HONORIFIC.sub("", normalise(query[:MAX_QUERY]))
         if not q:
             return Match("none", query)
-        allowed = (lambda i: keep(self.items[i])) if keep else (lambda i: True)
         if self._code_prefix:
             code = normalise_code(query, self._code_prefix)
             if code is not None:
-                found = self._codes.get(code)
-                if found is not None and allowed(found):
-                    return Match("one", query, [self.items[found]])
-                return Match("none", query)
-        exact = self._unique(i for k, i in zip(self._keys, self._owner) if k == q and allowed(i))
+                found = self._position(int(code.rpartition("-")[2]))
+                return Match("none", query) if found is None else Match("one", query, [self.items[found]])
+        exact = self._exact.get(q)
         if exact:
-            return self._decide(query, exact, limit)
+            return self._decide(query, list(exact), limit)
         # Shorter keys first: "山田" prefers 山田花子 over 山田川ホーム.
-        contains = sorted(
-            ((len(k), i) for k, i in zip(self._keys, self._owner) if q in k and allowed(i))
-        )
-        contains = self._unique(i for _, i in contains)
+        contains = self._holding(q, limit + 1)
         if contains:
             return self._decide(query, contains, limit)
         if not fuzzy:
             return Match("none", query)
-        return self._fuzzy(query, q, limit, allowed if keep else None)
+        return self._fuzzy(query, q, limit)
 
-    def _fuzzy(self, query: str, q: str, limit: int, allowed: Callable[[int], bool] | None = None) -> Match[T]:
+    def _holding(self, q: str, enough: int) -> list[int]:
+        """The items with a key that contains `q`, shortest key first, as
+        many as `enough` (all when they are compared one by one)."""
+        keys, owner = self._keys, self._owner
+        if self._pieces is None:
+            ranked = sorted((len(key), owner[p]) for p, key in enumerate(keys) if q in key)
+            return self._unique(i for _, i in ranked)
+        postings = []
+        for piece in _pieces(q) if len(q) > 1 else (q,):
+            posting = self._pieces.get(piece)
+            if posting is None:
+                return []
+            postings.append(posting)
+        found: dict[int, None] = {}
+        for p in min(postings, key=len):
+            if q in keys[p]:
+                found[owner[p]] = None
+                if len(found) >= enough:
+                    break
+        return list(found)
+
+    def _fuzzy(self, query: str, q: str, limit: int) -> Match[T]:
+        positions = self._fuzzy_pool(q)
+        choices = self._keys if positions is None else [self._keys[p] for p in positions]
         best: dict[int, float] = {}
-        for _key, score, pos in process.extract(
-            q, self._keys, scorer=fuzz.ratio, limit=None if allowed else limit * 4, score_cutoff=self.HINT
-        ):
-            owner = self._owner[pos]
-            if allowed and not allowed(owner):
-                continue
+        for _key, score, at in process.extract(q, choices, scorer=fuzz.ratio, limit=limit * 4,
+                                               score_cutoff=self.HINT):
+            owner = self._owner[at if positions is None else positions[at]]
             best[owner] = max(best.get(owner, 0.0), score)
         ranked = sorted(best.items(), key=lambda kv: -kv[1])
         if not ranked:
@@ -145,6 +211,19 @@ class FuzzyIndex(Generic[T]):
             return Match("many", query, close)
         return Match("none", query, [self.items[i] for i, _ in ranked[:3]])
 
+    def _fuzzy_pool(self, q: str) -> list[int] | None:
+        """The keys worth scoring against a typo: in a big index, those that
+        share a two-character piece with it (a key sharing none scores too
+        low to be offered); None: all of them."""
+        if self._pieces is None or len(q) < 2:
+            return None
+        shared: Counter[int] = Counter()
+        for piece in _pieces(q) - set(q):
+            shared.update(self._pieces.get(piece, ()))
+        if len(shared) > self.FUZZY_POOL:
+            return sorted(p for p, n in shared.items() if n >= 2)
+        return sorted(shared)
+
     def _decide(self, query: str, owners: list[int], limit: int) -> Match[T]:
         if len(owners) == 1:
             return Match("one", query, [self.items[owners[0]]])
@@ -154,8 +233,7 @@ class FuzzyIndex(Generic[T]):
     def _unique(owners: Iterable[int]) -> list[int]:
         return list(dict.fromkeys(owners))
 
-    def search_leading(self, text: str, max_words: int = 3,
-                       keep: Callable[[T], bool] | None = None) -> tuple[Match[T], str]:
+    def search_leading(self, text: str, max_words: int = 3) -> tuple[Match[T], str]:
         """Find the item named at the start of `text`, return it and the rest.
 
         `山田 太郎 熱が出ました`, `やまだ list` and `P-0003 list 5` all work: the
@@ -172,7 +250,7 @@ class FuzzyIndex(Generic[T]):
         for n in range(min(max_words, len(words)), 0, -1):
             if not normalise(words[n - 1].group()):
                 continue  # `山田 ！ …`: the mark belongs to the rest, not to the name
-            m = self.search(" ".join(w.group() for w in words[:n]), fuzzy=False, keep=keep)
+            m = self.search(" ".join(w.group() for w in words[:n]), fuzzy=False)
             if m.kind != "none":
                 return m, rest_after(n)
-        return self.search(words[0].group(), keep=keep), rest_after(1)
+        return self.search(words[0].group()), rest_after(1)

@@ -15,7 +15,7 @@ PATIENTS = [
 
 @pytest.fixture
 def index():
-    return FuzzyIndex(PATIENTS, keys=lambda p: (p[1], p[2]), code=lambda p: p[0], code_prefix="P")
+    return FuzzyIndex(PATIENTS, keys=lambda p: (p[1], p[2]), ident=lambda p: int(p[0][2:]), code_prefix="P")
 
 
 @pytest.mark.parametrize("query,code", [

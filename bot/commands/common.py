@@ -61,13 +61,13 @@ def patient_label(ctx: Context, patient: Patient) -> str:
     return f"{patient.code} {initials(patient)}{area}"
 
 
-def visible_patients(ctx: Context):
-    """Who this member may find at all: everyone for admins, else their own
-    care teams' patients (outsiders learn nothing, not even that a name exists)."""
+def visible_patients(ctx: Context) -> set[int] | None:
+    """Who this member may find at all: everyone for admins (None), else
+    their own care teams' patients (outsiders learn nothing, not even that
+    a name exists)."""
     if is_admin(ctx):
         return None
-    mine = set(ctx.session.exec(select(CareTeamMember.patient_id).where(CareTeamMember.member_id == ctx.member.id)))
-    return lambda key: key.id in mine
+    return set(ctx.session.exec(select(CareTeamMember.patient_id).where(CareTeamMember.member_id == ctx.member.id)))
 
 
 def _audit_hidden(ctx: Context, unfiltered) -> None:
@@ -83,10 +83,10 @@ def resolve_patient(ctx: Context, command: str, text: str, before: str = "") -> 
 
     `before` is put back in front of the code when a choice is re-run
     (e.g. `team` for `/patient team <patient> add ...`)."""
-    index, keep = patient_index(ctx.session), visible_patients(ctx)
-    match, rest = index.search_leading(text, keep=keep)
-    if match.kind == "none" and keep is not None:
-        _audit_hidden(ctx, index.search_leading(text)[0])
+    everyone, visible = patient_index(ctx.session), visible_patients(ctx)
+    match, rest = (everyone if visible is None else everyone.only(visible)).search_leading(text)
+    if match.kind == "none" and visible is not None:
+        _audit_hidden(ctx, everyone.search_leading(text)[0])
     found = load_patients(ctx.session, match.items)
     if match.kind == "one":
         return found[0], rest, None

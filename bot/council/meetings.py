@@ -3,21 +3,19 @@ invited. Returns domain data; `bot.commands.council` words it."""
 
 from __future__ import annotations
 
-import threading
-import weakref
 from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, func, select
+from sqlmodel import Session, select
 
 from bot.context import Context
 from bot.lookup import FuzzyIndex, Match
 from bot.privacy import audit, is_admin
 from bot.store.models import AgendaItem, Meeting, MeetingInvite, MeetingMinutes, Member
 from bot.store.queries import members_by_id
+from bot.store.versions import PerDatabase
 
 KINDS = ("協議会", "部会", "地域ケア会議", "研修", "その他")
 ANSWERS = ("出席", "欠席", "オンライン", "未定")
@@ -70,8 +68,16 @@ class MeetingKey:
     day: str  # 12/15
 
 
-_indexes: "weakref.WeakKeyDictionary[Engine, tuple[tuple, FuzzyIndex[MeetingKey]]]" = weakref.WeakKeyDictionary()
-_indexes_lock = threading.Lock()
+def _build_index(session: Session, tz: ZoneInfo) -> FuzzyIndex[MeetingKey]:
+    keys = []
+    for meeting_id, title, kind, starts_at in session.exec(
+            select(Meeting.id, Meeting.title, Meeting.kind, Meeting.starts_at).order_by(Meeting.starts_at)):
+        local = starts_at.astimezone(tz)
+        keys.append(MeetingKey(meeting_id, title, kind, f"{local.month}/{local.day}"))
+    return FuzzyIndex(keys, keys=lambda k: (k.title, k.kind, k.day, k.day.replace("/", "月") + "日"))
+
+
+_indexes = PerDatabase(Meeting, _build_index)
 
 
 def index(session: Session, tz: ZoneInfo) -> FuzzyIndex[MeetingKey]:
@@ -79,22 +85,7 @@ def index(session: Session, tz: ZoneInfo) -> FuzzyIndex[MeetingKey]:
     soonest first. Built once and reused until a meeting is added or
     changed: normalising 2,000 titles on every request would cost more than
     the request itself."""
-    engine = session.get_bind()
-    version = tuple(session.exec(select(func.max(Meeting.id), func.count(Meeting.id),
-                                        func.max(Meeting.updated_at))).one())
-    with _indexes_lock:
-        cached = _indexes.get(engine)
-    if cached and cached[0] == version:
-        return cached[1]
-    keys = []
-    for meeting_id, title, kind, starts_at in session.exec(
-            select(Meeting.id, Meeting.title, Meeting.kind, Meeting.starts_at).order_by(Meeting.starts_at)):
-        local = starts_at.astimezone(tz)
-        keys.append(MeetingKey(meeting_id, title, kind, f"{local.month}/{local.day}"))
-    built = FuzzyIndex(keys, keys=lambda k: (k.title, k.kind, k.day, k.day.replace("/", "月") + "日"))
-    with _indexes_lock:
-        _indexes[engine] = (version, built)
-    return built
+    return _indexes.get(session, tz)
 
 
 def find(ctx: Context, text: str) -> tuple[Match[Meeting], str]:

@@ -4,14 +4,11 @@ once per period, undoing, and what is due or overdue. Returns domain data;
 
 from __future__ import annotations
 
-import threading
-import weakref
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, exists
-from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, func, select
 
@@ -20,6 +17,7 @@ from bot.lookup import FuzzyIndex, Match
 from bot.plan.periods import CATEGORIES, fiscal_year, period
 from bot.privacy import audit
 from bot.store.models import Member, PlanCompletion, PlanTask, PlanTaskOwner
+from bot.store.versions import PerDatabase
 
 SOON = timedelta(days=14)
 # Readings of the words plan titles are made of, so a title can be typed in
@@ -53,26 +51,19 @@ class TaskKey:
     title: str
 
 
-_indexes: "weakref.WeakKeyDictionary[Engine, tuple[tuple, FuzzyIndex[TaskKey]]]" = weakref.WeakKeyDictionary()
-_lock = threading.Lock()
+def _build_index(session: Session, year: int) -> FuzzyIndex[TaskKey]:
+    rows = session.exec(select(PlanTask.id, PlanTask.title).where(PlanTask.fiscal_year == year)
+                        .order_by(PlanTask.id)).all()
+    return FuzzyIndex([TaskKey(*r) for r in rows], keys=lambda k: (k.title, reading(k.title)))
+
+
+_indexes = PerDatabase(PlanTask, _build_index)
 
 
 def index(session: Session, year: int) -> FuzzyIndex[TaskKey]:
     """This year's tasks by title (`れんけいシート` finds 連携シート), built
     once per process until a task is added or edited."""
-    engine = session.get_bind()
-    version = (year, *session.exec(select(func.max(PlanTask.id), func.count(PlanTask.id),
-                                          func.max(PlanTask.updated_at)).where(PlanTask.fiscal_year == year)).one())
-    with _lock:
-        cached = _indexes.get(engine)
-    if cached and cached[0] == version:
-        return cached[1]
-    rows = session.exec(select(PlanTask.id, PlanTask.title).where(PlanTask.fiscal_year == year)
-                        .order_by(PlanTask.id)).all()
-    built = FuzzyIndex([TaskKey(*r) for r in rows], keys=lambda k: (k.title, reading(k.title)))
-    with _lock:
-        _indexes[engine] = (version, built)
-    return built
+    return _indexes.get(session, year)
 
 
 def find(ctx: Context, text: str) -> tuple[Match[PlanTask], str]:

@@ -442,3 +442,12 @@ class PlanIndicatorValue(SQLModel, table=True):
     value: float
     member_id: int = Field(foreign_key="member.id")
     at: datetime = _ts()
+
+
+class TableVersion(SQLModel, table=True):
+    """How often the looked-up fields of a table changed (`store/versions.py`;
+    migration 0010): a process's cached lookup index is current while the
+    number it was built at is still here."""
+
+    name: str = Field(primary_key=True, max_length=40)
+    version: int = Field(default=0)

@@ -1,0 +1,62 @@
+"""Each process caches the patient lookup index and learns from one
+`tableversion` row that another process changed a name (issue 10). Two
+runtimes on one database stand in for two `renkei serve` processes: their
+caches are separate, their record is shared."""
+
+import pytest
+from sqlmodel import select
+
+from bot.store.db import session_scope
+from bot.store.models import Patient, TableVersion
+from bot.store.queries import patient_index
+from tests.conftest import make_bot
+
+
+def _version(engine) -> int:
+    with session_scope(engine) as s:
+        return s.exec(select(TableVersion.version).where(TableVersion.name == "patient")).one()
+
+
+def _rename(engine, old: str, new: str, kana: str) -> None:
+    with session_scope(engine) as s:
+        patient = s.exec(select(Patient).where(Patient.name == old)).one()
+        patient.name, patient.kana = new, kana
+
+
+def test_a_name_changed_by_another_process_is_found_at_once(db_url, fake, clock):
+    one, other = make_bot(db_url, fake, clock), make_bot(db_url, fake, clock)
+    try:
+        assert "山田 太郎" in one.sim.command("/patient", "show やまだ").text  # builds one's index
+        before = _version(one.runtime.engine)
+        _rename(other.runtime.engine, "山田 太郎", "山中 太郎", "ヤマナカ タロウ")
+        assert _version(one.runtime.engine) == before + 1
+        shown = one.sim.command("/patient", "show やまなか").text
+        assert "山中 太郎" in shown, shown
+        assert "見つかりません" in one.sim.command("/patient", "show やまだ たろう").text
+    finally:
+        for bot in (one, other):
+            bot.runtime.background.shutdown(wait=True)
+            bot.runtime.engine.dispose()
+
+
+def test_a_change_the_index_does_not_read_bumps_nothing(bot):
+    before = _version(bot.runtime.engine)
+    with session_scope(bot.runtime.engine) as s:
+        s.exec(select(Patient).where(Patient.name == "山田 太郎")).one().care_level = "要介護4"
+    bot.sim.command("/liaison", "山田 体温37.8度")  # a note and an audit row: no patient renamed
+    assert _version(bot.runtime.engine) == before
+
+
+def test_an_index_built_inside_a_rolled_back_rename_is_not_kept(bot):
+    engine = bot.runtime.engine
+    with pytest.raises(RuntimeError), session_scope(engine) as s:
+        s.exec(select(Patient).where(Patient.name == "山田 太郎")).one().name = "幻 太郎"
+        s.flush()
+        assert patient_index(s).exact("幻 太郎")  # this transaction sees its own rename
+        raise RuntimeError("rolled back")
+    # The version went back with the rollback; a real rename by someone
+    # else brings it to the same number again. The index must be rebuilt.
+    _rename(engine, "髙橋 ハナ", "髙橋 花", "タカハシ ハナ")
+    with session_scope(engine) as s:
+        index = patient_index(s)
+        assert index.exact("幻 太郎") == [] and index.exact("髙橋 花")
