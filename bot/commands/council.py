@@ -137,7 +137,9 @@ def add_from_form(ctx: Context, request: Request) -> Reply:
 # --- list and show -------------------------------------------------------------
 
 def list_meetings(ctx: Context) -> Reply:
-    rows = [(m, meetings.counts(ctx.session, m)) for m in meetings.upcoming(ctx.session, ctx.now)]
+    shown = meetings.upcoming(ctx.session, ctx.now)
+    tallies = meetings.counts_of(ctx.session, [m.id for m in shown])
+    rows = [(m, tallies[m.id]) for m in shown]
     return Reply("council/list", {"rows": rows})
 
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, func, select
 
 from bot.context import Context
 from bot.lookup import FuzzyIndex, Match
@@ -105,10 +105,19 @@ def invites(session: Session, meeting: Meeting) -> list[tuple[Member, MeetingInv
 
 
 def counts(session: Session, meeting: Meeting) -> dict[str, int]:
-    tally = {answer: 0 for answer in (*ANSWERS, "未回答")}
-    for _member, invite in invites(session, meeting):
-        tally[invite.answer or "未回答"] += 1
-    return tally
+    return counts_of(session, [meeting.id])[meeting.id]
+
+
+def counts_of(session: Session, meeting_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Each meeting's answers counted by the database (one query for a
+    whole list, not every invitation loaded as rows)."""
+    tallies = {i: {answer: 0 for answer in (*ANSWERS, "未回答")} for i in meeting_ids}
+    for meeting_id, answer, count in session.exec(
+            select(MeetingInvite.meeting_id, MeetingInvite.answer, func.count(MeetingInvite.id))
+            .where(MeetingInvite.meeting_id.in_(meeting_ids))
+            .group_by(MeetingInvite.meeting_id, MeetingInvite.answer)):
+        tallies[meeting_id][answer or "未回答"] += count
+    return tallies
 
 
 def answer(ctx: Context, meeting: Meeting, choice: str) -> tuple[str, bool]:

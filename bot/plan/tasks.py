@@ -180,15 +180,17 @@ def overview(session: Session, year: int, today: date, shown: int | None = None)
     late = PlanTask.due < today
     overdue_count, soon_count = session.exec(select(
         func.count(PlanTask.id).filter(late), func.count(PlanTask.id).filter(~late)).where(*open_now)).one()
-    lists = []
-    for which in (~late, late):
-        listing = select(PlanTask).where(*open_now, which).order_by(PlanTask.due, PlanTask.id).limit(shown)
-        tasks = list(session.exec(listing))
-        # Owners of the same tasks by a subquery: thousands of ids would be as
-        # many parameters to send and plan.
-        people = _owners(session, PlanTaskOwner.task_id.in_(listing.with_only_columns(PlanTask.id)))
-        lists.append([(t, people.get(t.id, [])) for t in tasks])
-    return Overview(year, progress(session, year, today), lists[0], lists[1], soon_count, overdue_count)
+    listings = [select(PlanTask).where(*open_now, which).order_by(PlanTask.due, PlanTask.id).limit(shown)
+                for which in (~late, late)]
+    tasks = [list(session.exec(listing)) for listing in listings]
+    if shown is not None:  # a reply's twenty tasks: their owners in one go
+        people = owners_of(session, [t.id for listed in tasks for t in listed])
+    else:  # every task (the weekly job): by subqueries, not thousands of ids to send and plan
+        people = {}
+        for listing in listings:
+            people.update(_owners(session, PlanTaskOwner.task_id.in_(listing.with_only_columns(PlanTask.id))))
+    soon, overdue = ([(t, people.get(t.id, [])) for t in listed] for listed in tasks)
+    return Overview(year, progress(session, year, today), soon, overdue, soon_count, overdue_count)
 
 
 def progress(session: Session, year: int, today: date) -> list[tuple[str, int, int]]:
