@@ -101,21 +101,6 @@ def _warm_caches(runtime: Runtime) -> None:
                                              settings.team.vacancy.freshness_hours))
 
 
-def limit_malloc_arenas(arenas: int = 2) -> None:
-    """glibc gives threads that allocate at once arenas of their own, up to
-    eight per core, and memory freed in one is not reused by another: with
-    8 request threads, 4 posting threads and the scheduler, the process
-    grew by tens of MB of half-empty arenas. Two are enough for two cores
-    (the GIL lets one thread run Python at a time). Must run before the
-    threads start; a C library other than glibc is left alone."""
-    import ctypes
-
-    try:
-        ctypes.CDLL("libc.so.6").mallopt(-8, arenas)  # M_ARENA_MAX
-    except (OSError, AttributeError):
-        pass
-
-
 def settle_heap() -> None:
     """Move what start-up made (templates, forms, mappers, lookup indexes)
     out of the garbage collector's generations: a full collection during a
@@ -134,7 +119,6 @@ def cmd_serve(settings: Settings, args) -> int:
     if not settings.has_slack_credentials:
         print("SLACK_BOT_TOKEN と SLACK_SIGNING_SECRET を設定してください（README「Slack の設定」）。", file=sys.stderr)
         return 2
-    limit_malloc_arenas()
     runtime = _runtime(settings, bounded=True)
     app = create_app(settings, runtime)
     identity = app.client.auth_test()
