@@ -80,9 +80,9 @@ class Match(Generic[T]):
 
 class FuzzyIndex(Generic[T]):
     """Exact keys are a dict; substrings are found through an inverted index
-    of two-character pieces (only the keys holding the query's rarest piece
-    are compared), so a search costs about the same at 100 or 100,000
-    items. `ident` (an item's id, items given in ascending id order) lets
+    of characters and two-character runs (only the keys holding the query's
+    rarest run are compared), so a search costs about the same at 100 or
+    100,000 items. `ident` (an item's id, items given in ascending id order) lets
     `only` cut a small index of some items (a member's own patients) out of
     a big one without normalising anything again."""
 
@@ -119,7 +119,6 @@ class FuzzyIndex(Generic[T]):
         self._first_key.append(len(self._keys))
         self._ids = array("q", ids) if ids is not None else None
         self._pieces: dict[str, array] | None = None
-        self._most_keys = max((len(k) for k in keys), default=1) or 1
         if len(self._keys) >= self.PIECES_FROM:
             # Each posting lists its keys shortest first (then in item order),
             # the order results are offered in, so a search stops early.
@@ -142,8 +141,11 @@ class FuzzyIndex(Generic[T]):
         return part
 
     def _position(self, item_id: int) -> int | None:
-        i = bisect_left(self._ids, item_id) if self._ids is not None else 0
-        return i if self._ids is not None and i < len(self._ids) and self._ids[i] == item_id else None
+        """Where the item with this id is in `items` (ids are ascending)."""
+        if self._ids is None:
+            return None
+        i = bisect_left(self._ids, item_id)
+        return i if i < len(self._ids) and self._ids[i] == item_id else None
 
     def exact(self, query: str) -> list[T]:
         """Items with a key equal to `query` once both are normalised."""

@@ -10,6 +10,7 @@ from sqlmodel import select
 
 from bot.commands import args, plan_indicators
 from bot.commands.common import button_id, choice_actions, only_shows
+from bot.commands.plan_indicators import invalid  # one wording of bad input for all of /plan
 from bot.context import Context
 from bot.dates import DateError, parse_date
 from bot.forms import validate
@@ -93,10 +94,6 @@ def preview(ctx: Context) -> Reply:
     """`/plan digest`: this week's digest, now, only to the asker."""
     values = digest.values(ctx.session, ctx.settings, ctx.today, ctx.now)
     return Reply("plan/digest_preview", values)
-
-
-def invalid(problem: str, **values) -> Reply:
-    return Reply("plan/invalid", {"problem": problem, **values})
 
 
 def overview(ctx: Context) -> Reply:

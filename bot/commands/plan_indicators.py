@@ -29,6 +29,7 @@ def handle(ctx: Context, text: str) -> Reply:
 
 
 def invalid(problem: str, **values) -> Reply:
+    """Bad input to any part of /plan (plan.py uses it too)."""
     return Reply("plan/invalid", {"problem": problem, **values})
 
 

@@ -33,7 +33,6 @@ WATCHED: dict[type, tuple[str, ...]] = {
     Meeting: ("title", "kind", "starts_at"),
     PlanTask: ("title", "fiscal_year"),
 }
-TABLES = tuple(model.__tablename__ for model in WATCHED)
 _BUMPED = "renkei_bumped_versions"  # in session.info: this transaction changed a watched table
 
 
