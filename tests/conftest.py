@@ -3,6 +3,7 @@ RENKEI_TEST_DATABASE_URL is set), a movable clock, and the real app."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from sqlalchemy import text
 from sqlmodel import select
 
 from bot.app import create_app
+from bot.console import Console
 from bot.demo import load_town, seed
 from bot.people import Handle
 from bot.requests import Who
@@ -117,6 +119,12 @@ def bot(db_url, fake, clock):
     yield bot
     bot.runtime.background.shutdown(wait=True)
     bot.runtime.engine.dispose()
+
+
+def console(bot: Bot, user: str = "U0DEMOCM1", ask=None) -> tuple[Console, io.StringIO]:
+    """The console front end on the bot's runtime, and what it printed."""
+    out = io.StringIO()
+    return Console(bot.runtime, user, out=out, ask=ask), out
 
 
 def who(user: str) -> Who:

@@ -7,13 +7,8 @@ import json
 
 from sqlmodel import select
 
-from bot.console import Console
 from bot.store.models import Note, NoteAck, Patient, VacancyEnquiry
-
-
-def console(bot, user="U0DEMOCM1", ask=None):
-    out = io.StringIO()
-    return Console(bot.runtime, user, out=out, ask=ask), out
+from tests.conftest import console
 
 
 def said(out: io.StringIO) -> str:

@@ -9,7 +9,7 @@ from sqlmodel import select
 from bot import schedule
 from bot.slack.deliver import scheduler_sender
 from bot.store.models import AuditEvent, Delivery, Meeting, MeetingInvite
-from tests.conftest import JST, member_of, race_ticks
+from tests.conftest import JST, console, member_of, race_ticks
 
 
 def at(text: str) -> datetime:
@@ -253,12 +253,7 @@ def test_add_without_arguments_is_a_form_with_the_same_checks(bot):
 
 
 def test_council_reaches_the_console_too(bot):
-    import io
-
-    from bot.console import Console
-
-    out = io.StringIO()
-    c = Console(bot.runtime, "U0DEMOCM1", out=out)
+    c, out = console(bot)
     c.handle_line("/council add 12/15 18時半 第3回 推進協議会 @U0DEMONS1")
     c.handle_line(":press 1")  # 出席 on the echoed announcement
     c.handle_line("/council 第3回")

@@ -8,7 +8,7 @@ from sqlmodel import select
 
 from bot.cli import main
 from bot.store.models import PlanCompletion, PlanTask
-from tests.conftest import ROOT
+from tests.conftest import ROOT, console
 
 
 def imported(bot, monkeypatch, capsys, path=ROOT / "config" / "plan" / "template.yaml"):
@@ -76,12 +76,7 @@ def test_bad_input_gets_a_clear_answer_and_nothing_is_stored(bot):
 
 
 def test_plan_reaches_the_console(bot):
-    import io
-
-    from bot.console import Console
-
-    out = io.StringIO()
-    c = Console(bot.runtime, "U0DEMOCM1", out=out)
+    c, out = console(bot)
     c.handle_line("/plan add G 市民公開講座を開催する owner=@U0DEMOCM1 due=12/1")
     c.handle_line("/plan mine")
     c.handle_line(":press 1")

@@ -9,7 +9,7 @@ from sqlmodel import select
 
 from bot.cli import main
 from bot.store.models import AuditEvent, PlanIndicator, PlanIndicatorValue, PlanTask, PlanTaskOwner
-from tests.conftest import ROOT
+from tests.conftest import ROOT, console
 
 
 def test_edit_changes_what_is_given_and_the_task_is_found_by_its_new_title(bot):
@@ -138,12 +138,7 @@ def test_the_excel_export_has_a_sheet_and_a_line_chart_per_indicator(bot, tmp_pa
 
 
 def test_edit_and_indicators_reach_the_console(bot):
-    import io
-
-    from bot.console import Console
-
-    out = io.StringIO()
-    c = Console(bot.runtime, "U0DEMOCM1", out=out)
+    c, out = console(bot)
     c.handle_line("/plan indicator add 研修参加者数 unit=人 target=50")
     c.handle_line("/plan indicator record 研修参加者数 42")
     c.handle_line("/plan 指標")

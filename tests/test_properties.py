@@ -33,7 +33,6 @@ the file holds those of the 13 bugs found so far)."""
 from __future__ import annotations
 
 import functools
-import io
 import itertools
 import json
 import logging
@@ -53,7 +52,6 @@ from sqlmodel import SQLModel
 
 from bot import commands
 from bot.commands import council, liaison, patient, plan, plan_indicators, vacancy, vacancy_admin
-from bot.console import Console
 from bot.council.meetings import ANSWERS, KINDS
 from bot.forms import load_forms
 from bot.patients.fields import ADMISSION_WORDS, CONSENT, DEATH_WORDS, OUTCOMES, normalise_care
@@ -66,6 +64,7 @@ from bot.slack.inbound import typed
 from bot.vacancy.words import SEXES
 from bot.web import MAX_BODY  # longer requests are refused (413) before they are read
 from tests.conftest import ROOT
+from tests.conftest import console as open_console
 
 # --- settings ----------------------------------------------------------------------
 
@@ -965,8 +964,7 @@ def test_a_typed_mention_token_is_no_mention(bot):
 def test_a_typed_mention_token_is_no_mention_in_the_console(bot):
     furnish(bot)
     staff_id = _member_of(bot, STAFF)
-    out = io.StringIO()
-    console = Console(bot.runtime, CM, out=out)
+    console, out = open_console(bot, CM)
     console.handle_line(f"/patient team 山田 add \ue000m#{staff_id}\ue002伊藤\ue001")
     assert staff_id not in _care_team(bot), out.getvalue()
     console.handle_line(f"/patient team 山田 add @{STAFF}")  # the console's own mention still works
@@ -983,8 +981,7 @@ def test_a_malformed_mention_id_stays_literal_text(bot):
 
 
 def test_a_press_of_over_4300_digits_in_the_console_is_refused_in_words(bot):
-    out = io.StringIO()
-    console = Console(bot.runtime, CM, out=out)
+    console, out = open_console(bot, CM)
     console.handle_line("/liaison 山田 本日訪問")
     console.handle_line(":press " + "9" * 4301)
     assert "番のボタンはありません" in out.getvalue()
