@@ -77,3 +77,38 @@ def test_a_slack_mention_reaches_lookup_as_its_name(index):
     assert [m.external_id for m in mentions] == ["U123"]
     assert as_typed(text).split() == ["@佐藤", "本日訪問"]
     assert index.search_leading(text)[0].kind == "one"
+
+
+def _big(pieces_from: int) -> FuzzyIndex:
+    """3,000 patients (6,000 keys): past PIECES_FROM, so searches go through
+    the inverted index; `pieces_from` above that forces the one-by-one path."""
+    families = ["山田", "髙橋", "佐藤", "森", "小林", "渡邊", "中村", "森田", "山中", "林"]
+    givens = ["太郎", "花子", "ミツ", "清", "一郎", "はる", "キヨ", "次郎", "和子", "勝"]
+    readings = {"山田": "ヤマダ", "髙橋": "タカハシ", "佐藤": "サトウ", "森": "モリ", "小林": "コバヤシ",
+                "渡邊": "ワタナベ", "中村": "ナカムラ", "森田": "モリタ", "山中": "ヤマナカ", "林": "ハヤシ"}
+    rows = [(f"P-{i:04d}", f"{families[i % 10]} {givens[i // 10 % 10]}{'' if i < 100 else i}",
+             f"{readings[families[i % 10]]} {i}") for i in range(1, 3001)]
+
+    class Index(FuzzyIndex):
+        PIECES_FROM = pieces_from
+
+    return Index(rows, keys=lambda p: (p[1], p[2]), ident=lambda p: int(p[0][2:]), code_prefix="P")
+
+
+@pytest.mark.parametrize("query", ["山田 太郎", "森", "林", "もり", "森田 花子", "ヤマナカ 12", "小林一郎",
+                                   "佐藤ミツ2", "渡辺 清", "山田太朗", "さとう", "P-2999", "中村 和子1234"])
+def test_the_inverted_index_finds_what_comparing_every_key_finds(query):
+    indexed, linear = _big(2_000), _big(10 ** 9)
+    assert indexed._pieces is not None and linear._pieces is None
+    got, want = indexed.search(query), linear.search(query)
+    assert (got.kind, got.items) == (want.kind, want.items), query
+
+
+def test_only_cuts_some_items_out_without_losing_their_keys_or_codes():
+    mine = _big(2_000).only([2, 12, 22, 4000])  # 4000 does not exist
+    assert [p[0] for p in mine.items] == ["P-0002", "P-0012", "P-0022"]
+    assert {p[0] for p in mine.search("佐藤").items} == {"P-0002", "P-0012", "P-0022"}  # nobody else's
+    assert mine.search("佐藤 ミツ").item[0] == "P-0022"
+    assert mine.search("サトウ 12").item[0] == "P-0012"
+    assert mine.search("P-22").item[0] == "P-0022"
+    assert mine.search("P-0003").kind == "none"  # someone else's code finds nothing
