@@ -25,6 +25,7 @@ from bot.privacy import audit, initials, is_admin
 from bot.replies import DM, Action, FormView, Message, Reply
 from bot.requests import Request
 from bot.store.models import Member, Note, Patient
+from bot.store.queries import members_keyed
 
 COMMAND = "/liaison"
 LIST_WORDS = {"list", "一覧", "履歴", "ls"}
@@ -303,13 +304,15 @@ def list_notes(ctx: Context, patient: Patient, text: str) -> Reply:
     limit = min(count, MAX_LIST) or DEFAULT_LIST
     found = notes.latest(ctx.session, patient, limit)
     audit(ctx, "note.list", patient=patient, detail=f"{len(found)} notes")
+    authors = members_keyed(ctx.session, [note.author_id for note in found])
+    acks = notes.ack_counts(ctx.session, [note.id for note in found])
     rows = []
     for note in found:
         fields = notes.note_fields(ctx.forms.get(note.form_id), note)
         rows.append({
             "note": note, "form_title": notes.form_title(ctx.forms, note),
-            "summary": " / ".join(v for _, v in fields)[:80], "author": ctx.session.get(Member, note.author_id),
-            "ack_count": notes.ack_count(ctx.session, note.id),
+            "summary": " / ".join(v for _, v in fields)[:80], "author": authors.get(note.author_id),
+            "ack_count": acks.get(note.id, 0),
         })
     return Reply("liaison/list", {"patient": patient, "rows": rows, "limit": limit})
 

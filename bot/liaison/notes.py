@@ -117,8 +117,10 @@ def acked_by(session: Session, note: Note) -> list[Member]:
         .order_by(NoteAck.id)))
 
 
-def ack_count(session: Session, note_id: int) -> int:
-    return session.exec(select(func.count(NoteAck.id)).where(NoteAck.note_id == note_id)).one()
+def ack_counts(session: Session, note_ids: list[int]) -> dict[int, int]:
+    """How many acknowledged each note (absent: nobody), in one query."""
+    return dict(session.exec(select(NoteAck.note_id, func.count(NoteAck.id)).where(NoteAck.note_id.in_(note_ids))
+                             .group_by(NoteAck.note_id)).all()) if note_ids else {}
 
 
 def latest(session: Session, patient: Patient, limit: int) -> list[Note]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from bot.liaison.notes import URGENT, ack_count, form_title, note_fields
+from bot.liaison.notes import URGENT, ack_counts, form_title, note_fields
 from bot.people import Place
 from bot.privacy import initials
 from bot.replies import Action, Message, Post
@@ -56,6 +56,6 @@ def posted_values(env, note: Note) -> dict[str, Any]:
         "team": [m for m in care_team(env.session, patient) if m.id != note.author_id] if urgent else [],
         "note": note, "code": patient.code, "initials": initials(patient),
         "form_title": form_title(env.forms, note), "urgency": note.urgency,
-        "author": env.session.get(Member, note.author_id), "ack_count": ack_count(env.session, note.id),
+        "author": env.session.get(Member, note.author_id), "ack_count": ack_counts(env.session, [note.id]).get(note.id, 0),
         "full": full, "fields": note_fields(env.forms.get(note.form_id), note) if full else [],
     }

@@ -15,6 +15,7 @@ from bot.plan.periods import fiscal_year
 from bot.plan.template import categories
 from bot.settings import Settings
 from bot.store.models import Meeting, Member, PlanCompletion, PlanMute, PlanTask, TeamSetting, VacancyFigure
+from bot.store.queries import members_keyed
 
 CHANNEL_KEY = "plan.channel"
 SHOWN = 10  # items per list in the thread; the rest are counted
@@ -59,8 +60,7 @@ def completed(session: Session, since: datetime, until: datetime) -> list[tuple[
     rows = session.exec(select(PlanCompletion, PlanTask).join(PlanTask, PlanTask.id == PlanCompletion.task_id)
                         .where(PlanCompletion.at >= since, PlanCompletion.at < until)
                         .order_by(PlanCompletion.at)).all()
-    people = {m.id: m for m in session.exec(select(Member).where(
-        Member.id.in_(sorted({c.member_id for c, _ in rows}))))} if rows else {}
+    people = members_keyed(session, [c.member_id for c, _ in rows])
     return [(row, task, people[row.member_id]) for row, task in rows]
 
 

@@ -17,6 +17,7 @@ from bot.lookup import FuzzyIndex, Match
 from bot.plan.periods import CATEGORIES, fiscal_year, period
 from bot.privacy import audit
 from bot.store.models import Member, PlanCompletion, PlanTask, PlanTaskOwner
+from bot.store.queries import members_keyed
 from bot.store.versions import PerDatabase
 
 SOON = timedelta(days=14)
@@ -212,8 +213,7 @@ def _owners(session: Session, which) -> dict[int, list[Member]]:
     each member read once (a plan's 5,000 tasks share a few hundred people)."""
     pairs = session.exec(select(PlanTaskOwner.task_id, PlanTaskOwner.member_id).where(which)
                          .order_by(PlanTaskOwner.id)).all()
-    members = {m.id: m for m in session.exec(select(Member).where(Member.id.in_(sorted({m for _, m in pairs}))))} \
-        if pairs else {}
+    members = members_keyed(session, [m for _, m in pairs])
     found: dict[int, list[Member]] = {}
     for task_id, member_id in pairs:
         found.setdefault(task_id, []).append(members[member_id])

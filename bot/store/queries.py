@@ -46,8 +46,15 @@ def _with_identity(member: Member, identity: Identity) -> Member:
 
 def members_by_id(session: Session, ids: list[int]) -> list[Member]:
     """Mentioned members, in the order mentioned, each once."""
-    found = [session.get(Member, i) for i in dict.fromkeys(ids)]
-    return [m for m in found if m is not None]
+    found = members_keyed(session, ids)
+    return [found[i] for i in dict.fromkeys(ids) if i in found]
+
+
+def members_keyed(session: Session, ids) -> dict[int, Member]:
+    """The members with these ids, read in one query (their identities in
+    one more): a listing names the same few people many times."""
+    wanted = sorted(set(ids))
+    return {m.id: m for m in session.exec(select(Member).where(Member.id.in_(wanted)))} if wanted else {}
 
 
 def _build_patient_index(session: Session, _key) -> FuzzyIndex[int]:

@@ -13,9 +13,9 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, literal, select
 from sqlmodel import Session
-from sqlmodel import select as orm_select
 
 from bot.store.models import Facility, Member, VacancyFigure
+from bot.store.queries import members_keyed
 from bot.vacancy.figures import Span, spans
 from bot.vacancy.words import ANY_SEX, SHORT_KIND, needs_list
 
@@ -128,8 +128,7 @@ def query(session: Session, f: Filters, now: datetime, freshness_hours: float, l
     ids = [r[0] for r in shown] + [r[0] for r in stale_shown]
     facilities = {fac.id: fac for fac in session.connection().execute(select(FAC).where(FAC.c.id.in_(ids)))} if ids else {}
     contact_ids = {fac.contact_member_id for fac in facilities.values() if fac.contact_member_id}
-    members = ({m.id: m for m in session.exec(orm_select(Member).where(Member.id.in_(contact_ids)))}
-               if contact_ids else {})
+    members = members_keyed(session, contact_ids)
     details = _details(session, f, [r[0] for r in shown], cutoff)
 
     rows = []
