@@ -99,30 +99,48 @@ def _figure_conditions(f: Filters) -> list:
     return conds
 
 
-def _grouped(session: Session, f: Filters, fresh: bool, cutoff: datetime):
-    conds = _figure_conditions(f) + [FIG.c.confirmed_at >= cutoff if fresh else FIG.c.confirmed_at < cutoff]
+def _board_group(session: Session):
+    """The GROUP BY key. On SQLite it is `facility_id + 0`: grouped by the
+    plain column, the planner (with ANALYZE's statistics) skip-scans the
+    unique (facility_id, night) index to get the groups in order, reading
+    every facility's nights (6 ms at 2,000 facilities), instead of the
+    covering `ix_vacancyfigure_board` range on the nights asked (1.6 ms)."""
+    if session.get_bind().dialect.name == "sqlite":
+        return FIG.c.facility_id + 0
+    return FIG.c.facility_id
+
+
+def _grouped(session: Session, f: Filters, cutoff: datetime) -> tuple[list, list]:
+    """Each facility with a free bed on the nights asked, in one pass over
+    the figures: (fit, stale). A fit row is (facility, fewest beds, most
+    beds, first night, nights, oldest confirmation) over its fresh figures;
+    a stale row has the newest old confirmation last."""
+    fresh = FIG.c.confirmed_at >= cutoff
     facility_conds = _facility_conditions(f)
     source = FIG.join(FAC, FAC.c.id == FIG.c.facility_id) if facility_conds else FIG
-    query = (select(FIG.c.facility_id, func.min(FIG.c.beds), func.max(FIG.c.beds), func.min(FIG.c.night),
-                    func.count(), func.min(FIG.c.confirmed_at) if fresh else func.max(FIG.c.confirmed_at))
-             .select_from(source).where(*conds, *facility_conds).group_by(FIG.c.facility_id))
-    if fresh and f.explicit:
-        query = query.having(func.count() == f.night_count)
-    return session.connection().execute(query).all()
+    query = (select(FIG.c.facility_id, func.min(FIG.c.beds).filter(fresh), func.max(FIG.c.beds).filter(fresh),
+                    func.min(FIG.c.night).filter(fresh), func.count().filter(fresh),
+                    func.min(FIG.c.confirmed_at).filter(fresh), func.max(FIG.c.confirmed_at).filter(~fresh))
+             .select_from(source).where(*_figure_conditions(f), *facility_conds).group_by(_board_group(session)))
+    fit, stale = [], []
+    for r in session.connection().execute(query):
+        if r[4] and (not f.explicit or r[4] == f.night_count):
+            fit.append(r[:6])
+        elif r[6] is not None:
+            stale.append((r[0], r[6]))
+    return fit, stale
 
 
 def query(session: Session, f: Filters, now: datetime, freshness_hours: float, limit: int = 15,
           stale_limit: int = 5) -> Board:
     cutoff = now - timedelta(hours=freshness_hours)
-    fit = _grouped(session, f, True, cutoff)
+    fit, stale = _grouped(session, f, cutoff)
     if f.explicit:  # most beds on the tightest night first
         fit.sort(key=lambda r: (-r[1], r[0]))
     else:  # the soonest free night first
         fit.sort(key=lambda r: (r[3], -r[2], r[0]))
     shown = fit[:limit]
-    fit_ids = {r[0] for r in fit}
-    stale = [r for r in _grouped(session, f, False, cutoff) if r[0] not in fit_ids]
-    stale.sort(key=lambda r: (-r[5].timestamp() if r[5] else 0, r[0]))
+    stale.sort(key=lambda r: (-r[1].timestamp(), r[0]))
     stale_shown = stale[:stale_limit]
 
     ids = [r[0] for r in shown] + [r[0] for r in stale_shown]
@@ -142,7 +160,7 @@ def query(session: Session, f: Filters, now: datetime, freshness_hours: float, l
                 ask[key] = value
         rows.append(Row(fac.id, fac.name, fac.area, fac.kind, SHORT_KIND.get(fac.kind, fac.kind), fac.phone,
                         needs_list(fac.accepts), members.get(fac.contact_member_id), r[5], span_list, ask))
-    stale_rows = [Stale(r[0], facilities[r[0]].name, facilities[r[0]].area, facilities[r[0]].phone, r[5])
+    stale_rows = [Stale(r[0], facilities[r[0]].name, facilities[r[0]].area, facilities[r[0]].phone, r[1])
                   for r in stale_shown]
     return Board(f, rows, len(fit), stale_rows, len(stale))
 
