@@ -97,8 +97,27 @@ class FuzzyIndex(Generic[T]):
                  ident: Callable[[T], int] | None = None, code_prefix: str = ""):
         """`code_prefix` (needs `ident`): items are also found by their
         code, the prefix and the id (`P-0007` for patient 7)."""
-        items = list(items)
-        normalised = [sorted({n for n in (normalise(k) for k in keys(item) if k) if n}) for item in items]
+        self._build(((item, keys(item)) for item in items), ident, code_prefix)
+
+    @classmethod
+    def of_pairs(cls, pairs: Iterable[tuple[T, Iterable[str]]], ident: Callable[[T], int] | None = None,
+                 code_prefix: str = "") -> "FuzzyIndex[T]":
+        """The same from (item, its keys) pairs, read as they come: a big
+        index built from a query never holds all its rows at once."""
+        index: FuzzyIndex[T] = cls.__new__(cls)
+        index._build(pairs, ident, code_prefix)
+        return index
+
+    def _build(self, pairs: Iterable[tuple[T, Iterable[str]]], ident: Callable[[T], int] | None,
+               code_prefix: str) -> None:
+        items: list[T] = []
+        normalised: list[list[str]] = []
+        # Equal keys share one string: names and readings repeat (佐藤, 和子,
+        # サトウカズコ), and the keys are most of a big index's memory.
+        shared: dict[str, str] = {}
+        for item, item_keys in pairs:
+            items.append(item)
+            normalised.append(sorted({shared.setdefault(n, n) for n in (normalise(k) for k in item_keys if k) if n}))
         self._fill(items, normalised, code_prefix, [ident(i) for i in items] if ident else None)
 
     def _fill(self, items: list[T], keys: list[list[str]], code_prefix: str, ids: list[int] | None) -> None:
@@ -107,27 +126,38 @@ class FuzzyIndex(Generic[T]):
         self._keys: list[str] = []
         self._owner = array("i")
         self._first_key = array("i")  # item i's keys are _keys[_first_key[i]:_first_key[i + 1]]
-        # key -> its items, as a tuple: tuples of plain ints are smaller than
-        # lists and are left alone by the garbage collector.
-        self._exact: dict[str, tuple[int, ...]] = {}
-        for i, item_keys in enumerate(keys):
+        for item_keys in keys:
             self._first_key.append(len(self._keys))
             for key in item_keys:
                 self._keys.append(key)
-                self._owner.append(i)
-                self._exact[key] = (*self._exact.get(key, ()), i)
+                self._owner.append(len(self._first_key) - 1)
         self._first_key.append(len(self._keys))
         self._ids = array("q", ids) if ids is not None else None
+        # A small index finds exact keys in a dict; a big one through the
+        # inverted index below (a dict of 200,000 keys with a tuple each was
+        # 23 MB of the patient index's 37, in every process).
+        self._exact: dict[str, tuple[int, ...]] | None = None
         self._pieces: dict[str, array] | None = None
-        if len(self._keys) >= self.PIECES_FROM:
-            # Each posting lists its keys shortest first (then in item order),
-            # the order results are offered in, so a search stops early.
-            pieces: dict[str, list[int]] = {}
-            for position in sorted(range(len(self._keys)), key=lambda p: len(self._keys[p])):
-                key = self._keys[position]
-                for piece in _pieces(key):
-                    pieces.setdefault(piece, []).append(position)
-            self._pieces = {piece: array("i", posting) for piece, posting in pieces.items()}
+        if len(self._keys) < self.PIECES_FROM:
+            self._exact = {}
+            for position, key in enumerate(self._keys):
+                self._exact[key] = (*self._exact.get(key, ()), self._owner[position])
+            return
+        # Each posting lists its keys shortest first (then in item order),
+        # the order results are offered in, so a search stops early. Built
+        # straight into arrays: lists of 1.8 million int objects first made
+        # the process 60 MB bigger for good (freed, but not given back).
+        by_length: dict[int, array] = {}
+        for position, key in enumerate(self._keys):
+            by_length.setdefault(len(key), array("i")).append(position)
+        self._pieces = {}
+        for length in sorted(by_length):
+            for position in by_length[length]:
+                for piece in _pieces(self._keys[position]):
+                    posting = self._pieces.get(piece)
+                    if posting is None:
+                        posting = self._pieces[piece] = array("i")
+                    posting.append(position)
 
     def only(self, ids: Iterable[int]) -> "FuzzyIndex[T]":
         """A small index of the items with these ids (needs `ident`)."""
@@ -149,7 +179,36 @@ class FuzzyIndex(Generic[T]):
 
     def exact(self, query: str) -> list[T]:
         """Items with a key equal to `query` once both are normalised."""
-        return [self.items[i] for i in self._exact.get(normalise(query), ())]
+        return [self.items[i] for i in self._equal(normalise(query))]
+
+    def _equal(self, q: str) -> list[int]:
+        """The items with a key equal to `q` (normalised), in item order."""
+        if self._exact is not None:
+            return list(self._exact.get(q, ()))
+        posting = self._rarest(q)
+        if not posting:
+            return []
+        # Keys of q's length sit together in a posting (shortest first).
+        keys, owner = self._keys, self._owner
+        start = bisect_left(posting, len(q), key=lambda p: len(keys[p]))
+        found: dict[int, None] = {}
+        for p in posting[start:]:
+            key = keys[p]
+            if len(key) != len(q):
+                break
+            if key == q:
+                found[owner[p]] = None
+        return list(found)
+
+    def _rarest(self, q: str) -> array | None:
+        """The shortest posting among q's pieces; None if a piece is in no key."""
+        postings = []
+        for piece in _pieces(q) if len(q) > 1 else (q,):
+            posting = self._pieces.get(piece)
+            if posting is None:
+                return None
+            postings.append(posting)
+        return min(postings, key=len)
 
     def search(self, query: str, limit: int = 5, fuzzy: bool = True) -> Match[T]:
         # No name is this long: a pasted page would only cost time to fold and score.
@@ -161,9 +220,9 @@ class FuzzyIndex(Generic[T]):
             if code is not None:
                 found = self._position(int(code.rpartition("-")[2]))
                 return Match("none", query) if found is None else Match("one", query, [self.items[found]])
-        exact = self._exact.get(q)
+        exact = self._equal(q)
         if exact:
-            return self._decide(query, list(exact), limit)
+            return self._decide(query, exact, limit)
         # Shorter keys first: "山田" prefers 山田花子 over 山田川ホーム.
         contains = self._holding(q, limit + 1)
         if contains:
@@ -179,14 +238,11 @@ class FuzzyIndex(Generic[T]):
         if self._pieces is None:
             ranked = sorted((len(key), owner[p]) for p, key in enumerate(keys) if q in key)
             return self._unique(i for _, i in ranked)
-        postings = []
-        for piece in _pieces(q) if len(q) > 1 else (q,):
-            posting = self._pieces.get(piece)
-            if posting is None:
-                return []
-            postings.append(posting)
+        posting = self._rarest(q)
+        if posting is None:
+            return []
         found: dict[int, None] = {}
-        for p in min(postings, key=len):
+        for p in posting:
             if q in keys[p]:
                 found[owner[p]] = None
                 if len(found) >= enough:

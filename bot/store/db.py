@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import Session, create_engine
 
 if TYPE_CHECKING:
+    from alembic.config import Config
+
     from bot.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -344,7 +344,11 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         session.close()
 
 
-def alembic_config(engine: Engine) -> Config:
+def alembic_config(engine: Engine) -> "Config":
+    # Imported here: Alembic is 10 MB of memory that a serving process,
+    # which migrates once at start-up, need not load again.
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
@@ -357,6 +361,8 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     processes starting together on an empty database run the migrations
     once: the others wait, then find nothing to do. Migrations are not
     bound by the request timeouts (a big table may take minutes)."""
+    from alembic import command
+
     cfg = alembic_config(engine)
     with engine.connect() as conn:
         conn.execution_options(**{UNBOUNDED: True})

@@ -60,9 +60,13 @@ def members_keyed(session: Session, ids) -> dict[int, Member]:
 def _build_patient_index(session: Session, _key) -> FuzzyIndex[int]:
     # The items are the ids alone, not rows or names: at 100,000 patients
     # that is the difference between about 40 and 80 MB in every process.
-    rows = session.exec(select(Patient.id, Patient.name, Patient.kana).order_by(Patient.id)).all()
-    names = {patient_id: (name, kana) for patient_id, name, kana in rows}
-    return FuzzyIndex(list(names), keys=names.__getitem__, ident=int, code_prefix="P")
+    # Streamed: 100,000 rows held at once left the process 20 MB bigger for good.
+    # (The option on the statement: on the connection it would stay for the
+    # rest of the transaction, and PostgreSQL cannot open a cursor for a SAVEPOINT.)
+    rows = session.connection().execute(
+        select(Patient.id, Patient.name, Patient.kana).order_by(Patient.id).execution_options(yield_per=2000))
+    return FuzzyIndex.of_pairs(((patient_id, (name, kana)) for patient_id, name, kana in rows),
+                               ident=int, code_prefix="P")
 
 
 _patient_indexes = PerDatabase(Patient, _build_patient_index)
