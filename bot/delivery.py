@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import and_, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
@@ -90,6 +90,22 @@ def claim(engine, kind: str, subject: str, slot: str, at: datetime) -> int:
             )).values(status="pending", attempts=DELIVERY.c.attempts + 1, claimed_at=at)
             .returning(DELIVERY.c.attempts)).first()
         return retry[0] if retry else 0
+
+
+def settled(session: Session, kind: str, keys: list[tuple[str, str]]) -> dict[tuple[str, str], bool]:
+    """Of these (subject, slot) keys of `kind`, those the table holds:
+    True if no caller can claim it any more (sent, skipped, or failed for
+    good), False if a retry or a lease may still hand it on. A tick reads
+    this once per job instead of trying to claim every item again each
+    minute: the ones already recorded, most of them after the first tick."""
+    found: dict[tuple[str, str], bool] = {}
+    for start in range(0, len(keys), 500):
+        rows = session.connection().execute(
+            select(DELIVERY.c.subject, DELIVERY.c.slot, DELIVERY.c.status, DELIVERY.c.attempts)
+            .where(DELIVERY.c.kind == kind, tuple_(DELIVERY.c.subject, DELIVERY.c.slot).in_(keys[start:start + 500])))
+        for subject, slot, status, attempts in rows:
+            found[(subject, slot)] = status in ("sent", "skipped") or (status == "failed" and attempts >= MAX_ATTEMPTS)
+    return found
 
 
 def record_skip(engine, kind: str, subject: str, slot: str, at: datetime, reason: str) -> bool:

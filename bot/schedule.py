@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Iterable
 
 from bot.calendar import at_local, end_of_quiet_hours, in_quiet_hours, is_day_off, next_working_day
-from bot.delivery import Outcome, Send, record_skip, send_once
+from bot.delivery import Outcome, Send, record_skip, send_once, settled
 from bot.jobs import SEND, SKIP, Due, Job, JobEnv
 from bot.store.db import session_scope
 
@@ -71,16 +71,20 @@ def tick(runtime, at: datetime, send: Send, jobs: Iterable[Job] | None = None) -
         try:
             with session_scope(runtime.engine) as session:
                 items = list(job.due(JobEnv(session, settings, forms, job.lookback(settings)), at))
+                recorded = settled(session, job.kind, [(item.subject, item.slot) for item in items])
         except Exception:  # one feature's bug must not stop the others' messages
             log.exception("job %s could not say what is due", job.kind)
             report.failed.append(f"{job.kind} (due)")
             continue
         for item in items:
-            _deliver(runtime.engine, settings, job, item, at, send, report)
+            _deliver(runtime.engine, settings, job, item, at, send, report, recorded.get((item.subject, item.slot)))
     return report
 
 
-def _deliver(engine, settings, job: Job, item: Due, at: datetime, send: Send, report: TickReport) -> None:
+def _deliver(engine, settings, job: Job, item: Due, at: datetime, send: Send, report: TickReport,
+             recorded: bool | None) -> None:
+    """`recorded`: None if the delivery table has no row for the item yet,
+    True if its row is settled, False if it may still be claimed."""
     placed = placed_at(job, item.due_at, settings)
     if placed is None or placed > at:
         return  # a skipped day off, or moved to a working day still ahead
@@ -92,12 +96,15 @@ def _deliver(engine, settings, job: Job, item: Due, at: datetime, send: Send, re
     too_late = item.deadline is not None and at >= item.deadline
     if late > grace or too_late:
         reason = f"past its deadline {item.deadline}" if too_late else f"late {late} > grace {grace}"
-        if record_skip(engine, job.kind, item.subject, item.slot, at, reason):
+        if recorded is None and record_skip(engine, job.kind, item.subject, item.slot, at, reason):
             log.info("skipped %s: %s late, grace is %s", name, late, grace)
             report.skipped.append(name)
         return
     if job.quiet and in_quiet_hours(at, settings):
         report.deferred.append(name)  # not claimed: a later tick sends it
+        return
+    if recorded:
+        report.taken.append(name)  # sent (or given up) by an earlier tick or another process
         return
     outcome = send_once(engine, (job.kind, item.subject, item.slot), item.message, send, at)
     _note(report, name, outcome)
