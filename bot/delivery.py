@@ -48,13 +48,12 @@ LEASE = timedelta(minutes=10)  # a `pending` claim older than this was abandoned
 DELIVERY = Delivery.__table__
 
 
-def _insert(session: Session, values: dict):
+def _insert(session: Session, rows: dict | list[dict]):
     dialect = session.get_bind().dialect.name
     module = postgresql if dialect == "postgresql" else sqlite
-    # RETURNING says whether the row was inserted (rowcount is -1 on psycopg
-    # once SQLAlchemy adds its own RETURNING).
-    return module.insert(DELIVERY).values(**values).on_conflict_do_nothing(
-        index_elements=["kind", "subject", "slot"]).returning(DELIVERY.c.id)
+    # RETURNING (added by the caller) says which rows were inserted: rowcount
+    # is -1 on psycopg once SQLAlchemy adds its own RETURNING.
+    return module.insert(DELIVERY).values(rows).on_conflict_do_nothing(index_elements=["kind", "subject", "slot"])
 
 
 def _key(kind: str, subject: str, slot: str):
@@ -77,7 +76,8 @@ def claim(engine, kind: str, subject: str, slot: str, at: datetime) -> int:
     first, more for a retry; 0 (falsy) if it is not this caller's to send."""
     with session_scope(engine) as session:
         inserted = session.connection().execute(_insert(session, dict(
-            kind=kind, subject=subject, slot=slot, status="pending", attempts=1, created_at=at, claimed_at=at)))
+            kind=kind, subject=subject, slot=slot, status="pending", attempts=1, created_at=at, claimed_at=at))
+            .returning(DELIVERY.c.id))
         if inserted.first() is not None:
             return 1
         # The conditions sit in the UPDATE itself, so of two processes
@@ -108,13 +108,16 @@ def settled(session: Session, kind: str, keys: list[tuple[str, str]]) -> dict[tu
     return found
 
 
-def record_skip(engine, kind: str, subject: str, slot: str, at: datetime, reason: str) -> bool:
-    """Mark a message that will never be sent; True only for the caller that
-    recorded it, so it is logged once."""
+def record_skips(engine, kind: str, skips: list[tuple[str, str, str]], at: datetime) -> set[tuple[str, str]]:
+    """Mark messages that will never be sent, from (subject, slot, reason),
+    in one statement: the keys this caller recorded, so each is logged once."""
+    rows = [dict(kind=kind, subject=subject, slot=slot, status="skipped", attempts=0, created_at=at, claimed_at=at,
+                 last_error=reason[:256]) for subject, slot, reason in skips]
+    if not rows:
+        return set()
     with session_scope(engine) as session:
-        return session.connection().execute(_insert(session, dict(
-            kind=kind, subject=subject, slot=slot, status="skipped", attempts=0, created_at=at, claimed_at=at,
-            last_error=reason[:256]))).first() is not None
+        inserted = session.connection().execute(_insert(session, rows).returning(DELIVERY.c.subject, DELIVERY.c.slot))
+        return {(subject, slot) for subject, slot in inserted}
 
 
 def finish(engine, kind: str, subject: str, slot: str, at: datetime, error: str | None,

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Iterable
 
 from bot.calendar import at_local, end_of_quiet_hours, in_quiet_hours, is_day_off, next_working_day
-from bot.delivery import Outcome, Send, record_skip, send_once, settled
+from bot.delivery import Outcome, Send, record_skips, send_once, settled
 from bot.jobs import SEND, SKIP, Due, Job, JobEnv
 from bot.store.db import session_scope
 
@@ -76,40 +76,69 @@ def tick(runtime, at: datetime, send: Send, jobs: Iterable[Job] | None = None) -
             log.exception("job %s could not say what is due", job.kind)
             report.failed.append(f"{job.kind} (due)")
             continue
-        for item in items:
-            _deliver(runtime.engine, settings, job, item, at, send, report, recorded.get((item.subject, item.slot)))
+        skips, sends = _sort_out(settings, job, items, at, recorded, report)
+        _skip(runtime.engine, job, skips, at, report)
+        _send(runtime.engine, job, sends, at, send, report)
     return report
 
 
-def _deliver(engine, settings, job: Job, item: Due, at: datetime, send: Send, report: TickReport,
-             recorded: bool | None) -> None:
-    """`recorded`: None if the delivery table has no row for the item yet,
-    True if its row is settled, False if it may still be claimed."""
-    placed = placed_at(job, item.due_at, settings)
-    if placed is None or placed > at:
-        return  # a skipped day off, or moved to a working day still ahead
-    # Lateness counts from when the item may go: one held by the night is
-    # not "late" for having waited.
-    release = end_of_quiet_hours(placed, settings) if job.quiet else placed
-    name = f"{job.kind}/{item.subject}/{item.slot}"
-    late, grace = at - release, job.grace(settings)
-    too_late = item.deadline is not None and at >= item.deadline
-    if late > grace or too_late:
-        reason = f"past its deadline {item.deadline}" if too_late else f"late {late} > grace {grace}"
-        if recorded is None and record_skip(engine, job.kind, item.subject, item.slot, at, reason):
-            log.info("skipped %s: %s late, grace is %s", name, late, grace)
-            report.skipped.append(name)
-        return
-    if job.quiet and in_quiet_hours(at, settings):
-        report.deferred.append(name)  # not claimed: a later tick sends it
-        return
-    if recorded:
-        report.taken.append(name)  # sent (or given up) by an earlier tick or another process
-        return
-    outcome = send_once(engine, (job.kind, item.subject, item.slot), item.message, send, at)
-    _note(report, name, outcome)
-    if outcome.error is None and not outcome.taken and late > LATE_ENOUGH_TO_LOG:
-        log.info("sent %s late by %s", name, late)
+# Skips are final, so many are recorded in one statement.
+SKIP_BATCH = 500
+
+
+def _sort_out(settings, job: Job, items: list[Due], at: datetime, recorded: dict[tuple[str, str], bool],
+              report: TickReport) -> tuple[list[tuple[Due, str, str]], list[tuple[Due, timedelta]]]:
+    """Which items to record as skipped (with the reason) and which to send
+    now, by the rules every timed message shares. `recorded` is `settled`'s answer."""
+    skips, sends = [], []
+    for item in items:
+        placed = placed_at(job, item.due_at, settings)
+        if placed is None or placed > at:
+            continue  # a skipped day off, or moved to a working day still ahead
+        # Lateness counts from when the item may go: one held by the night is
+        # not "late" for having waited.
+        release = end_of_quiet_hours(placed, settings) if job.quiet else placed
+        late, grace = at - release, job.grace(settings)
+        too_late = item.deadline is not None and at >= item.deadline
+        key = (item.subject, item.slot)
+        if late > grace or too_late:
+            if key not in recorded:  # else recorded already, skipped or not
+                reason = f"past its deadline {item.deadline}" if too_late else f"late {late} > grace {grace}"
+                skips.append((item, reason, f"{late} late, grace is {grace}"))
+        elif job.quiet and in_quiet_hours(at, settings):
+            report.deferred.append(_name(job, item))  # not claimed: a later tick sends it
+        elif recorded.get(key):
+            report.taken.append(_name(job, item))  # sent (or given up) by an earlier tick or another process
+        else:
+            sends.append((item, late))
+    return skips, sends
+
+
+def _name(job: Job, item: Due) -> str:
+    return f"{job.kind}/{item.subject}/{item.slot}"
+
+
+def _skip(engine, job: Job, skips: list[tuple[Due, str, str]], at: datetime, report: TickReport) -> None:
+    for start in range(0, len(skips), SKIP_BATCH):
+        batch = skips[start:start + SKIP_BATCH]
+        mine = record_skips(engine, job.kind, [(item.subject, item.slot, reason) for item, reason, _ in batch], at)
+        for item, _reason, lateness in batch:
+            if (item.subject, item.slot) in mine:
+                log.info("skipped %s: %s", _name(job, item), lateness)
+                report.skipped.append(_name(job, item))
+
+
+def _send(engine, job: Job, sends: list[tuple[Due, timedelta]], at: datetime, send: Send,
+          report: TickReport) -> None:
+    # Claimed one at a time, just before each send: a process killed
+    # mid-tick leaves only the message in flight `pending` (for the lease);
+    # another process takes every other one at its next tick.
+    for item, late in sends:
+        name = _name(job, item)
+        outcome = send_once(engine, (job.kind, item.subject, item.slot), item.message, send, at)
+        _note(report, name, outcome)
+        if outcome.error is None and not outcome.taken and late > LATE_ENOUGH_TO_LOG:
+            log.info("sent %s late by %s", name, late)
 
 
 def _note(report: TickReport, name: str, outcome: Outcome) -> None:
