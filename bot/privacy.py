@@ -7,8 +7,8 @@ import hashlib
 import json
 from datetime import timezone
 
+from sqlalchemy import bindparam, text
 from sqlalchemy import event as orm_event
-from sqlalchemy import text
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, select
 
@@ -30,13 +30,14 @@ def may_register(ctx: Context) -> bool:
             or any(f"{i.platform}:{i.external_id}" in rules.registrars for i in ctx.member.identities))
 
 
+# Built once (statements run on almost every request; see store.queries).
+_IN_TEAM = select(CareTeamMember.id).where(CareTeamMember.patient_id == bindparam("patient"),
+                                           CareTeamMember.member_id == bindparam("member"))
+_CHAIN_HEAD = select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
+
+
 def in_care_team(session: Session, patient: Patient, member_id: int) -> bool:
-    row = session.exec(
-        select(CareTeamMember.id).where(
-            CareTeamMember.patient_id == patient.id, CareTeamMember.member_id == member_id
-        )
-    ).first()
-    return row is not None
+    return session.exec(_IN_TEAM, params={"patient": patient.id, "member": member_id}).first() is not None
 
 
 def may_access_notes(ctx: Context, patient: Patient) -> bool:
@@ -84,7 +85,7 @@ def _chain_pending(session: OrmSession) -> None:
     if session.get_bind().dialect.name == "postgresql":
         # Serialise chain writers until commit so no two rows share a parent.
         session.execute(text("SELECT pg_advisory_xact_lock(727001)"))
-    last = session.execute(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)).scalar()
+    last = session.execute(_CHAIN_HEAD).scalar()
     for _savepoint, row in pending:
         row.prev_hash = last or GENESIS
         row.hash = last = chain_hash(row)

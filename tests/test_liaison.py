@@ -150,6 +150,23 @@ def test_list_is_ephemeral_newest_first_and_limited(bot):
     assert "数字" in bot.sim.command("/liaison", "山田 list たくさん").text
 
 
+def test_list_shows_each_notes_author_and_acknowledgement_count(bot):
+    """The counts and authors are read for the whole list at once: each
+    note must still get its own."""
+    bot.sim.command("/liaison", "山田 一件目")
+    bot.clock.advance(minutes=5)
+    bot.sim.command("/liaison", "山田 二件目", user="U0DEMODR1")
+    _post_for(bot, 2)
+    with bot.session() as s:
+        first, second = s.exec(select(Note).order_by(Note.id)).all()
+    bot.sim.click("note_ack", str(first.id), user="U0DEMONS1")
+    bot.sim.click("note_ack", str(first.id), user="U0DEMODR1")
+    listing = bot.sim.command("/liaison", "山田 list").json()["text"]
+    line_of = {word: next(line for line in listing.splitlines() if word in line) for word in ("一件目", "二件目")}
+    assert "<@U0DEMOCM1>" in line_of["一件目"] and "（確認2）" in line_of["一件目"], listing
+    assert "<@U0DEMODR1>" in line_of["二件目"] and "（確認0）" in line_of["二件目"], listing
+
+
 def test_non_team_member_cannot_write_or_list_and_learns_nothing(bot):
     for text in ("小林 発熱あり", "小林 list", "P-0003 訪問"):
         r = bot.sim.command("/liaison", text, user="U0DEMOCM1")

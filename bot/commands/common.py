@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from sqlalchemy import bindparam
 from sqlmodel import select
 
 from bot.context import Context
@@ -61,13 +62,16 @@ def patient_label(ctx: Context, patient: Patient) -> str:
     return f"{patient.code} {initials(patient)}{area}"
 
 
+_TEAMS_PATIENTS = select(CareTeamMember.patient_id).where(CareTeamMember.member_id == bindparam("member"))
+
+
 def visible_patients(ctx: Context) -> set[int] | None:
     """Who this member may find at all: everyone for admins (None), else
     their own care teams' patients (outsiders learn nothing, not even that
     a name exists)."""
     if is_admin(ctx):
         return None
-    return set(ctx.session.exec(select(CareTeamMember.patient_id).where(CareTeamMember.member_id == ctx.member.id)))
+    return set(ctx.session.exec(_TEAMS_PATIENTS, params={"member": ctx.member.id}))
 
 
 def _audit_hidden(ctx: Context, unfiltered) -> None:

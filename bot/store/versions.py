@@ -16,7 +16,7 @@ import threading
 import weakref
 from typing import Callable, Generic, Hashable, TypeVar
 
-from sqlalchemy import event, inspect, text
+from sqlalchemy import bindparam, event, inspect, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, select
@@ -36,10 +36,13 @@ WATCHED: dict[type, tuple[str, ...]] = {
 _BUMPED = "renkei_bumped_versions"  # in session.info: this transaction changed a watched table
 
 
+_VERSION = select(TableVersion.version).where(TableVersion.name == bindparam("name"))  # built once: per request
+
+
 def version(session: Session, model: type) -> int | None:
     """The table's version now; None if it has no row (then nothing may be
     cached: the caller rebuilds every time, slow but never stale)."""
-    return session.exec(select(TableVersion.version).where(TableVersion.name == model.__tablename__)).first()
+    return session.exec(_VERSION, params={"name": model.__tablename__}).first()
 
 
 def _changed(obj: object) -> bool:
