@@ -56,6 +56,7 @@ def posted_values(env, note: Note) -> dict[str, Any]:
         "team": [m for m in care_team(env.session, patient) if m.id != note.author_id] if urgent else [],
         "note": note, "code": patient.code, "initials": initials(patient),
         "form_title": form_title(env.forms, note), "urgency": note.urgency,
-        "author": env.session.get(Member, note.author_id), "ack_count": ack_counts(env.session, [note.id]).get(note.id, 0),
+        "author": env.session.get(Member, note.author_id),
+        "ack_count": ack_counts(env.session, [note.id]).get(note.id, 0),
         "full": full, "fields": note_fields(env.forms.get(note.form_id), note) if full else [],
     }

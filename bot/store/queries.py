@@ -56,10 +56,18 @@ def members_by_id(session: Session, ids: list[int]) -> list[Member]:
 
 
 def members_keyed(session: Session, ids) -> dict[int, Member]:
-    """The members with these ids, read in one query (their identities in
-    one more): a listing names the same few people many times."""
-    wanted = sorted(set(ids))
-    return {m.id: m for m in session.exec(select(Member).where(Member.id.in_(wanted)))} if wanted else {}
+    """The members with these ids: those the session already holds (the
+    acting member, most often) as they are, the rest in one query (their
+    identities in one more). A listing names the same few people many times."""
+    found: dict[int, Member] = {}
+    for member_id in set(ids):
+        held = session.identity_map.get(session.identity_key(Member, member_id))
+        if held is not None:
+            found[member_id] = held
+    missing = sorted(set(ids) - set(found))
+    if missing:
+        found.update((m.id, m) for m in session.exec(select(Member).where(Member.id.in_(missing))))
+    return found
 
 
 def _build_patient_index(session: Session, _key) -> FuzzyIndex[int]:

@@ -36,7 +36,8 @@ WATCHED: dict[type, tuple[str, ...]] = {
 _BUMPED = "renkei_bumped_versions"  # in session.info: this transaction changed a watched table
 
 
-_VERSION = select(TableVersion.version).where(TableVersion.name == bindparam("name"))  # built once: per request
+# Built once: it runs on every command that looks something up (see store.queries).
+_VERSION = select(TableVersion.version).where(TableVersion.name == bindparam("name"))
 
 
 def version(session: Session, model: type) -> int | None:
