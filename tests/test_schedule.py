@@ -147,6 +147,34 @@ def test_failed_send_is_retried_on_a_later_tick(bot):
     assert len(dms(bot)) == 1
 
 
+def test_delivery_rows_are_read_once_as_settled_or_still_claimable(bot):
+    from bot import delivery
+
+    rows = {"sent": ("sent", 1), "skipped": ("skipped", 0), "given-up": ("failed", delivery.MAX_ATTEMPTS),
+            "retry": ("failed", 1), "in-flight": ("pending", 1)}
+    with bot.session() as s:
+        for subject, (status, attempts) in rows.items():
+            s.add(Delivery(kind="k", subject=subject, slot="1", status=status, attempts=attempts,
+                           created_at=at("2026-11-26T08:00"), claimed_at=at("2026-11-26T08:00")))
+        s.add(Delivery(kind="other", subject="sent", slot="2", status="sent", attempts=1,
+                       created_at=at("2026-11-26T08:00"), claimed_at=at("2026-11-26T08:00")))
+        s.commit()
+        keys = [(subject, "1") for subject in rows] + [("never", "1"), ("sent", "2")]
+        assert delivery.settled(s, "k", keys) == {
+            ("sent", "1"): True, ("skipped", "1"): True, ("given-up", "1"): True,
+            ("retry", "1"): False, ("in-flight", "1"): False}
+
+
+def test_a_later_tick_finds_a_sent_prompt_settled_without_claiming_it_again(bot, monkeypatch):
+    assert len(tick(bot, at("2026-11-26T08:30")).sent) == 1
+    claims = []
+    monkeypatch.setattr(schedule, "send_once", lambda *a, **k: claims.append(a))
+    report = tick(bot, at("2026-11-26T08:31"))
+    assert report.sent == [] and report.taken == [f"vacancy.freshness/{prompt_subject(bot)}/2026-11-26"]
+    assert claims == []
+    assert len(dms(bot)) == 1
+
+
 def test_two_processes_racing_the_same_tick_send_once(bot):
     with bot.session() as s:  # more recipients: staff for every facility
         for user in ("U0DEMONS1", "U0DEMODR1"):
