@@ -60,3 +60,26 @@ def test_an_index_built_inside_a_rolled_back_rename_is_not_kept(bot):
     with session_scope(engine) as s:
         index = patient_index(s)
         assert index.exact("幻 太郎") == [] and index.exact("髙橋 花")
+
+
+def test_the_plan_overview_kept_by_one_process_follows_another_process_s_changes(db_url, fake, clock):
+    """`/plan` is cached per process while the tasks and the completion log
+    keep their versions; a completion, an undo or a new due date made by
+    another process shows at once."""
+    one, other = make_bot(db_url, fake, clock), make_bot(db_url, fake, clock)
+    try:
+        one.sim.command("/plan", "add F 市民公開講座を開催する due=12/1")
+        shown = one.sim.command("/plan").text
+        assert "F □□□□□□□□□□ 0/1" in shown and "14日以内の期限 1件" in shown and "12/1(火) F 市民公開講座" in shown
+        assert one.sim.command("/plan").text == shown  # from the cache: nothing changed
+        other.sim.command("/plan", "done 講座")
+        shown = one.sim.command("/plan").text
+        assert "F ■■■■■■■■■■ 1/1" in shown and "市民公開講座" not in shown
+        other.sim.command("/plan", "undo 講座")
+        other.sim.command("/plan", "edit 講座 due=11/1")
+        shown = one.sim.command("/plan").text
+        assert "F □□□□□□□□□□ 0/1" in shown and "期限切れ 1件" in shown and "11/1(日) F 市民公開講座" in shown, shown
+    finally:
+        for bot in (one, other):
+            bot.runtime.background.shutdown(wait=True)
+            bot.runtime.engine.dispose()

@@ -171,27 +171,68 @@ class Overview:
     overdue_count: int = 0
 
 
+def _open_now(year: int, today: date) -> tuple:
+    """This year's tasks due within 14 days (or overdue) and not done for their period."""
+    return (PlanTask.fiscal_year == year, PlanTask.due.is_not(None), PlanTask.due <= today + SOON, ~done_now(today))
+
+
+def _listing(year: int, today: date, late: bool, *columns):
+    which = PlanTask.due < today
+    return select(*columns).where(*_open_now(year, today), which if late else ~which).order_by(PlanTask.due,
+                                                                                                PlanTask.id)
+
+
+@dataclass(frozen=True)
+class _Shown:
+    """A reply's overview as ids and numbers: what the plan's tables decide."""
+    progress: tuple[tuple[str, int, int], ...]
+    soon: tuple[int, ...]
+    overdue: tuple[int, ...]
+    soon_count: int
+    overdue_count: int
+
+
+def _shown(session: Session, key: tuple[int, date, int]) -> _Shown:
+    year, today, shown = key
+    late = PlanTask.due < today
+    overdue_count, soon_count = session.exec(select(
+        func.count(PlanTask.id).filter(late), func.count(PlanTask.id).filter(~late)).where(
+        *_open_now(year, today))).one()
+    soon, overdue = (tuple(session.exec(_listing(year, today, which, PlanTask.id).limit(shown)))
+                     for which in (False, True))
+    return _Shown(tuple(progress(session, year, today)), soon, overdue, soon_count, overdue_count)
+
+
+# Kept per process while no task and no completion changed (one version
+# read): `/plan` is asked far more often than the plan changes, and its
+# counts read the whole year's tasks and log. One entry per day and size.
+_overviews = PerDatabase((PlanTask, PlanCompletion), _shown)
+
+
 def overview(session: Session, year: int, today: date, shown: int | None = None) -> Overview:
     """Per category done/total (a recurring task counts as done for the
     current period), what is due within 14 days and what is overdue: all
     of it, or the first `shown` of each list with the counts (a reply shows
     ten; building thousands of tasks to count them was most of its time)."""
-    open_now = (PlanTask.fiscal_year == year, PlanTask.due.is_not(None), PlanTask.due <= today + SOON,
-                ~done_now(today))
-    late = PlanTask.due < today
-    overdue_count, soon_count = session.exec(select(
-        func.count(PlanTask.id).filter(late), func.count(PlanTask.id).filter(~late)).where(*open_now)).one()
-    listings = [select(PlanTask).where(*open_now, which).order_by(PlanTask.due, PlanTask.id).limit(shown)
-                for which in (~late, late)]
-    tasks = [list(session.exec(listing)) for listing in listings]
-    if shown is not None:  # a reply's twenty tasks: their owners in one go
-        people = owners_of(session, [t.id for listed in tasks for t in listed])
-    else:  # every task (the weekly job): by subqueries, not thousands of ids to send and plan
-        people = {}
-        for listing in listings:
-            people.update(_owners(session, PlanTaskOwner.task_id.in_(listing.with_only_columns(PlanTask.id))))
-    soon, overdue = ([(t, people.get(t.id, [])) for t in listed] for listed in tasks)
-    return Overview(year, progress(session, year, today), soon, overdue, soon_count, overdue_count)
+    if shown is None:
+        return _whole(session, year, today)
+    ids = _overviews.get(session, (year, today, shown))
+    rows = {t.id: t for t in session.exec(select(PlanTask).where(PlanTask.id.in_(ids.soon + ids.overdue)))}
+    people = owners_of(session, list(rows))
+    soon, overdue = ([(rows[i], people.get(i, [])) for i in listed if i in rows] for listed in (ids.soon, ids.overdue))
+    return Overview(year, list(ids.progress), soon, overdue, ids.soon_count, ids.overdue_count)
+
+
+def _whole(session: Session, year: int, today: date) -> Overview:
+    """Every task in both lists (the weekly job): owners by subqueries, not
+    thousands of ids to send and plan."""
+    listings = [_listing(year, today, late, PlanTask) for late in (False, True)]
+    soon, overdue = (list(session.exec(listing)) for listing in listings)
+    people: dict[int, list[Member]] = {}
+    for listing in listings:
+        people.update(_owners(session, PlanTaskOwner.task_id.in_(listing.with_only_columns(PlanTask.id))))
+    return Overview(year, progress(session, year, today), [(t, people.get(t.id, [])) for t in soon],
+                    [(t, people.get(t.id, [])) for t in overdue], len(soon), len(overdue))
 
 
 def progress(session: Session, year: int, today: date) -> list[tuple[str, int, int]]:

@@ -1,6 +1,6 @@
 """Per-process caches of what is slow to build from a table (the lookup
-indexes of patients, meetings and plan tasks), and how a process learns
-that its copy is out of date.
+indexes of patients, meetings and plan tasks, the plan's overview), and
+how a process learns that its copy is out of date.
 
 Every flush that adds, deletes or changes a looked-up field of a watched
 table bumps that table's row in `tableversion`, in the same transaction.
@@ -21,29 +21,44 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, select
 
-from bot.store.models import Meeting, Patient, PlanTask, TableVersion
+from bot.store.models import Meeting, Patient, PlanCompletion, PlanTask, TableVersion
 
 T = TypeVar("T")
 
 # The tables whose rows are cached, and the fields a cache is built from:
 # a change to any other field (a patient's care level, a meeting's place)
-# leaves the caches as they are.
+# leaves the caches as they are. Each has a row in `tableversion`
+# (migrations 0010 and 0011).
 WATCHED: dict[type, tuple[str, ...]] = {
     Patient: ("code", "name", "kana"),
     Meeting: ("title", "kind", "starts_at"),
-    PlanTask: ("title", "fiscal_year"),
+    PlanTask: ("title", "fiscal_year", "category", "due", "every"),
+    PlanCompletion: ("task_id", "period"),
 }
 _BUMPED = "renkei_bumped_versions"  # in session.info: this transaction changed a watched table
 
 
 # Built once: it runs on every command that looks something up (see store.queries).
 _VERSION = select(TableVersion.version).where(TableVersion.name == bindparam("name"))
+_VERSIONS = select(TableVersion.name, TableVersion.version).where(
+    TableVersion.name.in_(bindparam("names", expanding=True)))
 
 
 def version(session: Session, model: type) -> int | None:
     """The table's version now; None if it has no row (then nothing may be
     cached: the caller rebuilds every time, slow but never stale)."""
     return session.exec(_VERSION, params={"name": model.__tablename__}).first()
+
+
+def versions(session: Session, models: tuple[type, ...]) -> tuple[int, ...] | None:
+    """The versions of several tables in one read; None if one has no row."""
+    if len(models) == 1:
+        current = version(session, models[0])
+        return None if current is None else (current,)
+    found = dict(session.exec(_VERSIONS, params={"names": [m.__tablename__ for m in models]}).all())
+    if len(found) < len(models):
+        return None
+    return tuple(found[m.__tablename__] for m in models)
 
 
 def _changed(obj: object) -> bool:
@@ -67,19 +82,19 @@ def _bump(session: OrmSession, _flush_context) -> None:
 
 class PerDatabase(Generic[T]):
     """One built value per database (engine) and key, kept while the
-    watched table's version is unchanged. Built outside the lock: two
+    watched tables' versions are unchanged. Built outside the lock: two
     requests that find it stale at once may both build, and the later
     one is kept; neither waits for the other."""
 
-    def __init__(self, model: type, build: Callable[[Session, Hashable], T]):
-        self._model = model
+    def __init__(self, models: type | tuple[type, ...], build: Callable[[Session, Hashable], T]):
+        self._models = models if isinstance(models, tuple) else (models,)
         self._build = build
         self._values: "weakref.WeakKeyDictionary[Engine, dict]" = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
 
     def get(self, session: Session, key: Hashable = None) -> T:
         engine = session.get_bind()
-        current = version(session, self._model)
+        current = versions(session, self._models)
         with self._lock:
             cached = self._values.get(engine, {}).get(key)
         if current is not None and cached is not None and cached[0] == current:
