@@ -2,8 +2,8 @@
 
 People complain most about bots that ping on public holidays and at night,
 so every timed message goes through these rules. A day off is a Japanese
-public holiday (the `holidays` package, which follows the Cabinet Office's
-list, substitute holidays included) or the year-end break 12/29-1/3, which
+public holiday (the `jpholiday` package, which follows the Cabinet Office's
+list, substitute and citizens' holidays included) or the year-end break 12/29-1/3, which
 is no public holiday but when offices and most services close. Weekends are
 not days off: home care runs every day, and a team that wants weekday-only
 messages says so in its job.
@@ -18,7 +18,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import holidays
+import jpholiday
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -31,8 +31,8 @@ LONGEST_BREAK = timedelta(days=6)
 
 @lru_cache(maxsize=16)
 def _holidays(year: int) -> frozenset[date]:
-    # holidays.Japan computes a whole year at once; a tick asks every minute.
-    return frozenset(holidays.Japan(years=year).keys())
+    # Computed a year at once; a tick asks every minute.
+    return frozenset(day for day, _name in jpholiday.year_holidays(year))
 
 
 def is_year_end_break(day: date) -> bool:

@@ -50,7 +50,9 @@ class Due:
     subject: str  # who or what it is about, e.g. "facility:3:U123", "note:12"
     slot: str  # which occurrence, e.g. "2026-12-08", or a meeting's start instant
     due_at: datetime  # aware
-    message: Any  # opaque here; handed to the tick's `send`
+    # Opaque here; handed to the tick's `send`. Or a function that builds
+    # it, called only if it is sent (not for an item skipped as too late).
+    message: Any
     # Past this instant the message is no use (a reminder once the meeting
     # has started): recorded as skipped instead of sent late.
     deadline: datetime | None = None

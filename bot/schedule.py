@@ -135,7 +135,8 @@ def _send(engine, job: Job, sends: list[tuple[Due, timedelta]], at: datetime, se
     # another process takes every other one at its next tick.
     for item, late in sends:
         name = _name(job, item)
-        outcome = send_once(engine, (job.kind, item.subject, item.slot), item.message, send, at)
+        message = item.message() if callable(item.message) else item.message
+        outcome = send_once(engine, (job.kind, item.subject, item.slot), message, send, at)
         _note(report, name, outcome)
         if outcome.error is None and not outcome.taken and late > LATE_ENOUGH_TO_LOG:
             log.info("sent %s late by %s", name, late)

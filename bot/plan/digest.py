@@ -64,8 +64,9 @@ def completed(session: Session, since: datetime, until: datetime) -> list[tuple[
     return [(row, task, people[row.member_id]) for row, task in rows]
 
 
-def muted(session: Session, member_id: int) -> bool:
-    return session.exec(select(PlanMute.id).where(PlanMute.member_id == member_id)).first() is not None
+def muted(session: Session) -> set[int]:
+    """The members who turned the overdue DM off (`/plan mute`)."""
+    return set(session.exec(select(PlanMute.member_id)))
 
 
 def overdue_by_owner(overview: tasks.Overview) -> dict[int, tuple[Member, list[PlanTask]]]:
