@@ -112,6 +112,25 @@ def settle_heap() -> None:
     gc.freeze()
 
 
+def limit_malloc_arenas(arenas: int = 2) -> bool:
+    """Ask glibc for at most `arenas` malloc arenas. By default it makes up
+    to eight per core as threads appear (waitress's eight, the scheduler's,
+    the background posts'), and memory freed in one arena is not reused by
+    another: under 16 clients that grew the process by about 24 MB for no
+    speed we could measure (same as `MALLOC_ARENA_MAX=2`, which only works
+    if set before the process starts). Must run before the threads start.
+    False where the C library is not glibc."""
+    import ctypes
+    import ctypes.util
+
+    M_ARENA_MAX = -8  # glibc's malloc.h
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.mallopt(M_ARENA_MAX, arenas))
+    except (OSError, AttributeError):
+        return False
+
+
 def cmd_serve(settings: Settings, args) -> int:
     from bot.app import create_app
     from bot.web import make_wsgi
@@ -120,6 +139,7 @@ def cmd_serve(settings: Settings, args) -> int:
         print("SLACK_BOT_TOKEN と SLACK_SIGNING_SECRET を設定してください（README「Slack の設定」）。", file=sys.stderr)
         return 2
     _migrate_in_child()
+    limit_malloc_arenas()
     runtime = Runtime.build(settings)
     app = create_app(settings, runtime)
     identity = app.client.auth_test()
