@@ -20,12 +20,13 @@ Nothing here imports Slack: `send(message, key) -> bool` comes from the caller.
 from __future__ import annotations
 
 import logging
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Iterable
 
 from bot.calendar import at_local, end_of_quiet_hours, in_quiet_hours, is_day_off, next_working_day
-from bot.delivery import Outcome, Send, record_skips, send_once, settled
+from bot.delivery import Outcome, Send, record_skips, send_each, settled
 from bot.jobs import SEND, SKIP, Due, Job, JobEnv
 from bot.store.db import session_scope
 
@@ -133,13 +134,13 @@ def _send(engine, job: Job, sends: list[tuple[Due, timedelta]], at: datetime, se
     # Claimed one at a time, just before each send: a process killed
     # mid-tick leaves only the message in flight `pending` (for the lease);
     # another process takes every other one at its next tick.
-    for item, late in sends:
-        name = _name(job, item)
-        message = item.message() if callable(item.message) else item.message
-        outcome = send_once(engine, (job.kind, item.subject, item.slot), message, send, at)
-        _note(report, name, outcome)
-        if outcome.error is None and not outcome.taken and late > LATE_ENOUGH_TO_LOG:
-            log.info("sent %s late by %s", name, late)
+    messages = (((job.kind, item.subject, item.slot), item.message) for item, _late in sends)
+    with closing(send_each(engine, messages, send, at)) as outcomes:
+        for (item, late), (_key, outcome) in zip(sends, outcomes):
+            name = _name(job, item)
+            _note(report, name, outcome)
+            if outcome.error is None and not outcome.taken and late > LATE_ENOUGH_TO_LOG:
+                log.info("sent %s late by %s", name, late)
 
 
 def _note(report: TickReport, name: str, outcome: Outcome) -> None:
@@ -154,8 +155,7 @@ def _note(report: TickReport, name: str, outcome: Outcome) -> None:
 
 
 def _default_jobs() -> list[Job]:
-    # Imported here, not at the top: the features import the whole domain,
-    # and the front-end glue imports this module for `send_once`.
+    # Imported here, not at the top: the features import the whole domain.
     from bot.features import default_jobs
 
     return default_jobs()

@@ -168,7 +168,12 @@ def test_delivery_rows_are_read_once_as_settled_or_still_claimable(bot):
 def test_a_later_tick_finds_a_sent_prompt_settled_without_claiming_it_again(bot, monkeypatch):
     assert len(tick(bot, at("2026-11-26T08:30")).sent) == 1
     claims = []
-    monkeypatch.setattr(schedule, "send_once", lambda *a, **k: claims.append(a))
+
+    def send_each(engine, messages, *rest):
+        claims.extend(messages)
+        yield from ()
+
+    monkeypatch.setattr(schedule, "send_each", send_each)
     report = tick(bot, at("2026-11-26T08:31"))
     assert report.sent == [] and report.taken == [f"vacancy.freshness/{prompt_subject(bot)}/2026-11-26"]
     assert claims == []
