@@ -24,7 +24,6 @@ caller: this module knows neither the platform nor the features.
 from __future__ import annotations
 
 import logging
-from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, Iterator
@@ -50,7 +49,7 @@ DELIVERY = Delivery.__table__
 
 
 def _insert(session: Session, rows: dict | list[dict]):
-    dialect = session.get_bind().dialect.name if isinstance(session, Session) else session.dialect.name
+    dialect = session.get_bind().dialect.name
     module = postgresql if dialect == "postgresql" else sqlite
     # RETURNING (added by the caller) says which rows were inserted: rowcount
     # is -1 on psycopg once SQLAlchemy adds its own RETURNING.
@@ -76,26 +75,21 @@ def claim(engine, kind: str, subject: str, slot: str, at: datetime) -> int:
     """The attempt this caller now owns for (kind, subject, slot): 1 for the
     first, more for a retry; 0 (falsy) if it is not this caller's to send."""
     with session_scope(engine) as session:
-        return _claim(session.connection(), (kind, subject, slot), at)
-
-
-def _claim(connection, key: Key, at: datetime) -> int:
-    kind, subject, slot = key
-    inserted = connection.execute(_insert(connection, dict(
-        kind=kind, subject=subject, slot=slot, status="pending", attempts=1, created_at=at, claimed_at=at))
-        .returning(DELIVERY.c.id))
-    if inserted.first() is not None:
-        return 1
-    # The conditions sit in the UPDATE itself, so of two processes
-    # reclaiming the same row only one matches it.
-    retry = connection.execute(
-        update(DELIVERY).where(_key(kind, subject, slot), or_(
-            and_(DELIVERY.c.status == "failed", DELIVERY.c.attempts < MAX_ATTEMPTS,
-                 DELIVERY.c.claimed_at <= at - RETRY_AFTER),
-            and_(DELIVERY.c.status == "pending", DELIVERY.c.claimed_at <= at - LEASE),
-        )).values(status="pending", attempts=DELIVERY.c.attempts + 1, claimed_at=at)
-        .returning(DELIVERY.c.attempts)).first()
-    return retry[0] if retry else 0
+        inserted = session.connection().execute(_insert(session, dict(
+            kind=kind, subject=subject, slot=slot, status="pending", attempts=1, created_at=at, claimed_at=at))
+            .returning(DELIVERY.c.id))
+        if inserted.first() is not None:
+            return 1
+        # The conditions sit in the UPDATE itself, so of two processes
+        # reclaiming the same row only one matches it.
+        retry = session.connection().execute(
+            update(DELIVERY).where(_key(kind, subject, slot), or_(
+                and_(DELIVERY.c.status == "failed", DELIVERY.c.attempts < MAX_ATTEMPTS,
+                     DELIVERY.c.claimed_at <= at - RETRY_AFTER),
+                and_(DELIVERY.c.status == "pending", DELIVERY.c.claimed_at <= at - LEASE),
+            )).values(status="pending", attempts=DELIVERY.c.attempts + 1, claimed_at=at)
+            .returning(DELIVERY.c.attempts)).first()
+        return retry[0] if retry else 0
 
 
 def settled(session: Session, kind: str, keys: list[tuple[str, str]]) -> dict[tuple[str, str], bool]:
@@ -128,70 +122,50 @@ def record_skips(engine, kind: str, skips: list[tuple[str, str, str]], at: datet
 
 def finish(engine, kind: str, subject: str, slot: str, at: datetime, error: str | None,
            final: bool = False) -> None:
-    with session_scope(engine) as session:
-        _finish(session.connection(), (kind, subject, slot), at, error, final)
-
-
-def _finish(connection, key: Key, at: datetime, error: str | None, final: bool = False) -> None:
     values = dict(status="sent", sent_at=at, last_error=None) if error is None else dict(
         status="failed", last_error=error[:256])
     if error is not None and final:
         values["attempts"] = MAX_ATTEMPTS  # so no one claims it again
-    connection.execute(update(DELIVERY).where(_key(*key)).values(**values))
+    with session_scope(engine) as session:
+        session.connection().execute(update(DELIVERY).where(_key(kind, subject, slot)).values(**values))
 
 
 def send_once(engine, key: Key, message: Any, send: Send, at: datetime) -> Outcome:
     """Claim `key`, send (unless a retry finds it already sent), record the
     outcome; a final failure is handed to the sender's `gave_up`."""
-    with closing(send_each(engine, [(key, message)], send, at)) as outcomes:
-        return next(outcomes)[1]
+    return next(send_each(engine, [(key, message)], send, at))[1]
 
 
 def send_each(engine, messages: Iterable[tuple[Key, Any]], send: Send, at: datetime) -> Iterator[tuple[Key, Outcome]]:
     """`send_once` for each (key, message) in turn, with the outcome of each.
-    A message may be a function that builds it: called only once claimed.
-    Close it when done (`contextlib.closing`): that records the last send.
+    A message may be a function that builds it: called only once claimed
+    (a tick after days down skips thousands it never needs to build).
 
-    A send is recorded in the same transaction as the next claim, so a
-    batch takes one transaction per message instead of two (1,000
-    reminders: one round trip fewer each on PostgreSQL). A process killed
-    mid-batch still leaves only the message in flight `pending`: the one
-    before it is recorded `sent` with this claim, or, if the kill came
-    first, is the one in flight itself. A failure is recorded at once, before
-    `gave_up` tells anyone."""
-    sent: Key | None = None  # sent, not yet recorded
-    try:
-        for key, message in messages:
-            with session_scope(engine) as session:
-                connection = session.connection()
-                if sent is not None:
-                    _finish(connection, sent, at, None)
-                    sent = None
-                attempt = _claim(connection, key, at)
-            if not attempt:
-                yield key, Outcome(taken=True)
-                continue
-            if callable(message):
-                message = message()
-            already_sent = getattr(send, "already_sent", None)
-            if attempt > 1 and already_sent is not None and _quietly(already_sent, message, key):
-                sent = key
-                yield key, Outcome()
-                continue
-            error, final = _send(send, message, key)
-            if error is None:
-                sent = key
-                yield key, Outcome()
-                continue
-            final = final or attempt >= MAX_ATTEMPTS
-            finish(engine, *key, at, error, final)
-            gave_up = getattr(send, "gave_up", None)
-            if final and gave_up is not None:
-                _quietly(gave_up, message, error)
-            yield key, Outcome(error, final=final)
-    finally:
-        if sent is not None:
-            finish(engine, *sent, at, None)
+    Each claim and each record of a send is a transaction of its own. (A
+    send recorded in the same transaction as the next claim would save one
+    per message, but two processes reclaiming each other's expired leases
+    then lock rows in opposite orders: a deadlock rolled a record back and
+    the message was reported sent by both. The simulated week in
+    tests/test_two_processes.py caught it.)"""
+    for key, message in messages:
+        attempt = claim(engine, *key, at)
+        if not attempt:
+            yield key, Outcome(taken=True)
+            continue
+        if callable(message):
+            message = message()
+        already_sent = getattr(send, "already_sent", None)
+        if attempt > 1 and already_sent is not None and _quietly(already_sent, message, key):
+            finish(engine, *key, at, None)
+            yield key, Outcome()
+            continue
+        error, final = _send(send, message, key)
+        final = error is not None and (final or attempt >= MAX_ATTEMPTS)
+        finish(engine, *key, at, error, final)
+        gave_up = getattr(send, "gave_up", None)
+        if final and gave_up is not None:
+            _quietly(gave_up, message, error)
+        yield key, Outcome(error, final=final)
 
 
 def _send(send: Send, message: Any, key: Key) -> tuple[str | None, bool]:
