@@ -24,11 +24,12 @@ caller: this module knows neither the platform nor the features.
 from __future__ import annotations
 
 import logging
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, Iterator
 
-from sqlalchemy import and_, or_, select, tuple_, update
+from sqlalchemy import Connection, and_, bindparam, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
@@ -48,18 +49,6 @@ LEASE = timedelta(minutes=10)  # a `pending` claim older than this was abandoned
 DELIVERY = Delivery.__table__
 
 
-def _insert(session: Session, rows: dict | list[dict]):
-    dialect = session.get_bind().dialect.name
-    module = postgresql if dialect == "postgresql" else sqlite
-    # RETURNING (added by the caller) says which rows were inserted: rowcount
-    # is -1 on psycopg once SQLAlchemy adds its own RETURNING.
-    return module.insert(DELIVERY).values(rows).on_conflict_do_nothing(index_elements=["kind", "subject", "slot"])
-
-
-def _key(kind: str, subject: str, slot: str):
-    return and_(DELIVERY.c.kind == kind, DELIVERY.c.subject == subject, DELIVERY.c.slot == slot)
-
-
 class Undeliverable(Exception):
     """The platform refused the message for good: retrying cannot help."""
 
@@ -71,25 +60,49 @@ class Outcome:
     final: bool = False  # failed, and no one will try again
 
 
-def claim(engine, kind: str, subject: str, slot: str, at: datetime) -> int:
+def claim(conn: Connection, kind: str, subject: str, slot: str, at: datetime) -> int:
     """The attempt this caller now owns for (kind, subject, slot): 1 for the
-    first, more for a retry; 0 (falsy) if it is not this caller's to send."""
-    with session_scope(engine) as session:
-        inserted = session.connection().execute(_insert(session, dict(
-            kind=kind, subject=subject, slot=slot, status="pending", attempts=1, created_at=at, claimed_at=at))
-            .returning(DELIVERY.c.id))
-        if inserted.first() is not None:
+    first, more for a retry; 0 (falsy) if it is not this caller's to send.
+    One transaction of its own on `conn`."""
+    with conn.begin():
+        inserted = conn.execute(_CLAIM_NEW[conn.dialect.name], dict(
+            kind=kind, subject=subject, slot=slot, status="pending", attempts=1, created_at=at, claimed_at=at)).first()
+        if inserted is not None:
             return 1
-        # The conditions sit in the UPDATE itself, so of two processes
-        # reclaiming the same row only one matches it.
-        retry = session.connection().execute(
-            update(DELIVERY).where(_key(kind, subject, slot), or_(
-                and_(DELIVERY.c.status == "failed", DELIVERY.c.attempts < MAX_ATTEMPTS,
-                     DELIVERY.c.claimed_at <= at - RETRY_AFTER),
-                and_(DELIVERY.c.status == "pending", DELIVERY.c.claimed_at <= at - LEASE),
-            )).values(status="pending", attempts=DELIVERY.c.attempts + 1, claimed_at=at)
-            .returning(DELIVERY.c.attempts)).first()
+        retry = conn.execute(_CLAIM_AGAIN, dict(
+            _of(kind, subject, slot), at=at, retry_before=at - RETRY_AFTER, lease_before=at - LEASE)).first()
         return retry[0] if retry else 0
+
+
+def _insert_new(dialect: str):
+    """An INSERT that leaves a key already there alone. RETURNING (added by
+    the caller) says which rows were inserted: rowcount is -1 on psycopg
+    once SQLAlchemy adds its own RETURNING."""
+    module = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(DELIVERY).on_conflict_do_nothing(index_elements=["kind", "subject", "slot"])
+
+
+# Built once: a tick claims and records a thousand messages in a row.
+_CLAIM_NEW = {dialect: _insert_new(dialect).returning(DELIVERY.c.id) for dialect in ("postgresql", "sqlite")}
+# A key's columns are bound as of_*: an UPDATE reserves the column names for its SET.
+_KEY = and_(DELIVERY.c.kind == bindparam("of_kind"), DELIVERY.c.subject == bindparam("of_subject"),
+            DELIVERY.c.slot == bindparam("of_slot"))
+# The conditions sit in the UPDATE itself, so of two processes reclaiming
+# the same row only one matches it.
+_CLAIM_AGAIN = (update(DELIVERY).where(_KEY, or_(
+    and_(DELIVERY.c.status == "failed", DELIVERY.c.attempts < MAX_ATTEMPTS,
+         DELIVERY.c.claimed_at <= bindparam("retry_before")),
+    and_(DELIVERY.c.status == "pending", DELIVERY.c.claimed_at <= bindparam("lease_before")),
+)).values(status="pending", attempts=DELIVERY.c.attempts + 1, claimed_at=bindparam("at"))
+    .returning(DELIVERY.c.attempts))
+_SENT = update(DELIVERY).where(_KEY).values(status="sent", sent_at=bindparam("at"), last_error=None)
+_FAILED = update(DELIVERY).where(_KEY).values(status="failed", last_error=bindparam("error"))
+_GIVEN_UP = update(DELIVERY).where(_KEY).values(status="failed", last_error=bindparam("error"),
+                                                attempts=MAX_ATTEMPTS)  # so no one claims it again
+
+
+def _of(kind: str, subject: str, slot: str) -> dict[str, str]:
+    return dict(of_kind=kind, of_subject=subject, of_slot=slot)
 
 
 def settled(session: Session, kind: str, keys: list[tuple[str, str]]) -> dict[tuple[str, str], bool]:
@@ -116,24 +129,28 @@ def record_skips(engine, kind: str, skips: list[tuple[str, str, str]], at: datet
     if not rows:
         return set()
     with session_scope(engine) as session:
-        inserted = session.connection().execute(_insert(session, rows).returning(DELIVERY.c.subject, DELIVERY.c.slot))
+        conn = session.connection()
+        inserted = conn.execute(_insert_new(conn.dialect.name).values(rows)
+                                .returning(DELIVERY.c.subject, DELIVERY.c.slot))
         return {(subject, slot) for subject, slot in inserted}
 
 
-def finish(engine, kind: str, subject: str, slot: str, at: datetime, error: str | None,
+def finish(conn: Connection, kind: str, subject: str, slot: str, at: datetime, error: str | None,
            final: bool = False) -> None:
-    values = dict(status="sent", sent_at=at, last_error=None) if error is None else dict(
-        status="failed", last_error=error[:256])
-    if error is not None and final:
-        values["attempts"] = MAX_ATTEMPTS  # so no one claims it again
-    with session_scope(engine) as session:
-        session.connection().execute(update(DELIVERY).where(_key(kind, subject, slot)).values(**values))
+    """Record the outcome of an attempt, in a transaction of its own."""
+    key = _of(kind, subject, slot)
+    with conn.begin():
+        if error is None:
+            conn.execute(_SENT, dict(key, at=at))
+        else:
+            conn.execute(_GIVEN_UP if final else _FAILED, dict(key, error=error[:256]))
 
 
 def send_once(engine, key: Key, message: Any, send: Send, at: datetime) -> Outcome:
     """Claim `key`, send (unless a retry finds it already sent), record the
     outcome; a final failure is handed to the sender's `gave_up`."""
-    return next(send_each(engine, [(key, message)], send, at))[1]
+    with closing(send_each(engine, [(key, message)], send, at)) as outcomes:
+        return next(outcomes)[1]
 
 
 def send_each(engine, messages: Iterable[tuple[Key, Any]], send: Send, at: datetime) -> Iterator[tuple[Key, Outcome]]:
@@ -146,9 +163,17 @@ def send_each(engine, messages: Iterable[tuple[Key, Any]], send: Send, at: datet
     per message, but two processes reclaiming each other's expired leases
     then lock rows in opposite orders: a deadlock rolled a record back and
     the message was reported sent by both. The simulated week in
-    tests/test_two_processes.py caught it.)"""
+    tests/test_two_processes.py caught it.) Those transactions share one
+    connection, held until the generator is closed: a pooled connection
+    for each would add a checkout and a ping to every one of them."""
+    with engine.connect() as conn:
+        yield from _send_each(conn, messages, send, at)
+
+
+def _send_each(conn: Connection, messages: Iterable[tuple[Key, Any]], send: Send,
+               at: datetime) -> Iterator[tuple[Key, Outcome]]:
     for key, message in messages:
-        attempt = claim(engine, *key, at)
+        attempt = claim(conn, *key, at)
         if not attempt:
             yield key, Outcome(taken=True)
             continue
@@ -156,12 +181,12 @@ def send_each(engine, messages: Iterable[tuple[Key, Any]], send: Send, at: datet
             message = message()
         already_sent = getattr(send, "already_sent", None)
         if attempt > 1 and already_sent is not None and _quietly(already_sent, message, key):
-            finish(engine, *key, at, None)
+            finish(conn, *key, at, None)
             yield key, Outcome()
             continue
         error, final = _send(send, message, key)
         final = error is not None and (final or attempt >= MAX_ATTEMPTS)
-        finish(engine, *key, at, error, final)
+        finish(conn, *key, at, error, final)
         gave_up = getattr(send, "gave_up", None)
         if final and gave_up is not None:
             _quietly(gave_up, message, error)

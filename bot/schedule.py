@@ -20,6 +20,7 @@ Nothing here imports Slack: `send(message, key) -> bool` comes from the caller.
 from __future__ import annotations
 
 import logging
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Iterable
@@ -134,11 +135,12 @@ def _send(engine, job: Job, sends: list[tuple[Due, timedelta]], at: datetime, se
     # mid-tick leaves only the message in flight `pending` (for the lease);
     # another process takes every other one at its next tick.
     messages = (((job.kind, item.subject, item.slot), item.message) for item, _late in sends)
-    for (item, late), (_key, outcome) in zip(sends, send_each(engine, messages, send, at)):
-        name = _name(job, item)
-        _note(report, name, outcome)
-        if outcome.error is None and not outcome.taken and late > LATE_ENOUGH_TO_LOG:
-            log.info("sent %s late by %s", name, late)
+    with closing(send_each(engine, messages, send, at)) as outcomes:
+        for (item, late), (_key, outcome) in zip(sends, outcomes):
+            name = _name(job, item)
+            _note(report, name, outcome)
+            if outcome.error is None and not outcome.taken and late > LATE_ENOUGH_TO_LOG:
+                log.info("sent %s late by %s", name, late)
 
 
 def _note(report: TickReport, name: str, outcome: Outcome) -> None:
