@@ -74,7 +74,9 @@ def audit(ctx: Context, action: str, *, patient: Patient | None = None, allowed:
 _PENDING = "renkei_audit_pending"
 
 
-@orm_event.listens_for(OrmSession, "before_commit")
+# First of the commit listeners: the tables' version bump (bot.store.versions)
+# then comes inside the chain lock, not before it.
+@orm_event.listens_for(OrmSession, "before_commit", insert=True)
 def _chain_pending(session: OrmSession) -> None:
     if session.get_nested_transaction() is not None:
         return  # a savepoint: the rows wait for the transaction's own commit

@@ -4,6 +4,7 @@ runtimes on one database stand in for two `renkei serve` processes: their
 caches are separate, their record is shared."""
 
 import pytest
+from sqlalchemy import text
 from sqlmodel import select
 
 from bot.store.db import session_scope
@@ -60,6 +61,38 @@ def test_an_index_built_inside_a_rolled_back_rename_is_not_kept(bot):
     with session_scope(engine) as s:
         index = patient_index(s)
         assert index.exact("幻 太郎") == [] and index.exact("髙橋 花")
+
+
+def test_a_rename_is_seen_inside_its_own_transaction_though_the_version_moves_at_commit(bot):
+    engine = bot.runtime.engine
+    with session_scope(engine) as s:
+        assert patient_index(s).exact("山田 太郎")  # kept for the committed version
+    before = _version(engine)
+    with session_scope(engine) as s:
+        s.exec(select(Patient).where(Patient.name == "山田 太郎")).one().name = "山中 太郎"
+        s.flush()
+        index = patient_index(s)
+        assert index.exact("山中 太郎") and index.exact("山田 太郎") == []
+    assert _version(engine) == before + 1
+    with session_scope(engine) as s:
+        assert patient_index(s).exact("山中 太郎")
+
+
+def test_a_writer_holds_the_version_row_only_while_it_commits(bot):
+    """Sixteen `/plan done` at once queued behind the first one's lock on
+    the table's version row for the rest of its request (p99 157-169 ms in
+    process on PostgreSQL; 65 ms since the bump moved to the commit)."""
+    engine = bot.runtime.engine
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite serialises whole write transactions anyway")
+    before = _version(engine)
+    with session_scope(engine) as s:
+        s.exec(select(Patient).where(Patient.name == "山田 太郎")).one().name = "山中 太郎"
+        s.flush()
+        with engine.connect() as other, other.begin():  # another writer of the same table, meanwhile
+            other.execute(text("SET LOCAL lock_timeout = '500ms'"))
+            other.execute(text("UPDATE tableversion SET version = version + 1 WHERE name = 'patient'"))
+    assert _version(engine) == before + 2
 
 
 def test_the_plan_overview_kept_by_one_process_follows_another_process_s_changes(db_url, fake, clock):

@@ -2,8 +2,8 @@
 indexes of patients, meetings and plan tasks, the plan's overview), and
 how a process learns that its copy is out of date.
 
-Every flush that adds, deletes or changes a looked-up field of a watched
-table bumps that table's row in `tableversion`, in the same transaction.
+Every transaction that adds, deletes or changes a looked-up field of a
+watched table bumps that table's row in `tableversion` as it commits.
 Asking "is my copy current?" is then one primary-key read. Before, each
 request asked `max(id), count(id), max(updated_at)` of the table itself:
 a scan of 100,000 patients, 12-14 ms on PostgreSQL, on every command that
@@ -67,17 +67,47 @@ def _changed(obj: object) -> bool:
 
 
 @event.listens_for(OrmSession, "after_flush")
-def _bump(session: OrmSession, _flush_context) -> None:
+def _note_changes(session: OrmSession, _flush_context) -> None:
     touched = {type(o).__tablename__ for o in session.new if type(o) in WATCHED}
     touched |= {type(o).__tablename__ for o in session.deleted if type(o) in WATCHED}
     touched |= {type(o).__tablename__ for o in session.dirty if type(o) in WATCHED and _changed(o)}
+    if touched:
+        session.info[_BUMPED] = True
+        session.info.setdefault(_TO_BUMP, set()).update(touched)
+
+
+_TO_BUMP = "renkei_versions_to_bump"  # in session.info: the watched tables this transaction changed
+
+
+@event.listens_for(OrmSession, "before_commit")
+def _bump(session: OrmSession) -> None:
+    """Bump at commit, not at the flush that changed the table: the row
+    lock on `tableversion` is then held for the commit alone. Taken at the
+    flush, it was held for the rest of the request, and every writer of
+    that table (sixteen `/plan done` at once) waited for it in turn. The
+    audit chain's listener runs before this one (bot.privacy), so on
+    PostgreSQL the bump happens inside the chain lock that already
+    serialises commits."""
+    if session.get_nested_transaction() is not None:
+        return
+    session.flush()  # the commit's own flush comes after this listener: count what it would write
+    touched = session.info.pop(_TO_BUMP, None)
     if not touched:
         return
-    session.info[_BUMPED] = True
     connection = session.connection()
     for name in sorted(touched):  # one order, so two writers never wait on each other's rows crosswise
-        connection.execute(text("UPDATE tableversion SET version = version + 1 WHERE name = :name"),
-                           {"name": name})
+        connection.execute(_BUMP, {"name": name})
+
+
+@event.listens_for(OrmSession, "after_soft_rollback")
+def _forget(session: OrmSession, rolled_back) -> None:
+    # A rolled-back savepoint keeps its names: one bump too many only
+    # rebuilds a cache, one too few would serve a stale one.
+    if not rolled_back.nested:
+        session.info.pop(_TO_BUMP, None)
+
+
+_BUMP = text("UPDATE tableversion SET version = version + 1 WHERE name = :name")
 
 
 class PerDatabase(Generic[T]):
@@ -97,7 +127,10 @@ class PerDatabase(Generic[T]):
         current = versions(session, self._models)
         with self._lock:
             cached = self._values.get(engine, {}).get(key)
-        if current is not None and cached is not None and cached[0] == current:
+        # A change of this transaction's own is bumped only at commit: the
+        # version read above does not show it yet.
+        changed_here = not session.info.get(_TO_BUMP, set()).isdisjoint(m.__tablename__ for m in self._models)
+        if current is not None and cached is not None and cached[0] == current and not changed_here:
             return cached[1]
         built = self._build(session, key)
         # What this transaction changed itself may yet be rolled back:
