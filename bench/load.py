@@ -617,8 +617,14 @@ class Requests:
 
     def answered(self, tags: list[str]) -> list[tuple[str, str]]:
         """The RSVP's answer goes to the response_url: "changed" is ok, "unchanged"
-        (an earlier click failed, so this one repeats the answer) is "already"."""
-        said = {c.path.rsplit("/", 1)[-1]: c.text() for c in self.fake.of("response_url")}
+        (an earlier click failed, so this one repeats the answer) is "already".
+        The bot answers after the ack, in press order: waits up to a minute for the last."""
+        deadline = time.monotonic() + 60
+        while True:
+            said = {c.path.rsplit("/", 1)[-1]: c.text() for c in self.fake.of("response_url")}
+            if all(t in said for t in tags) or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         return [(t, "already" if "のままです" in said.get(t, "") else said.get(t, "no answer at the response_url"))
                 for t in tags if "で回答しました" not in said.get(t, "")]
 

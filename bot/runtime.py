@@ -9,7 +9,7 @@ import threading
 from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Callable, Hashable
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -18,6 +18,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from bot import commands
 from bot.context import Clock, Context
 from bot.forms import FormRegistry, load_forms
+from bot.lanes import Lanes
 from bot.people import TOKEN, member_token
 from bot.render import set_display_timezone
 from bot.replies import Reply
@@ -44,6 +45,10 @@ class Runtime:
     background: Executor = field(default_factory=lambda: ThreadPoolExecutor(4, "renkei-bg"))
     _pending: set = field(default_factory=set, repr=False)
     _pending_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _lanes: Lanes = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._lanes = Lanes(self.background)
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None, engine: Engine | None = None) -> "Runtime":
@@ -82,14 +87,22 @@ class Runtime:
 
         return self.run(who, act, reads=lambda: commands.only_reads(request))
 
-    def after(self, fn: Callable[[], None]) -> None:
+    def after(self, fn: Callable[[], None], lane: Hashable | None = None, latest_only: bool = False) -> None:
+        """Run `fn` off the request path, after the reply has gone. Work of
+        the same `lane` runs in the order it was given (`bot.lanes`); with
+        `latest_only` it replaces that lane's work still waiting."""
         def guarded():
             try:
                 fn()
             except Exception:
                 log.exception("background work failed")
 
-        future = self.background.submit(guarded)
+        if lane is not None:
+            future = self._lanes.submit(lane, guarded, latest_only)
+            if future is None:
+                return  # the lane's runner, already pending, takes it
+        else:
+            future = self.background.submit(guarded)
         with self._pending_lock:
             self._pending.add(future)
         future.add_done_callback(self._forget)
@@ -103,6 +116,10 @@ class Runtime:
         with self._pending_lock:
             pending = list(self._pending)
         wait(pending, timeout=timeout)
+
+    def wait_lanes(self, timeout: float = 10.0) -> None:
+        """Wait for the lanes' work already given (tests: a press's answers)."""
+        self._lanes.wait(timeout)
 
     def in_session(self, fn: Callable[..., None], *args) -> None:
         with session_scope(self.engine) as session:

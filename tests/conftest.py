@@ -106,7 +106,8 @@ def make_bot(db_url: str, fake: FakeSlack, clock: FakeClock, **overrides) -> Bot
     upgrade(runtime.engine)
     seed(runtime, load_town(ROOT / "config" / "demo" / "town.yaml"))
     app = create_app(settings, runtime)
-    return Bot(SlackClientSim(make_wsgi(app, runtime), SECRET, fake), fake, runtime, clock, app)
+    return Bot(SlackClientSim(make_wsgi(app, runtime), SECRET, fake, settle=runtime.wait_lanes), fake, runtime,
+               clock, app)
 
 
 @pytest.fixture
@@ -115,6 +116,7 @@ def bot(db_url, fake, clock):
     fake.failures.clear()
     fake.faults.clear()
     fake.post_delay = 0.0
+    fake.update_delay = 0.0
     bot = make_bot(db_url, fake, clock)
     yield bot
     bot.runtime.background.shutdown(wait=True)

@@ -40,6 +40,7 @@ class FakeSlack:
     faults: dict[str, list[str]] = field(default_factory=dict)
     timeout_delay: float = 1.5  # how long a "timeout" fault holds the answer back
     post_delay: float = 0.0  # a slow Slack: every chat.postMessage takes this long to answer
+    update_delay: float = 0.0  # every chat.update takes this long to answer
     _lock: threading.Condition = field(default_factory=threading.Condition)
     _ts: int = 0
 
@@ -84,6 +85,8 @@ class FakeSlack:
                     time.sleep(fake.timeout_delay)
                 elif method == "chat.postMessage" and fake.post_delay:
                     time.sleep(fake.post_delay)
+                elif method == "chat.update" and fake.update_delay:
+                    time.sleep(fake.update_delay)
                 try:
                     self._send(200, reply)
                 except OSError:  # the client gave up waiting

@@ -42,13 +42,17 @@ class SlackClientSim:
     """Plays Slack's side: sends signed slash commands, button clicks and
     modal submissions to the bot's WSGI app."""
 
-    def __init__(self, wsgi, secret: str, fake):
+    def __init__(self, wsgi, secret: str, fake, settle=None):
         self.wsgi = wsgi
         self.secret = secret
         self.fake = fake
+        # Called after each request, as a person looks at the screen once
+        # the press has been answered: the bot answers button presses
+        # after the acknowledgement (Runtime.wait_lanes).
+        self.settle = settle
 
     def post(self, body: bytes, *, content_type="application/x-www-form-urlencoded", timestamp=None,
-             signature=None, headers=None, path="/slack/events") -> Response:
+             signature=None, headers=None, path="/slack/events", settle=True) -> Response:
         timestamp = int(time.time()) if timestamp is None else timestamp
         environ = {
             "REQUEST_METHOD": "POST", "PATH_INFO": path, "QUERY_STRING": "", "SERVER_NAME": "test",
@@ -59,7 +63,10 @@ class SlackClientSim:
         }
         for k, v in (headers or {}).items():
             environ["HTTP_" + k.upper().replace("-", "_")] = v
-        return self._call(environ)
+        response = self._call(environ)
+        if settle and self.settle is not None:
+            self.settle()
+        return response
 
     def get(self, path: str) -> Response:
         environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": "", "SERVER_NAME": "test",
@@ -91,7 +98,8 @@ class SlackClientSim:
         return self.post(urlencode({"payload": json.dumps(payload, ensure_ascii=False)}).encode(), **kw)
 
     def click(self, action_id: str, value: str, *, user: str = "U0DEMOCM1", channel: str = "C0TEAM",
-              message_ts: str = "1800000000.000001", view: dict | None = None, selected: str | None = None):
+              message_ts: str = "1800000000.000001", view: dict | None = None, selected: str | None = None,
+              **kw) -> Response:
         action = {"action_id": action_id, "block_id": "b", "type": "button", "value": value,
                   "action_ts": str(time.time())}
         if selected is not None:
@@ -109,7 +117,7 @@ class SlackClientSim:
             payload["channel"] = {"id": channel, "name": "team"}
             payload["container"] = {"type": "message", "channel_id": channel, "message_ts": message_ts}
             payload["message"] = {"ts": message_ts, "text": ""}
-        return self.interact(payload)
+        return self.interact(payload, **kw)
 
     def submit(self, view: dict, values: dict[str, Any], *, user: str = "U0DEMOCM1", view_id: str | None = None,
                **kw) -> Response:

@@ -72,6 +72,30 @@ def test_answers_change_until_the_start_and_the_counts_stay_current(bot):
         assert invite.answer == "欠席"
 
 
+def test_a_press_is_acknowledged_before_the_message_is_redrawn_and_two_quick_presses_land_in_order(bot):
+    """Redrawing the pressed message (chat.update) and answering the
+    presser (response_url) are Slack round trips: they come after the ack,
+    in press order, so the later press is what the message shows."""
+    import time
+
+    post = add_meeting(bot)
+    attend, absent = buttons(post.body)[0], buttons(post.body)[1]
+    bot.fake.update_delay = 0.4
+    before = len(bot.fake.of("chat.update"))
+    t0 = time.perf_counter()
+    first = bot.sim.click(attend["action_id"], attend["value"], user="U0DEMONS1", channel="C0COUNCIL", settle=False)
+    second = bot.sim.click(absent["action_id"], absent["value"], user="U0DEMONS1", channel="C0COUNCIL", settle=False)
+    acked = time.perf_counter() - t0
+    assert first.status == second.status == 200 and acked < 0.4, acked  # neither waited for a redraw
+    bot.runtime.wait_lanes()
+    updates = [str(c.body) for c in bot.fake.of("chat.update")[before:]]
+    # Each press asks for two redraws of this message (as pressed, and as the channel's announcement);
+    # one still waiting when a newer one comes is dropped, so the last drawn is the later press.
+    assert 2 <= len(updates) <= 4 and "出席 1" in updates[0] and "欠席 1" in updates[-1] and "出席 1" not in updates[-1]
+    assert ["「出席」" in str(r) for r in bot.responses()[-2:]] == [True, False]
+    assert "「欠席」で回答しました" in str(bot.responses()[-1])
+
+
 def test_reminders_at_each_offset_go_once_and_only_to_those_who_have_not_answered(bot):
     post = add_meeting(bot)
     bot.sim.command("/council", "agenda 第3回 add 連携シートの改訂", user="U0DEMONS1")

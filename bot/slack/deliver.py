@@ -150,9 +150,20 @@ def _upload(runtime: Runtime, client: WebClient, post: Post) -> str:
 
 
 def send_posts(runtime: Runtime, client: WebClient, reply: Reply) -> None:
-    """Post to other places after the reply has gone, off the request path."""
+    """Post to other places after the reply has gone, off the request path.
+    A redraw of an earlier message goes in that message's lane: after the
+    redraws before it, and instead of those still waiting."""
     for post in reply.posts:
-        runtime.after(lambda post=post: send_post(runtime, client, post))
+        if post.edit_of and post.place:
+            runtime.after(lambda post=post: send_post(runtime, client, post),
+                          lane=message_lane(post.place.id, post.edit_of), latest_only=True)
+        else:
+            runtime.after(lambda post=post: send_post(runtime, client, post))
+
+
+def message_lane(channel: str, ts: str) -> tuple[str, str, str]:
+    """The lane (`Runtime.after`) of the work that redraws one message."""
+    return ("redraw", channel, ts)
 
 
 SENT, LATER, FAILED = "sent", "later", "failed"

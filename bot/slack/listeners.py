@@ -105,7 +105,10 @@ def _on_action(runtime: Runtime):
             who.request_key = inbound.press_key(body, action_id, value) or who.request_key
         typed = inbound.typed_values(blocks.submitted_values(view)) if view else {}  # what the open form holds now
         reply = runtime.handle(who, Request(ACTION, action_id, value, values=typed, meta=meta))
-        _answer_press(client, body, respond, reply)
+        if view or reply.form:
+            _answer_press(client, body, respond, reply)  # a form's trigger_id expires within 3 s: now
+        else:
+            _answer_press_after(runtime, client, body, respond, reply)
         deliver.send_posts(runtime, client, reply)
 
     return on_action
@@ -132,12 +135,22 @@ def _answer_press(client: WebClient, body: dict, respond: Respond, reply: Reply)
             respond(replace_original=False, **deliver.ephemeral(failed))
         elif reply.answer == REPLACE:
             respond(delete_original=True)
-        return
+
+
+def _answer_press_after(runtime: Runtime, client: WebClient, body: dict, respond: Respond, reply: Reply) -> None:
+    """A press on a message is stored by now; redrawing the message and
+    answering the presser are Slack round trips that need not hold the
+    acknowledgement. Each goes in its lane: the message's redraws (only
+    the latest one waiting is kept) and the presser's answers, in press order."""
     container = body.get("container", {})
-    if reply.update and container.get("channel_id") and container.get("message_ts"):
-        deliver.update_message(client, container["channel_id"], container["message_ts"], reply.update)
-    if reply.template and not view:
-        respond(replace_original=reply.answer == REPLACE and not reply.error, **deliver.ephemeral(reply))
+    channel, ts = container.get("channel_id"), container.get("message_ts")
+    if reply.update and channel and ts:
+        runtime.after(lambda: deliver.update_message(client, channel, ts, reply.update),
+                      lane=deliver.message_lane(channel, ts), latest_only=True)
+    if reply.template:
+        runtime.after(lambda: respond(replace_original=reply.answer == REPLACE and not reply.error,
+                                      **deliver.ephemeral(reply)),
+                      lane=("answers to", (body.get("user") or {}).get("id")))
 
 
 def _on_submit(runtime: Runtime):
