@@ -70,7 +70,7 @@ def tick(runtime, at: datetime, send: Send, jobs: Iterable[Job] | None = None) -
     report = TickReport(at)
     for job in jobs:
         try:
-            with session_scope(runtime.engine) as session:
+            with session_scope(runtime.engine, reads_only=True) as session:
                 items = list(job.due(JobEnv(session, settings, forms, job.lookback(settings)), at))
                 recorded = settled(session, job.kind, [(item.subject, item.slot) for item in items])
         except Exception:  # one feature's bug must not stop the others' messages

@@ -31,6 +31,7 @@ MIGRATION_LOCK = 727_000
 # network is gone, and nothing else would end the wait.
 GRACE = 0.5
 UNBOUNDED = "renkei_unbounded"  # execution option: no client-side deadline (migrations)
+READS_ONLY = "renkei_reads_only"  # execution option: see session_scope
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,11 @@ def make_engine(url: str, limits: Limits | None = None) -> Engine:
             # Take the write lock up front: two requests that read-then-write
             # (the audit hash chain, "last update wins") are serialised
             # instead of one failing with "database is locked" mid-way.
+            if conn.get_execution_options().get(READS_ONLY):
+                # The scheduler's look at what is due: under the write lock
+                # it held up every request for its whole length.
+                conn.exec_driver_sql("BEGIN")
+                return
             dbapi_conn = conn.connection.dbapi_connection
             turn.take(dbapi_conn)
             try:
@@ -325,10 +331,14 @@ class CommitUnknown(OperationalError):
 
 
 @contextmanager
-def session_scope(engine: Engine) -> Iterator[Session]:
+def session_scope(engine: Engine, reads_only: bool = False) -> Iterator[Session]:
     """One transaction: committed when the block ends, rolled back on any
-    error so nothing half-written remains."""
+    error so nothing half-written remains. `reads_only` is a promise that
+    the block writes nothing: on SQLite it then reads beside the writer
+    (a plain BEGIN in WAL mode) instead of taking the write lock."""
     session = Session(engine, expire_on_commit=False)
+    if reads_only:
+        session.connection(execution_options={READS_ONLY: True})  # before BEGIN: the option picks it
     try:
         yield session
         try:
