@@ -119,6 +119,23 @@ def test_reminders_at_each_offset_go_once_and_only_to_those_who_have_not_answere
     assert any(n.endswith("/2h") for n in two_hours.sent)
 
 
+def test_a_reminder_is_built_once_when_sent_and_not_again_by_the_ticks_that_follow(bot, monkeypatch):
+    """Every minute's tick finds the same meetings ahead; their reminders
+    (counts, organiser, agenda) are built only for a send: once for the
+    channel and every invitee, not again a minute later."""
+    from bot.council import messages
+
+    add_meeting(bot)
+    built = []
+    real = messages.values
+    monkeypatch.setattr(messages, "values", lambda *a, **k: built.append(k.get("offset")) or real(*a, **k))
+    assert tick(bot, "2026-12-08T18:29").sent == [] and built == []
+    day = tick(bot, "2026-12-14T18:30")
+    assert len(day.sent) >= 3 and built.count("1d") == 1  # the channel, each invitee: one reminder
+    built.clear()
+    assert tick(bot, "2026-12-14T18:31").sent == [] and built == []
+
+
 def test_a_meeting_on_a_holiday_is_reminded_and_quiet_hours_wait_for_the_morning(bot):
     # 2027-01-11 is 成人の日; a 08:00 meeting's 2h reminder falls at 06:00, in quiet hours.
     add_meeting(bot, "2027/1/11 8:00 新年の部会 remind=1d,2h")

@@ -13,16 +13,17 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Iterator
 
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from bot.council import meetings, messages
 from bot.council.times import TimeError, offset_label, parse_offsets
-from bot.jobs import SEND, Due, Job, JobEnv
+from bot.jobs import SEND, Due, Job, JobEnv, built_once
 from bot.people import Place
 from bot.plan import recorded
 from bot.plan import tasks as plan_tasks
 from bot.plan.periods import fiscal_year
-from bot.replies import Message
+from bot.replies import Message, Post
+from bot.store.db import session_scope
 from bot.store.models import Meeting
 
 KIND = "meeting.reminder"
@@ -63,27 +64,46 @@ def _reminders(env: JobEnv, meeting: Meeting, offset: timedelta, due_at: datetim
     slot = f"{meeting.starts_at.isoformat()}/{offset_label(offset)}"
     subject = f"meeting:{meeting.id}"
     last_day = offset <= PERSONAL_FROM
-    extra = {"offset": offset_label(offset), "agenda": meetings.agenda(env.session, meeting) if last_day else [],
+    # Built when the first of them is sent, in a transaction of its own: every
+    # minute's tick finds the same meetings ahead, and building their
+    # reminders (counts, organiser, agenda, plan items) only to learn they
+    # were sent long ago was most of an idle tick.
+    engine = env.session.get_bind()
+    tz = env.settings.tz
+
+    def reminder() -> Message:
+        with session_scope(engine, reads_only=True) as session:
+            return Message("council/reminder", messages.values(session, meeting, **_agenda(
+                session, meeting, offset, last_day, tz)), messages.rsvp_actions(meeting))
+
+    reminder = built_once(reminder)
+    if meeting.channel:
+        yield Due(subject, slot, due_at, lambda: reminder().sent(place=Place.parse(meeting.channel)),
+                  deadline=deadline)
+    silent = [m for m, invite in meetings.invites(env.session, meeting) if invite.answer is None]
+    if last_day or not meeting.channel:
+        for member in silent:
+            yield Due(f"{subject}:member:{member.id}", slot, due_at,
+                      lambda member_id=member.id: reminder().sent(dm_to=member_id), deadline=deadline)
+    if offset_label(offset) == "1d" and silent:
+        def notice() -> Post:
+            with session_scope(engine, reads_only=True) as session:
+                return Message("council/not_answered", messages.values(session, meeting, silent=silent)).sent(
+                    dm_to=meeting.organiser_id)
+
+        yield Due(f"{subject}:organiser", slot, due_at, notice, deadline=deadline)
+
+
+def _agenda(session: Session, meeting: Meeting, offset: timedelta, last_day: bool, tz) -> dict:
+    extra = {"offset": offset_label(offset), "agenda": meetings.agenda(session, meeting) if last_day else [],
              "plan_items": [], "behind": []}
     if last_day and meeting.kind == "協議会":
         # Before a council: the plan's tasks overdue or due by the meeting,
         # and the indicators behind target, as a draft agenda (plan, do, check).
-        day = meeting.starts_at.astimezone(env.settings.tz).date()
-        extra.update(plan_items=plan_tasks.open_before(env.session, day),
-                     behind=recorded.behind_target(env.session, fiscal_year(day)))
-    message = Message("council/reminder", messages.values(env.session, meeting, **extra),
-                      messages.rsvp_actions(meeting))
-    if meeting.channel:
-        yield Due(subject, slot, due_at, message.sent(place=Place.parse(meeting.channel)), deadline=deadline)
-    silent = [m for m, invite in meetings.invites(env.session, meeting) if invite.answer is None]
-    if last_day or not meeting.channel:
-        for member in silent:
-            yield Due(f"{subject}:member:{member.id}", slot, due_at, message.sent(dm_to=member.id),
-                      deadline=deadline)
-    if offset_label(offset) == "1d" and silent:
-        notice = Message("council/not_answered", messages.values(env.session, meeting, silent=silent))
-        yield Due(f"{subject}:organiser", slot, due_at, notice.sent(dm_to=meeting.organiser_id),
-                  deadline=deadline)
+        day = meeting.starts_at.astimezone(tz).date()
+        extra.update(plan_items=plan_tasks.open_before(session, day),
+                     behind=recorded.behind_target(session, fiscal_year(day)))
+    return extra
 
 
 # Sent late while still useful: until the next reminder is due, or the meeting starts.
