@@ -45,10 +45,15 @@ class Runtime:
     background: Executor = field(default_factory=lambda: ThreadPoolExecutor(4, "renkei-bg"))
     _pending: set = field(default_factory=set, repr=False)
     _pending_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # Lanes (`after(lane=...)`: redraws, answers to a press) have threads of
+    # their own: a burst of posts to one channel keeps the posting threads
+    # waiting on Slack's pace (one a second), and an answer must not queue
+    # behind them.
+    answering: Executor = field(default_factory=lambda: ThreadPoolExecutor(4, "renkei-answer"))
     _lanes: Lanes = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._lanes = Lanes(self.background)
+        self._lanes = Lanes(self.answering)
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None, engine: Engine | None = None) -> "Runtime":

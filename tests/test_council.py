@@ -96,6 +96,24 @@ def test_a_press_is_acknowledged_before_the_message_is_redrawn_and_two_quick_pre
     assert "「欠席」で回答しました" in str(bot.responses()[-1])
 
 
+def test_a_press_is_answered_at_once_while_posts_wait_for_a_slow_slack(bot):
+    """Posts to channels (paced, here slow) have their own threads: an answer
+    to a press does not queue behind them."""
+    import time
+
+    post = add_meeting(bot)
+    attend = buttons(post.body)[0]
+    bot.runtime.wait_idle()
+    bot.fake.post_delay = 1.0
+    for i in range(6):  # six notes posted to the team channel: the posting threads busy for a while
+        assert "登録しました" in bot.sim.command("/liaison", f"山田 体温37.{i}度").text
+    before = len(bot.fake.of("response_url"))
+    t0 = time.perf_counter()
+    bot.sim.click(attend["action_id"], attend["value"], user="U0DEMONS1", channel="C0COUNCIL")  # settles its lanes
+    assert len(bot.fake.of("response_url")) == before + 1 and time.perf_counter() - t0 < 0.8
+    assert "「出席」" in str(bot.responses()[-1])
+
+
 def test_reminders_at_each_offset_go_once_and_only_to_those_who_have_not_answered(bot):
     post = add_meeting(bot)
     bot.sim.command("/council", "agenda 第3回 add 連携シートの改訂", user="U0DEMONS1")
