@@ -58,20 +58,6 @@ class Due:
     deadline: datetime | None = None
 
 
-def built_once(build: Callable[[], Any]) -> Callable[[], Any]:
-    """`build` for several Dues that share one message (a reminder to the
-    channel and to each invitee): called when the first of them is sent,
-    and never if none is. A tick runs in one thread."""
-    built: list[Any] = []
-
-    def once() -> Any:
-        if not built:
-            built.append(build())
-        return built[0]
-
-    return once
-
-
 @dataclass
 class JobEnv:
     """What a job's `due` may use. Same attribute names as a request's

@@ -1,4 +1,8 @@
-"""Background jobs that must not overtake each other, on a shared pool.
+"""Background work: what is still in flight, and jobs that must not
+overtake each other.
+
+`InFlight` keeps the futures of work given to a pool until each is done,
+so a caller can wait for what it started (shutdown, tests).
 
 Jobs given the same key (a lane) run one at a time, in the order they were
 submitted; jobs of different lanes run side by side on the pool's threads.
@@ -22,29 +26,46 @@ from typing import Callable, Hashable
 log = logging.getLogger(__name__)
 
 
+class InFlight:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._futures: set[Future] = set()
+
+    def add(self, future: Future) -> None:
+        with self._lock:
+            self._futures.add(future)
+        future.add_done_callback(self._forget)
+
+    def _forget(self, future: Future) -> None:
+        with self._lock:
+            self._futures.discard(future)
+
+    def wait(self, timeout: float = 10.0) -> None:
+        """Until everything in flight now is done."""
+        with self._lock:
+            futures = list(self._futures)
+        wait(futures, timeout=timeout)
+
+
 class Lanes:
     def __init__(self, pool: Executor):
         self._pool = pool
         self._lock = threading.Lock()
         self._queued: dict[Hashable, deque[Callable[[], None]]] = {}  # a key is here while its lane runs
-        self._running: set[Future] = set()
+        self._runners = InFlight()
 
-    def submit(self, key: Hashable, job: Callable[[], None], latest_only: bool = False) -> Future | None:
-        """Queue `job` behind the lane's earlier jobs; the Future of the
-        lane's runner if this job started one (None: a runner is already
-        on its way and will take it)."""
+    def submit(self, key: Hashable, job: Callable[[], None], latest_only: bool = False) -> None:
+        """Queue `job` behind the lane's earlier jobs, starting the lane's
+        runner if none is on its way."""
         with self._lock:
             queued = self._queued.get(key)
             if queued is not None:
                 if latest_only:
                     queued.clear()
                 queued.append(job)
-                return None
+                return
             self._queued[key] = deque([job])
-            future = self._pool.submit(self._run, key)
-            self._running.add(future)
-        future.add_done_callback(self._forget)
-        return future
+            self._runners.add(self._pool.submit(self._run, key))
 
     def _run(self, key: Hashable) -> None:
         while True:
@@ -59,12 +80,6 @@ class Lanes:
             except Exception:  # the lane goes on: a later job may still succeed
                 log.exception("background job failed")
 
-    def _forget(self, future: Future) -> None:
-        with self._lock:
-            self._running.discard(future)
-
     def wait(self, timeout: float = 10.0) -> None:
         """Until every lane that is running now has run dry."""
-        with self._lock:
-            running = list(self._running)
-        wait(running, timeout=timeout)
+        self._runners.wait(timeout)

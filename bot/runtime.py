@@ -5,8 +5,7 @@ build the Context, call the command, turn database trouble into a reply."""
 from __future__ import annotations
 
 import logging
-import threading
-from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable, Hashable
@@ -18,7 +17,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from bot import commands
 from bot.context import Clock, Context
 from bot.forms import FormRegistry, load_forms
-from bot.lanes import Lanes
+from bot.lanes import InFlight, Lanes
 from bot.people import TOKEN, member_token
 from bot.render import set_display_timezone
 from bot.replies import Reply
@@ -43,8 +42,7 @@ class Runtime:
     # Slow work after the reply (posting to other channels) runs here, off
     # the request path.
     background: Executor = field(default_factory=lambda: ThreadPoolExecutor(4, "renkei-bg"))
-    _pending: set = field(default_factory=set, repr=False)
-    _pending_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _in_flight: InFlight = field(default_factory=InFlight, repr=False)
     # Lanes (`after(lane=...)`: redraws, answers to a press) have threads of
     # their own: a burst of posts to one channel keeps the posting threads
     # waiting on Slack's pace (one a second), and an answer must not queue
@@ -96,31 +94,22 @@ class Runtime:
         """Run `fn` off the request path, after the reply has gone. Work of
         the same `lane` runs in the order it was given (`bot.lanes`); with
         `latest_only` it replaces that lane's work still waiting."""
+        if lane is not None:
+            self._lanes.submit(lane, fn, latest_only)  # the lane's runner logs a failure and goes on
+            return
+
         def guarded():
             try:
                 fn()
             except Exception:
                 log.exception("background work failed")
 
-        if lane is not None:
-            future = self._lanes.submit(lane, guarded, latest_only)
-            if future is None:
-                return  # the lane's runner, already pending, takes it
-        else:
-            future = self.background.submit(guarded)
-        with self._pending_lock:
-            self._pending.add(future)
-        future.add_done_callback(self._forget)
-
-    def _forget(self, future: Future) -> None:
-        with self._pending_lock:
-            self._pending.discard(future)
+        self._in_flight.add(self.background.submit(guarded))
 
     def wait_idle(self, timeout: float = 10.0) -> None:
-        """Wait for background work already started (shutdown, tests)."""
-        with self._pending_lock:
-            pending = list(self._pending)
-        wait(pending, timeout=timeout)
+        """Wait for background work already started, lanes included (shutdown, tests)."""
+        self._in_flight.wait(timeout)
+        self._lanes.wait(timeout)
 
     def wait_lanes(self, timeout: float = 10.0) -> None:
         """Wait for the lanes' work already given (tests: a press's answers)."""

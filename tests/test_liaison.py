@@ -303,7 +303,7 @@ def test_a_note_whose_post_never_ran_is_posted_by_the_tick(bot):
     from bot import schedule
     from bot.slack.deliver import scheduler_sender
 
-    bot.runtime.after = lambda fn: None  # the background post never happens
+    bot.runtime.after = lambda fn, **lane: None  # the background post never happens
     r = bot.sim.command("/liaison", "山田 夜間の転倒なし", channel="C0TEAM")
     assert "登録しました" in r.text
     assert bot.fake.of("chat.postMessage") == []

@@ -11,13 +11,14 @@ after that it is recorded as skipped."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Iterator
 
 from sqlmodel import Session, select
 
 from bot.council import meetings, messages
 from bot.council.times import TimeError, offset_label, parse_offsets
-from bot.jobs import SEND, Due, Job, JobEnv, built_once
+from bot.jobs import SEND, Due, Job, JobEnv
 from bot.people import Place
 from bot.plan import recorded
 from bot.plan import tasks as plan_tasks
@@ -68,15 +69,16 @@ def _reminders(env: JobEnv, meeting: Meeting, offset: timedelta, due_at: datetim
     # minute's tick finds the same meetings ahead, and building their
     # reminders (counts, organiser, agenda, plan items) only to learn they
     # were sent long ago was most of an idle tick.
+    # One reminder serves the channel and every invitee (`cache`: built by the first sent).
     engine = env.session.get_bind()
     tz = env.settings.tz
 
+    @cache
     def reminder() -> Message:
         with session_scope(engine, reads_only=True) as session:
             return Message("council/reminder", messages.values(session, meeting, **_agenda(
-                session, meeting, offset, last_day, tz)), messages.rsvp_actions(meeting))
+                session, meeting, offset, tz)), messages.rsvp_actions(meeting))
 
-    reminder = built_once(reminder)
     if meeting.channel:
         yield Due(subject, slot, due_at, lambda: reminder().sent(place=Place.parse(meeting.channel)),
                   deadline=deadline)
@@ -94,7 +96,8 @@ def _reminders(env: JobEnv, meeting: Meeting, offset: timedelta, due_at: datetim
         yield Due(f"{subject}:organiser", slot, due_at, notice, deadline=deadline)
 
 
-def _agenda(session: Session, meeting: Meeting, offset: timedelta, last_day: bool, tz) -> dict:
+def _agenda(session: Session, meeting: Meeting, offset: timedelta, tz) -> dict:
+    last_day = offset <= PERSONAL_FROM
     extra = {"offset": offset_label(offset), "agenda": meetings.agenda(session, meeting) if last_day else [],
              "plan_items": [], "behind": []}
     if last_day and meeting.kind == "協議会":

@@ -154,11 +154,8 @@ def send_posts(runtime: Runtime, client: WebClient, reply: Reply) -> None:
     A redraw of an earlier message goes in that message's lane: after the
     redraws before it, and instead of those still waiting."""
     for post in reply.posts:
-        if post.edit_of and post.place:
-            runtime.after(lambda post=post: send_post(runtime, client, post),
-                          lane=message_lane(post.place.id, post.edit_of), latest_only=True)
-        else:
-            runtime.after(lambda post=post: send_post(runtime, client, post))
+        lane = message_lane(post.place.id, post.edit_of) if post.edit_of and post.place else None
+        runtime.after(lambda post=post: send_post(runtime, client, post), lane=lane, latest_only=lane is not None)
 
 
 def message_lane(channel: str, ts: str) -> tuple[str, str, str]:

@@ -35,7 +35,7 @@ WATCHED: dict[type, tuple[str, ...]] = {
     PlanTask: ("title", "fiscal_year", "category", "due", "every"),
     PlanCompletion: ("task_id", "period"),
 }
-_BUMPED = "renkei_bumped_versions"  # in session.info: this transaction changed a watched table
+_TO_BUMP = "renkei_versions_to_bump"  # in session.info: the watched tables this transaction changed
 
 
 # Built once: it runs on every command that looks something up (see store.queries).
@@ -72,11 +72,7 @@ def _note_changes(session: OrmSession, _flush_context) -> None:
     touched |= {type(o).__tablename__ for o in session.deleted if type(o) in WATCHED}
     touched |= {type(o).__tablename__ for o in session.dirty if type(o) in WATCHED and _changed(o)}
     if touched:
-        session.info[_BUMPED] = True
         session.info.setdefault(_TO_BUMP, set()).update(touched)
-
-
-_TO_BUMP = "renkei_versions_to_bump"  # in session.info: the watched tables this transaction changed
 
 
 @event.listens_for(OrmSession, "before_commit")
@@ -135,7 +131,7 @@ class PerDatabase(Generic[T]):
         built = self._build(session, key)
         # What this transaction changed itself may yet be rolled back:
         # use it, but keep nothing built from it.
-        if current is not None and not session.info.get(_BUMPED):
+        if current is not None and not session.info.get(_TO_BUMP):
             with self._lock:
                 self._values.setdefault(engine, {})[key] = (current, built)
         return built
