@@ -19,6 +19,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -102,6 +103,35 @@ def reports(procs: list[subprocess.Popen], timeout: float = 300) -> list[list[di
     assert all(p.returncode == 0 for p in procs), outputs
     ticks = [[json.loads(line) for line in out.splitlines()] for out, _ in outputs]
     assert not [t for worker in ticks for t in worker if "error" in t], outputs  # no tick raised
+    return ticks
+
+
+def in_lockstep(procs: list[subprocess.Popen], instants: int) -> list[list[dict]]:
+    """Each worker's tick reports, every instant started in all of them
+    together and the next only once all have reported, as processes on
+    one wall clock would. Left to run freely, one worker's simulated clock
+    ran an instant (hours) ahead of the other's, found a claim the other
+    had just made already past its 10-minute lease, and took it over: no
+    post was doubled (the resend found it in the channel), but no two real
+    clocks drift apart by hours."""
+    errors = [[] for _ in procs]
+    for p, lines in zip(procs, errors):  # stderr read all along: a full pipe would stop the worker
+        threading.Thread(target=lambda p=p, lines=lines: lines.extend(p.stderr), daemon=True).start()
+    ticks: list[list[dict]] = [[] for _ in procs]
+    try:
+        for _ in range(instants):
+            go(procs)
+            for p, mine, err in zip(procs, ticks, errors):
+                line = p.stdout.readline()
+                assert line, (p.wait(timeout=30), "".join(err))
+                mine.append(json.loads(line))
+        for p in procs:
+            p.stdin.close()
+            p.wait(timeout=60)
+    finally:
+        kill(procs)
+    assert all(p.returncode == 0 for p in procs), errors
+    assert not [t for worker in ticks for t in worker if "error" in t], (ticks, errors)  # no tick raised
     return ticks
 
 
@@ -251,7 +281,7 @@ def test_a_simulated_week_from_two_processes_sends_every_message_exactly_once(bo
     want = expected_week(bot)
     instants = [t.isoformat() for t in week_instants()]
     started = time.monotonic()
-    a, b = reports(go(spawn_workers(bot, instants, instants)))
+    a, b = in_lockstep(spawn_workers(bot, ["--lockstep", *instants], ["--lockstep", *instants]), len(instants))
     took = time.monotonic() - started
     received = posts(bot)
     print(f"{len(instants)} ticks from each of two processes in {took:.1f} s: "

@@ -9,7 +9,7 @@ same `tick` with the same sender, only at instants it is given instead of
 the wall clock, which `renkei serve` cannot be given. (The test has applied
 the migrations already, so it does not run `db upgrade` as serve does.)
 
-    python -m tests.tick_worker INSTANT [INSTANT ...]
+    python -m tests.tick_worker [--lockstep] INSTANT [INSTANT ...]
 
 It imports everything, prints "ready", waits for a line on stdin ("go"),
 then prints one JSON line per tick: {"at", "sent", "taken", "failed",
@@ -44,7 +44,10 @@ def main(argv: list[str]) -> int:
     from bot.settings import load_settings
     from bot.slack import deliver
 
-    ticks = [datetime.fromisoformat(a) for a in argv]
+    # --lockstep: wait for a line before every tick, not only the first (see
+    # `in_lockstep` in tests/test_two_processes.py).
+    lockstep = argv[:1] == ["--lockstep"]
+    ticks = [datetime.fromisoformat(a) for a in (argv[1:] if lockstep else argv)]
     settings = load_settings()
     clock = SimulatedClock(ticks[0])
     runtime = Runtime.build(settings, clock=clock)
@@ -55,7 +58,9 @@ def main(argv: list[str]) -> int:
     deliver.PACER.interval = 0.0
     print("ready", flush=True)
     sys.stdin.readline()
-    for at in ticks:
+    for n, at in enumerate(ticks):
+        if lockstep and n:
+            sys.stdin.readline()
         clock.now = at
         line = {"at": at.isoformat(), "sent": [], "taken": [], "failed": [], "skipped": [], "deferred": []}
         try:  # as serve's job does (`schedule.start`): a failed tick is logged, the next one runs
