@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import Session, create_engine
+
+from bot.store import sqlite
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -31,7 +33,6 @@ MIGRATION_LOCK = 727_000
 # network is gone, and nothing else would end the wait.
 GRACE = 0.5
 UNBOUNDED = "renkei_unbounded"  # execution option: no client-side deadline (migrations)
-READS_ONLY = "renkei_reads_only"  # execution option: see session_scope
 
 log = logging.getLogger(__name__)
 
@@ -72,37 +73,7 @@ def make_engine(url: str, limits: Limits | None = None) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": limits.busy},
                                pool_timeout=limits.pool)
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA foreign_keys=ON")
-            _switch_to_wal(cur, limits.busy)
-            cur.close()
-            # We issue BEGIN ourselves (below), so the driver must not.
-            dbapi_conn.isolation_level = None
-
-        turn = _WriteTurn(limits.busy)
-
-        @event.listens_for(engine, "begin")
-        def _sqlite_begin_immediate(conn):
-            # Take the write lock up front: two requests that read-then-write
-            # (the audit hash chain, "last update wins") are serialised
-            # instead of one failing with "database is locked" mid-way.
-            if conn.get_execution_options().get(READS_ONLY):
-                # The scheduler's look at what is due: under the write lock
-                # it held up every request for its whole length.
-                conn.exec_driver_sql("BEGIN")
-                return
-            dbapi_conn = conn.connection.dbapi_connection
-            turn.take(dbapi_conn)
-            try:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-            except BaseException:
-                turn.give_back(dbapi_conn)
-                raise
-
-        turn.hand_back_after(engine)
+        sqlite.configure(engine, limits.busy)
         return engine
     # A short connect timeout: when the database is down the user is told to
     # retry within Slack's 3 s window instead of the request hanging.
@@ -114,70 +85,6 @@ def make_engine(url: str, limits: Limits | None = None) -> Engine:
     if limits.statement:
         _give_up_after(engine, limits.statement + GRACE)
     return engine
-
-
-class _WriteTurn:
-    """This process's threads take SQLite's write lock in turn, first come
-    first served. Left to SQLite, a thread that finds the file locked sleeps
-    in growing steps (up to 100 ms a nap) and can lose to later arrivals
-    again and again: under 16 clients that was a tail of one to two
-    seconds. Waiting on a lock here, it wakes the moment the holder
-    commits. Other processes still meet SQLite's own busy wait."""
-
-    def __init__(self, wait: float):
-        self._lock = threading.Lock()
-        self._wait = wait if wait > 0 else -1
-        self._holder: tuple[int, int] | None = None  # (connection, thread)
-
-    def take(self, dbapi_conn: Any) -> None:
-        holder = self._holder
-        if holder is not None and holder[1] == threading.get_ident():
-            return  # this thread already writes on another connection: SQLite's busy wait decides, as before
-        if not self._lock.acquire(timeout=self._wait):
-            raise OperationalError("BEGIN IMMEDIATE", None, Exception("database is locked (writers queued)"))
-        self._holder = (id(dbapi_conn), threading.get_ident())
-
-    def give_back(self, dbapi_conn: Any) -> None:
-        # SQLAlchemy hands commit and rollback the pool's proxy of the connection.
-        dbapi_conn = getattr(dbapi_conn, "dbapi_connection", dbapi_conn)
-        holder = self._holder
-        if holder is not None and holder[0] == id(dbapi_conn):
-            self._holder = None
-            self._lock.release()
-
-    def hand_back_after(self, engine: Engine) -> None:
-        """Release once COMMIT or ROLLBACK has really ended (the engine's
-        own commit event fires before it), however the transaction ends,
-        the pool's reset of a returned connection included."""
-        dialect = engine.dialect
-        for name in ("do_commit", "do_rollback"):
-            def ended(dbapi_conn, _call=getattr(dialect, name)):
-                try:
-                    return _call(dbapi_conn)
-                finally:
-                    self.give_back(dbapi_conn)
-            setattr(dialect, name, ended)
-
-        @event.listens_for(engine, "close")
-        def _closed(dbapi_conn, _record):  # a connection closed mid-transaction ends it too
-            self.give_back(dbapi_conn)
-
-
-def _switch_to_wal(cursor: Any, wait: float) -> None:
-    """Two processes opening a new file together both switch it to WAL;
-    SQLite answers the loser "database is locked" at once, without its
-    busy wait, so wait here (once per file: the mode is kept in it)."""
-    import sqlite3
-
-    deadline = time.monotonic() + wait
-    while True:
-        try:
-            cursor.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as e:
-            if "locked" not in str(e) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.02)
 
 
 def _postgres_connect_args(url: str, limits: Limits) -> dict[str, Any]:
@@ -338,7 +245,7 @@ def session_scope(engine: Engine, reads_only: bool = False) -> Iterator[Session]
     (a plain BEGIN in WAL mode) instead of taking the write lock."""
     session = Session(engine, expire_on_commit=False)
     if reads_only:
-        session.connection(execution_options={READS_ONLY: True})  # before BEGIN: the option picks it
+        session.connection(execution_options={sqlite.READS_ONLY: True})  # before BEGIN: the option picks it
     try:
         yield session
         try:
@@ -377,7 +284,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     with engine.connect() as conn:
         conn.execution_options(**{UNBOUNDED: True})
         if conn.dialect.name == "sqlite":
-            # BEGIN IMMEDIATE (see make_engine) is the lock; wait for another
+            # BEGIN IMMEDIATE (bot.store.sqlite) is the lock; wait for another
             # process's migration longer than a request would.
             raw = conn.connection.dbapi_connection
             busy = raw.execute("PRAGMA busy_timeout").fetchone()[0]

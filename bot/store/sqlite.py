@@ -1,0 +1,200 @@
+"""What one SQLite file needs to serve many threads: WAL mode, the write
+lock taken up front and in turn, and checkpoints out of the requests' way."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+
+# SQLite copies its write-ahead log back into the database file once the log
+# holds this many pages (its own default is 1,000). Below it, the copy waits
+# for a quiet moment (`QuietCheckpoints`).
+FORCED_CHECKPOINT_PAGES = 10_000
+# Seconds without a commit after which the log is copied back.
+QUIET = 1.0
+# Execution option of a transaction that only reads (`session_scope(reads_only=True)`).
+READS_ONLY = "renkei_reads_only"
+
+log = logging.getLogger(__name__)
+
+
+def configure(engine: Engine, busy: float) -> None:
+    """Pragmas on every new connection, BEGIN IMMEDIATE in turn (BEGIN for
+    a transaction opened with READS_ONLY), and the commit hook
+    that schedules checkpoints."""
+    path = _file_of(engine)
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn, _record):
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA foreign_keys=ON")
+        _switch_to_wal(cur, busy)
+        cur.execute(f"PRAGMA wal_autocheckpoint={FORCED_CHECKPOINT_PAGES}")
+        cur.close()
+        # We issue BEGIN ourselves (below), so the driver must not.
+        dbapi_conn.isolation_level = None
+
+    turn = _WriteTurn(busy)
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(conn):
+        # Take the write lock up front: two requests that read-then-write
+        # (the audit hash chain, "last update wins") are serialised
+        # instead of one failing with "database is locked" mid-way.
+        if conn.get_execution_options().get(READS_ONLY):
+            # The scheduler's look at what is due: under the write lock
+            # it held up every request for its whole length.
+            conn.exec_driver_sql("BEGIN")
+            return
+        dbapi_conn = conn.connection.dbapi_connection
+        turn.take(dbapi_conn)
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            turn.give_back(dbapi_conn)
+            raise
+
+    turn.hand_back_after(engine, committed=(lambda: CHECKPOINTS.committed(path)) if path else None)
+
+
+def _file_of(engine: Engine) -> Path | None:
+    database = engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database).resolve()
+
+
+class _WriteTurn:
+    """This process's threads take SQLite's write lock in turn, first come
+    first served. Left to SQLite, a thread that finds the file locked sleeps
+    in growing steps (up to 100 ms a nap) and can lose to later arrivals
+    again and again: under 16 clients that was a tail of one to two
+    seconds. Waiting on a lock here, it wakes the moment the holder
+    commits. Other processes still meet SQLite's own busy wait."""
+
+    def __init__(self, wait: float):
+        self._lock = threading.Lock()
+        self._wait = wait if wait > 0 else -1
+        self._holder: tuple[int, int] | None = None  # (connection, thread)
+
+    def take(self, dbapi_conn: Any) -> None:
+        holder = self._holder
+        if holder is not None and holder[1] == threading.get_ident():
+            return  # this thread already writes on another connection: SQLite's busy wait decides, as before
+        if not self._lock.acquire(timeout=self._wait):
+            raise OperationalError("BEGIN IMMEDIATE", None, Exception("database is locked (writers queued)"))
+        self._holder = (id(dbapi_conn), threading.get_ident())
+
+    def give_back(self, dbapi_conn: Any) -> None:
+        # SQLAlchemy hands commit and rollback the pool's proxy of the connection.
+        dbapi_conn = getattr(dbapi_conn, "dbapi_connection", dbapi_conn)
+        holder = self._holder
+        if holder is not None and holder[0] == id(dbapi_conn):
+            self._holder = None
+            self._lock.release()
+
+    def hand_back_after(self, engine: Engine, committed=None) -> None:
+        """Release once COMMIT or ROLLBACK has really ended (the engine's
+        own commit event fires before it), however the transaction ends,
+        the pool's reset of a returned connection included."""
+        dialect = engine.dialect
+        for name in ("do_commit", "do_rollback"):
+            def ended(dbapi_conn, _call=getattr(dialect, name), _after=committed if name == "do_commit" else None):
+                try:
+                    return _call(dbapi_conn)
+                finally:
+                    self.give_back(dbapi_conn)
+                    if _after is not None:
+                        _after()
+            setattr(dialect, name, ended)
+
+        @event.listens_for(engine, "close")
+        def _closed(dbapi_conn, _record):  # a connection closed mid-transaction ends it too
+            self.give_back(dbapi_conn)
+
+
+class QuietCheckpoints:
+    """Copies a file's write-ahead log back into it once no commit has come
+    for `quiet` seconds, from a thread of its own.
+
+    SQLite does it in the COMMIT that crosses its threshold, while that
+    thread still holds the write turn, and on a 1 GB file that copy takes
+    100–300 ms: every request queued behind it waited (SQLite's p99 at 16
+    clients was two to three times its p50). Done from another thread in
+    the middle of a burst it stalled the writers just the same; only no
+    copy during the burst helped. So it waits for a quiet second, which
+    comes between bursts and between a small team's requests. Under a load
+    that never pauses, the writer crossing FORCED_CHECKPOINT_PAGES (about
+    40 MB of log) still does it, as before."""
+
+    def __init__(self, quiet: float = QUIET):
+        self._quiet = quiet
+        self._cond = threading.Condition()
+        self._last_commit: dict[Path, float] = {}
+        self._thread: threading.Thread | None = None
+
+    def committed(self, path: Path) -> None:
+        with self._cond:
+            waiting = path in self._last_commit
+            self._last_commit[path] = time.monotonic()
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="renkei-sqlite-checkpoint", daemon=True)
+                self._thread.start()
+            if not waiting:
+                self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                now = time.monotonic()
+                quiet = [path for path, at in self._last_commit.items() if now - at >= self._quiet]
+                for path in quiet:
+                    del self._last_commit[path]
+                if not quiet:
+                    soonest = min(self._last_commit.values(), default=None)
+                    self._cond.wait(None if soonest is None else soonest + self._quiet - now)
+                    continue
+            for path in quiet:
+                checkpoint(path)
+
+
+def checkpoint(path: Path) -> None:
+    """PASSIVE: copies what no reader still needs, never waits for a lock,
+    so a request arriving meanwhile is not held up by it."""
+    try:
+        # mode=rw: a file removed meanwhile (a test's) is not created again.
+        conn = sqlite3.connect(f"{path.as_uri()}?mode=rw", uri=True, timeout=0)
+    except sqlite3.Error:
+        return
+    try:
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    except sqlite3.Error as e:
+        log.info("checkpoint of %s skipped: %s", path.name, e)
+    finally:
+        conn.close()
+
+
+CHECKPOINTS = QuietCheckpoints()
+
+
+def _switch_to_wal(cursor: Any, wait: float) -> None:
+    """Two processes opening a new file together both switch it to WAL;
+    SQLite answers the loser "database is locked" at once, without its
+    busy wait, so wait here (once per file: the mode is kept in it)."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
