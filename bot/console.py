@@ -222,11 +222,11 @@ class Console:
             self.print(render_text(reply.template, reply.values))
             self._list_actions(reply.actions)
         if reply.update:
-            self._message("console/updated", {}, reply.update)
+            self._message("console/updated", {}, self.runtime.drawn(reply.update))
         for post in reply.posts:
             where = {"place": post.place.id if post.place else None, "member": post.dm_to,
                      "edited": bool(post.edit_of)}
-            self._message("console/posted", where, post)
+            self._message("console/posted", where, self.runtime.drawn(post))
             for reply in post.replies:
                 self._message("console/posted", {**where, "thread": True}, reply)
 

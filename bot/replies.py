@@ -48,10 +48,15 @@ class Message:
     template: str = ""
     values: dict[str, Any] = field(default_factory=dict)
     actions: list[Action] = field(default_factory=list)
+    # Drawn from the record when it is sent instead (front ends call
+    # `Runtime.drawn` for `Reply.update` and `edit_of` posts): a redraw of a shared message sent after the request
+    # must show what is stored by then. Drawn at the press, two overlapping
+    # answers each missed the other's and the count could stay one short.
+    fresh: Callable[[Session], "Message"] | None = None
 
     def sent(self, *, place: "Place | None" = None, dm_to: int | None = None, **options: Any) -> "Post":
         """This message as a Post to a place or, by DM, to a member."""
-        return Post(self.template, self.values, self.actions, place=place, dm_to=dm_to, **options)
+        return Post(self.template, self.values, self.actions, self.fresh, place=place, dm_to=dm_to, **options)
 
 
 @dataclass

@@ -20,7 +20,7 @@ from bot.forms import FormRegistry, load_forms
 from bot.lanes import InFlight, Lanes
 from bot.people import TOKEN, member_token
 from bot.render import set_display_timezone
-from bot.replies import Reply
+from bot.replies import Message, Reply
 from bot.requests import Request, Who
 from bot.settings import Settings
 from bot.store.db import CommitUnknown, Limits, make_engine, session_scope
@@ -114,6 +114,14 @@ class Runtime:
     def wait_lanes(self, timeout: float = 10.0) -> None:
         """Wait for the lanes' work already given (tests: a press's answers)."""
         self._lanes.wait(timeout)
+
+    def drawn(self, message: Message) -> Message:
+        """`message` as the record shows it now, if it is to be drawn when
+        sent (`Message.fresh`); read beside any writer."""
+        if message.fresh is None:
+            return message
+        with session_scope(self.engine, reads_only=True) as session:
+            return message.fresh(session)
 
     def in_session(self, fn: Callable[..., None], *args) -> None:
         with session_scope(self.engine) as session:

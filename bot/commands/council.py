@@ -272,7 +272,7 @@ def rsvp(ctx: Context, request: Request) -> Reply:
     problem, changed = meetings.answer(ctx, meeting, choice)
     if problem:
         return invalid(problem, m=meeting)
-    current = messages.announcement(ctx.session, meeting)
+    current = messages.announcement_when_sent(meeting)
     return Reply("council/answered", {"m": meeting, "choice": choice, "changed": changed}, update=current,
                  posts=messages.redraw(meeting, current) if changed else [])
 

@@ -18,7 +18,7 @@ from bot.context import Context
 from bot.forms import Form, FormField, Option, initial_values, validate
 from bot.liaison import notes
 from bot.liaison.notes import Refused
-from bot.liaison.posts import announcement, channel_post
+from bot.liaison.posts import announcement, announcement_when_sent, channel_post
 from bot.lookup import normalise
 from bot.people import Place
 from bot.privacy import audit, initials, is_admin
@@ -293,7 +293,7 @@ def submit_correction(ctx: Context, request: Request) -> Reply:
 def acknowledge(ctx: Context, request: Request) -> Reply:
     note, patient = _pressed_note(ctx, request, "note.ack")
     already = notes.acknowledge(ctx, note, patient)
-    return Reply("liaison/acked", {"already": already, "code": patient.code}, update=announcement(ctx, note))
+    return Reply("liaison/acked", {"already": already, "code": patient.code}, update=announcement_when_sent(ctx, note))
 
 
 def list_notes(ctx: Context, patient: Patient, text: str) -> Reply:

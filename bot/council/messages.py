@@ -32,6 +32,13 @@ def announcement(session: Session, meeting: Meeting) -> Message:
     return Message(ANNOUNCEMENT, values(session, meeting), rsvp_actions(meeting))
 
 
+def announcement_when_sent(meeting: Meeting) -> Message:
+    """The announcement with the answers stored when it is sent (a redraw
+    after an answer: another answer may commit in between)."""
+    meeting_id = meeting.id
+    return Message(ANNOUNCEMENT, fresh=lambda session: announcement(session, session.get(Meeting, meeting_id)))
+
+
 def announce(session: Session, meeting: Meeting) -> Post | None:
     """The first post in the meeting's channel; its id is kept so answers
     can redraw its counts."""
@@ -50,7 +57,7 @@ def _remember(session: Session, meeting_id: int, message_id: str) -> None:
 
 def redraw(meeting: Meeting, current: Message) -> list[Post]:
     """The channel announcement again, in place, as `current` (the
-    announcement just built for the reply) shows it."""
+    announcement built for the reply, or drawn when sent) shows it."""
     if not (meeting.channel and meeting.message_id):
         return []
     return [current.sent(place=Place.parse(meeting.channel), edit_of=meeting.message_id)]

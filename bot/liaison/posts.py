@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from bot.jobs import JobEnv
 from bot.liaison.notes import URGENT, ack_counts, form_title, note_fields
 from bot.people import Place
 from bot.privacy import initials
@@ -23,6 +24,14 @@ def announcement(env, note: Note) -> Message:
     """The post's text and buttons. `env` has session, settings and forms
     (a request's Context, or a scheduler job's environment)."""
     return Message(TEMPLATE, posted_values(env, note), note_actions(note))
+
+
+def announcement_when_sent(env, note: Note) -> Message:
+    """The announcement with the acknowledgements stored when it is sent (a
+    redraw after an ack: another may commit in between)."""
+    settings, forms, note_id = env.settings, env.forms, note.id
+    return Message(TEMPLATE, fresh=lambda session: announcement(JobEnv(session, settings, forms),
+                                                                session.get(Note, note_id)))
 
 
 def note_actions(note: Note) -> list[Action]:

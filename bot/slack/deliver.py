@@ -172,7 +172,7 @@ def send_post(runtime: Runtime, client: WebClient, post: Post, tell: bool = True
     FAILED when it never will. The person who acted is told only of a
     final failure (unless `tell` is off because their confirmation says it)."""
     if post.edit_of and post.place:
-        update_message(client, post.place.id, post.edit_of, post)
+        update_message(client, post.place.id, post.edit_of, runtime.drawn(post))
         return SENT
     sender = SlackSender(runtime, client, tell=tell)
     if post.delivery:

@@ -145,7 +145,7 @@ def _answer_press_after(runtime: Runtime, client: WebClient, body: dict, respond
     container = body.get("container", {})
     channel, ts = container.get("channel_id"), container.get("message_ts")
     if reply.update and channel and ts:
-        runtime.after(lambda: deliver.update_message(client, channel, ts, reply.update),
+        runtime.after(lambda: deliver.update_message(client, channel, ts, runtime.drawn(reply.update)),
                       lane=deliver.message_lane(channel, ts), latest_only=True)
     if reply.template:
         runtime.after(lambda: respond(replace_original=reply.answer == REPLACE and not reply.error,
