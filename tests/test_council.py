@@ -118,6 +118,19 @@ def test_a_redraw_shows_the_answers_stored_when_it_is_sent_not_when_the_button_w
     assert "出席 3" in updates[-1], updates[-1]
 
 
+def test_a_press_on_the_announcement_redraws_it_once(bot):
+    """The pressed message and the channel's announcement are the same
+    message here: drawn and sent twice, each press cost two chat.update."""
+    post = add_meeting(bot)
+    attend = buttons(post.body)[0]
+    before = len(bot.fake.of("chat.update"))
+    bot.sim.click(attend["action_id"], attend["value"], user="U0DEMONS1", channel="C0COUNCIL",
+                  message_ts=post.body["_ts"])
+    bot.runtime.wait_idle()
+    updates = bot.fake.of("chat.update")[before:]
+    assert len(updates) == 1 and updates[0].body["ts"] == post.body["_ts"] and "出席 1" in str(updates[0].body)
+
+
 def test_a_press_is_answered_at_once_while_posts_wait_for_a_slow_slack(bot):
     """Posts to channels (paced, here slow) have their own threads: an answer
     to a press does not queue behind them."""

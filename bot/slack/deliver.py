@@ -149,11 +149,16 @@ def _upload(runtime: Runtime, client: WebClient, post: Post) -> str:
     return ""
 
 
-def send_posts(runtime: Runtime, client: WebClient, reply: Reply) -> None:
+def send_posts(runtime: Runtime, client: WebClient, reply: Reply,
+               drawn_already: tuple[str, str] | None = None) -> None:
     """Post to other places after the reply has gone, off the request path.
     A redraw of an earlier message goes in that message's lane: after the
-    redraws before it, and instead of those still waiting."""
+    redraws before it, and instead of those still waiting. A redraw of
+    `drawn_already` (channel, ts), the pressed message that `reply.update`
+    redraws, is left out: the same message drawn and sent twice."""
     for post in reply.posts:
+        if post.edit_of and post.place and (post.place.id, post.edit_of) == drawn_already:
+            continue
         lane = message_lane(post.place.id, post.edit_of) if post.edit_of and post.place else None
         runtime.after(lambda post=post: send_post(runtime, client, post), lane=lane, latest_only=lane is not None)
 

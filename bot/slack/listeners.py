@@ -109,7 +109,8 @@ def _on_action(runtime: Runtime):
             _answer_press(client, body, respond, reply)  # a form's trigger_id expires within 3 s: now
         else:
             _answer_press_after(runtime, client, body, respond, reply)
-        deliver.send_posts(runtime, client, reply)
+        redrawn = not (view or reply.form) and reply.update
+        deliver.send_posts(runtime, client, reply, drawn_already=_pressed_message(body) if redrawn else None)
 
     return on_action
 
@@ -137,14 +138,20 @@ def _answer_press(client: WebClient, body: dict, respond: Respond, reply: Reply)
             respond(delete_original=True)
 
 
+def _pressed_message(body: dict) -> tuple[str, str] | None:
+    container = body.get("container", {})
+    channel, ts = container.get("channel_id"), container.get("message_ts")
+    return (channel, ts) if channel and ts else None
+
+
 def _answer_press_after(runtime: Runtime, client: WebClient, body: dict, respond: Respond, reply: Reply) -> None:
     """A press on a message is stored by now; redrawing the message and
     answering the presser are Slack round trips that need not hold the
     acknowledgement. Each goes in its lane: the message's redraws (only
     the latest one waiting is kept) and the presser's answers, in press order."""
-    container = body.get("container", {})
-    channel, ts = container.get("channel_id"), container.get("message_ts")
-    if reply.update and channel and ts:
+    pressed = _pressed_message(body)
+    if reply.update and pressed:
+        channel, ts = pressed
         runtime.after(lambda: deliver.update_message(client, channel, ts, runtime.drawn(reply.update)),
                       lane=deliver.message_lane(channel, ts), latest_only=True)
     if reply.template:
