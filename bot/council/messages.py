@@ -4,6 +4,7 @@ any front end; the channel post never mentions anyone."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from sqlmodel import Session
@@ -34,9 +35,20 @@ def announcement(session: Session, meeting: Meeting) -> Message:
 
 def announcement_when_sent(meeting: Meeting) -> Message:
     """The announcement with the answers stored when it is sent (a redraw
-    after an answer: another answer may commit in between)."""
+    after an answer: another answer may commit in between). A press on a
+    reminder redraws it and the channel's announcement, which show the
+    same: whichever is sent first draws it for both."""
     meeting_id = meeting.id
-    return Message(ANNOUNCEMENT, fresh=lambda session: announcement(session, session.get(Meeting, meeting_id)))
+    drawn: list[Message] = []
+    drawing = threading.Lock()  # the two redraws go in lanes of their own, side by side
+
+    def fresh(session: Session) -> Message:
+        with drawing:
+            if not drawn:
+                drawn.append(announcement(session, session.get(Meeting, meeting_id)))
+            return drawn[0]
+
+    return Message(ANNOUNCEMENT, fresh=fresh)
 
 
 def announce(session: Session, meeting: Meeting) -> Post | None:
