@@ -145,3 +145,31 @@ def test_a_log_that_never_gets_a_quiet_moment_is_still_copied_back_when_large(en
 
     _insert_pages(engine, sqlite.FORCED_CHECKPOINT_PAGES + 500)
     assert _rows_in_the_file_alone(engine, tmp_path) == sqlite.FORCED_CHECKPOINT_PAGES + 500
+
+
+def test_every_thread_of_a_serving_process_can_hold_a_connection_at_once(tmp_path):
+    """8 serving, 4 posting, 4 answering presses and the scheduler: 17.
+    With SQLAlchemy's default pool of 15, the 16th waited for the pool
+    timeout and its request was told to retry."""
+    from bot.store.db import session_scope
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'p.db'}", Limits(pool=0.5))
+    threads = 17
+    together = threading.Barrier(threads, timeout=5)
+    failures = []
+
+    def hold():
+        try:
+            with session_scope(engine, reads_only=True) as session:
+                session.execute(text("SELECT 1"))
+                together.wait()  # every thread holds its connection now
+        except Exception as e:
+            failures.append(repr(e))
+
+    workers = [threading.Thread(target=hold) for _ in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(10)
+    engine.dispose()
+    assert not failures, failures

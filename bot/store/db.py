@@ -34,6 +34,11 @@ MIGRATION_LOCK = 727_000
 GRACE = 0.5
 UNBOUNDED = "renkei_unbounded"  # execution option: no client-side deadline (migrations)
 
+# Enough pooled connections that one process's threads (8 serving, 4
+# posting, 4 answering presses, the scheduler) never queue for one: the pool
+# timeout then only fires when the database holds every connection up.
+POOL_SIZE, POOL_OVERFLOW = 10, 20
+
 log = logging.getLogger(__name__)
 
 
@@ -71,16 +76,17 @@ def make_engine(url: str, limits: Limits | None = None) -> Engine:
     limits = limits or Limits()
     url = normalise_url(url)
     if url.startswith("sqlite"):
+        # POOL_SIZE here too: SQLAlchemy's default of 15 is fewer than the
+        # threads of `renkei serve` that can each hold one, and the one that
+        # waits past the pool timeout is told to retry.
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": limits.busy},
-                               pool_timeout=limits.pool)
+                               pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW, pool_timeout=limits.pool)
         sqlite.configure(engine, limits.busy)
         return engine
     # A short connect timeout: when the database is down the user is told to
     # retry within Slack's 3 s window instead of the request hanging.
-    # Enough connections that one process's threads (8 serving, 4 posting,
-    # the scheduler) never queue for one: the pool timeout then only fires
-    # when the database holds every connection up.
-    engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, pool_timeout=limits.pool,
+    engine = create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW,
+                           pool_timeout=limits.pool,
                            connect_args=_postgres_connect_args(url, limits))
     if limits.statement:
         _give_up_after(engine, limits.statement + GRACE)
