@@ -56,7 +56,9 @@ class Message:
 
     def sent(self, *, place: "Place | None" = None, dm_to: int | None = None, **options: Any) -> "Post":
         """This message as a Post to a place or, by DM, to a member."""
-        return Post(self.template, self.values, self.actions, self.fresh, place=place, dm_to=dm_to, **options)
+        if self.fresh is not None and not options.get("edit_of"):
+            raise ValueError("a message drawn when sent can only redraw one already there (edit_of)")
+        return Post(self.template, self.values, self.actions, fresh=self.fresh, place=place, dm_to=dm_to, **options)
 
 
 @dataclass

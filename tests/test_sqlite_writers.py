@@ -173,3 +173,28 @@ def test_every_thread_of_a_serving_process_can_hold_a_connection_at_once(tmp_pat
         w.join(10)
     engine.dispose()
     assert not failures, failures
+
+
+def test_only_a_committed_write_waits_for_a_checkpoint_and_its_hook_cannot_fail_the_commit(engine, monkeypatch):
+    """Reads commit too (session_scope always does): counted as writes they
+    would put the quiet second off for ever under steady reading."""
+    from bot.store import sqlite
+    from bot.store.db import session_scope
+
+    calls = []
+    monkeypatch.setattr(sqlite.CHECKPOINTS, "committed", lambda path: calls.append(path))
+    with session_scope(engine, reads_only=True) as session:
+        session.execute(text("SELECT count(*) FROM t"))
+    assert calls == []
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO t VALUES (1)"))
+    assert len(calls) == 1
+
+    def broken(path):
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(sqlite.CHECKPOINTS, "committed", broken)
+    with engine.begin() as conn:  # the COMMIT succeeded: no error reaches the writer
+        conn.execute(text("INSERT INTO t VALUES (2)"))
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM t")).scalar() == 2

@@ -115,22 +115,30 @@ def in_lockstep(procs: list[subprocess.Popen], instants: int) -> list[list[dict]
     post was doubled (the resend found it in the channel), but no two real
     clocks drift apart by hours."""
     errors = [[] for _ in procs]
-    for p, lines in zip(procs, errors):  # stderr read all along: a full pipe would stop the worker
-        threading.Thread(target=lambda p=p, lines=lines: lines.extend(p.stderr), daemon=True).start()
+    readers = [threading.Thread(target=lambda p=p, lines=lines: lines.extend(p.stderr), daemon=True)
+               for p, lines in zip(procs, errors)]  # stderr read all along: a full pipe would stop the worker
+    for reader in readers:
+        reader.start()
     ticks: list[list[dict]] = [[] for _ in procs]
     try:
         for _ in range(instants):
-            go(procs)
-            for p, mine, err in zip(procs, ticks, errors):
+            try:
+                go(procs)
+            except BrokenPipeError:  # a worker ended early: say why below
+                break
+            for p, mine in zip(procs, ticks):
                 line = p.stdout.readline()
-                assert line, (p.wait(timeout=30), "".join(err))
+                if not line:
+                    break
                 mine.append(json.loads(line))
         for p in procs:
             p.stdin.close()
             p.wait(timeout=60)
     finally:
         kill(procs)
-    assert all(p.returncode == 0 for p in procs), errors
+        for reader in readers:
+            reader.join(10)
+    assert all(p.returncode == 0 for p in procs) and all(len(t) == instants for t in ticks), errors
     assert not [t for worker in ticks for t in worker if "error" in t], (ticks, errors)  # no tick raised
     return ticks
 

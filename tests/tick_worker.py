@@ -12,7 +12,8 @@ the migrations already, so it does not run `db upgrade` as serve does.)
     python -m tests.tick_worker [--lockstep] INSTANT [INSTANT ...]
 
 It imports everything, prints "ready", waits for a line on stdin ("go"),
-then prints one JSON line per tick: {"at", "sent", "taken", "failed",
+then (with --lockstep: waiting for another line before each later tick)
+prints one JSON line per tick: {"at", "sent", "taken", "failed",
 "skipped", "deferred"}, plus "error" if the tick raised. Environment:
 RENKEI_DATABASE_URL, RENKEI_CONFIG, RENKEI_SLACK_API_URL, SLACK_BOT_TOKEN,
 SLACK_SIGNING_SECRET.

@@ -37,7 +37,8 @@ def announcement_when_sent(meeting: Meeting) -> Message:
     """The announcement with the answers stored when it is sent (a redraw
     after an answer: another answer may commit in between). A press on a
     reminder redraws it and the channel's announcement, which show the
-    same: whichever is sent first draws it for both."""
+    same: the lane that draws first draws for both (both are queued by
+    then, after this answer was stored)."""
     meeting_id = meeting.id
     drawn: list[Message] = []
     drawing = threading.Lock()  # the two redraws go in lanes of their own, side by side

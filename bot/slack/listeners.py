@@ -105,12 +105,14 @@ def _on_action(runtime: Runtime):
             who.request_key = inbound.press_key(body, action_id, value) or who.request_key
         typed = inbound.typed_values(blocks.submitted_values(view)) if view else {}  # what the open form holds now
         reply = runtime.handle(who, Request(ACTION, action_id, value, values=typed, meta=meta))
+        redrawn = not (view or reply.form) and reply.update
+        # The posts first: a redraw of the channel's announcement is queued before the
+        # pressed message's, so neither can be drawn before both are queued (they share a draw).
+        deliver.send_posts(runtime, client, reply, drawn_already=_pressed_message(body) if redrawn else None)
         if view or reply.form:
             _answer_press(client, body, respond, reply)  # a form's trigger_id expires within 3 s: now
         else:
             _answer_press_after(runtime, client, body, respond, reply)
-        redrawn = not (view or reply.form) and reply.update
-        deliver.send_posts(runtime, client, reply, drawn_already=_pressed_message(body) if redrawn else None)
 
     return on_action
 

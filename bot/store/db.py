@@ -34,10 +34,14 @@ MIGRATION_LOCK = 727_000
 GRACE = 0.5
 UNBOUNDED = "renkei_unbounded"  # execution option: no client-side deadline (migrations)
 
-# Enough pooled connections that one process's threads (8 serving, 4
-# posting, 4 answering presses, the scheduler) never queue for one: the pool
-# timeout then only fires when the database holds every connection up.
-POOL_SIZE, POOL_OVERFLOW = 10, 20
+# Enough connections that one process's threads (8 serving under waitress or
+# 10 under Socket Mode, 4 posting, 4 answering presses, the scheduler) never
+# queue for one: the pool timeout then only fires when the database holds
+# every connection up. (Pool size: kept open when idle; the rest are opened
+# when needed and closed after.)
+CONNECTIONS = 30
+POSTGRES_POOL_SIZE = 10
+SQLITE_POOL_SIZE = 5  # each idle SQLite connection keeps a page cache of its own (up to 2 MB)
 
 log = logging.getLogger(__name__)
 
@@ -76,17 +80,18 @@ def make_engine(url: str, limits: Limits | None = None) -> Engine:
     limits = limits or Limits()
     url = normalise_url(url)
     if url.startswith("sqlite"):
-        # POOL_SIZE here too: SQLAlchemy's default of 15 is fewer than the
+        # CONNECTIONS here too: SQLAlchemy's default of 15 is fewer than the
         # threads of `renkei serve` that can each hold one, and the one that
         # waits past the pool timeout is told to retry.
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": limits.busy},
-                               pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW, pool_timeout=limits.pool)
+                               pool_size=SQLITE_POOL_SIZE, max_overflow=CONNECTIONS - SQLITE_POOL_SIZE,
+                               pool_timeout=limits.pool)
         sqlite.configure(engine, limits.busy)
         return engine
     # A short connect timeout: when the database is down the user is told to
     # retry within Slack's 3 s window instead of the request hanging.
-    engine = create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW,
-                           pool_timeout=limits.pool,
+    engine = create_engine(url, pool_pre_ping=True, pool_size=POSTGRES_POOL_SIZE,
+                           max_overflow=CONNECTIONS - POSTGRES_POOL_SIZE, pool_timeout=limits.pool,
                            connect_args=_postgres_connect_args(url, limits))
     if limits.statement:
         _give_up_after(engine, limits.statement + GRACE)

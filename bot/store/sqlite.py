@@ -93,28 +93,43 @@ class _WriteTurn:
             raise OperationalError("BEGIN IMMEDIATE", None, Exception("database is locked (writers queued)"))
         self._holder = (id(dbapi_conn), threading.get_ident())
 
-    def give_back(self, dbapi_conn: Any) -> None:
+    def give_back(self, dbapi_conn: Any) -> bool:
+        """Release the turn if this connection holds it; whether it did."""
         # SQLAlchemy hands commit and rollback the pool's proxy of the connection.
         dbapi_conn = getattr(dbapi_conn, "dbapi_connection", dbapi_conn)
         holder = self._holder
         if holder is not None and holder[0] == id(dbapi_conn):
             self._holder = None
             self._lock.release()
+            return True
+        return False
 
     def hand_back_after(self, engine: Engine, committed=None) -> None:
         """Release once COMMIT or ROLLBACK has really ended (the engine's
         own commit event fires before it), however the transaction ends,
         the pool's reset of a returned connection included."""
         dialect = engine.dialect
-        for name in ("do_commit", "do_rollback"):
-            def ended(dbapi_conn, _call=getattr(dialect, name), _after=committed if name == "do_commit" else None):
+
+        def rolled_back(dbapi_conn, _call=dialect.do_rollback):
+            try:
+                return _call(dbapi_conn)
+            finally:
+                self.give_back(dbapi_conn)
+
+        def committed_then(dbapi_conn, _call=dialect.do_commit):
+            try:
+                _call(dbapi_conn)
+            except BaseException:
+                self.give_back(dbapi_conn)
+                raise
+            # Only a transaction that held the turn wrote; reads commit too.
+            if self.give_back(dbapi_conn) and committed is not None:
                 try:
-                    return _call(dbapi_conn)
-                finally:
-                    self.give_back(dbapi_conn)
-                    if _after is not None:
-                        _after()
-            setattr(dialect, name, ended)
+                    committed()
+                except Exception:  # the COMMIT itself succeeded: never report it as failed
+                    log.exception("after-commit hook failed")
+
+        dialect.do_rollback, dialect.do_commit = rolled_back, committed_then
 
         @event.listens_for(engine, "close")
         def _closed(dbapi_conn, _record):  # a connection closed mid-transaction ends it too
@@ -122,8 +137,9 @@ class _WriteTurn:
 
 
 class QuietCheckpoints:
-    """Copies a file's write-ahead log back into it once no commit has come
-    for `quiet` seconds, from a thread of its own.
+    """Copies a file's write-ahead log back into it once no write has been
+    committed for `quiet` seconds, from a thread of its own (and again
+    after another quiet spell if a reader kept part of the log in use).
 
     SQLite does it in the COMMIT that crosses its threshold, while that
     thread still holds the write turn, and on a 1 GB file that copy takes
@@ -163,21 +179,29 @@ class QuietCheckpoints:
                     self._cond.wait(None if soonest is None else soonest + self._quiet - now)
                     continue
             for path in quiet:
-                checkpoint(path)
+                try:
+                    if not checkpoint(path):
+                        self.committed(path)  # not all copied (a reader, a lock): after another quiet second
+                except Exception:
+                    log.exception("checkpoint of %s failed", path.name)
 
 
-def checkpoint(path: Path) -> None:
+def checkpoint(path: Path) -> bool:
     """PASSIVE: copies what no reader still needs, never waits for a lock,
-    so a request arriving meanwhile is not held up by it."""
+    so a request arriving meanwhile is not held up by it. False if some of
+    the log could not be copied now; True when done, or the file is gone."""
     try:
-        # mode=rw: a file removed meanwhile (a test's) is not created again.
+        # mode=rw: a database file removed meanwhile (a test's) is not created
+        # again (its -wal and -shm may be, for the moment this connection lives).
         conn = sqlite3.connect(f"{path.as_uri()}?mode=rw", uri=True, timeout=0)
     except sqlite3.Error:
-        return
+        return True
     try:
-        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        busy, log_pages, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        return not busy and copied >= log_pages
     except sqlite3.Error as e:
-        log.info("checkpoint of %s skipped: %s", path.name, e)
+        log.info("checkpoint of %s put off: %s", path.name, e)
+        return False
     finally:
         conn.close()
 
