@@ -49,9 +49,10 @@ class Message:
     values: dict[str, Any] = field(default_factory=dict)
     actions: list[Action] = field(default_factory=list)
     # Drawn from the record when it is sent instead (front ends call
-    # `Runtime.drawn` for `Reply.update` and `edit_of` posts): a redraw of a shared message sent after the request
-    # must show what is stored by then. Drawn at the press, two overlapping
-    # answers each missed the other's and the count could stay one short.
+    # `Runtime.drawn` for `Reply.update` and `edit_of` posts): a redraw of a
+    # shared message sent after the request must show what is stored by
+    # then. Drawn at the press, two overlapping answers each missed the
+    # other's and the count could stay one short.
     fresh: Callable[[Session], "Message"] | None = None
 
     def sent(self, *, place: "Place | None" = None, dm_to: int | None = None, **options: Any) -> "Post":

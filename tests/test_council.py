@@ -350,6 +350,7 @@ def test_council_reaches_the_console_too(bot):
     c, out = console(bot)
     c.handle_line("/council add 12/15 18時半 第3回 推進協議会 @U0DEMONS1")
     c.handle_line(":press 1")  # 出席 on the echoed announcement
+    assert "出席 1" in out.getvalue().rsplit("「出席」で回答しました", 1)[-1]  # redrawn, drawn when shown
     c.handle_line("/council 第3回")
     text = out.getvalue()
     assert "会議を登録しました" in text and "「出席」で回答しました" in text and "佐藤 ケアマネ: 出席" in text

@@ -100,9 +100,13 @@ def reports(procs: list[subprocess.Popen], timeout: float = 300) -> list[list[di
             outputs = list(pool.map(lambda p: p.communicate(timeout=timeout), procs))
     finally:
         kill(procs)
-    assert all(p.returncode == 0 for p in procs), outputs
-    ticks = [[json.loads(line) for line in out.splitlines()] for out, _ in outputs]
-    assert not [t for worker in ticks for t in worker if "error" in t], outputs  # no tick raised
+    return ended_well(procs, [[json.loads(line) for line in out.splitlines()] for out, _ in outputs], outputs)
+
+
+def ended_well(procs: list[subprocess.Popen], ticks: list[list[dict]], output) -> list[list[dict]]:
+    """`ticks`, once every worker is seen to have ended cleanly and no tick to have raised."""
+    assert all(p.returncode == 0 for p in procs), output
+    assert not [t for worker in ticks for t in worker if "error" in t], output
     return ticks
 
 
@@ -138,9 +142,8 @@ def in_lockstep(procs: list[subprocess.Popen], instants: int) -> list[list[dict]
         kill(procs)
         for reader in readers:
             reader.join(10)
-    assert all(p.returncode == 0 for p in procs) and all(len(t) == instants for t in ticks), errors
-    assert not [t for worker in ticks for t in worker if "error" in t], (ticks, errors)  # no tick raised
-    return ticks
+    assert all(len(t) == instants for t in ticks), errors
+    return ended_well(procs, ticks, (ticks, errors))
 
 
 def names(ticks: list[dict], what: str) -> list[str]:

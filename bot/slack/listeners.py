@@ -105,14 +105,15 @@ def _on_action(runtime: Runtime):
             who.request_key = inbound.press_key(body, action_id, value) or who.request_key
         typed = inbound.typed_values(blocks.submitted_values(view)) if view else {}  # what the open form holds now
         reply = runtime.handle(who, Request(ACTION, action_id, value, values=typed, meta=meta))
-        redrawn = not (view or reply.form) and reply.update
+        if view or reply.form:
+            deliver.send_posts(runtime, client, reply)
+            _answer_press(client, body, respond, reply)  # a form's trigger_id expires within 3 s: now
+            return
+        pressed = _pressed_message(body) if reply.update else None
         # The posts first: a redraw of the channel's announcement is queued before the
         # pressed message's, so neither can be drawn before both are queued (they share a draw).
-        deliver.send_posts(runtime, client, reply, drawn_already=_pressed_message(body) if redrawn else None)
-        if view or reply.form:
-            _answer_press(client, body, respond, reply)  # a form's trigger_id expires within 3 s: now
-        else:
-            _answer_press_after(runtime, client, body, respond, reply)
+        deliver.send_posts(runtime, client, reply, drawn_already=pressed)
+        _answer_press_after(runtime, body, respond, reply, client, pressed)
 
     return on_action
 
@@ -146,12 +147,12 @@ def _pressed_message(body: dict) -> tuple[str, str] | None:
     return (channel, ts) if channel and ts else None
 
 
-def _answer_press_after(runtime: Runtime, client: WebClient, body: dict, respond: Respond, reply: Reply) -> None:
-    """A press on a message is stored by now; redrawing the message and
-    answering the presser are Slack round trips that need not hold the
-    acknowledgement. Each goes in its lane: the message's redraws (only
-    the latest one waiting is kept) and the presser's answers, in press order."""
-    pressed = _pressed_message(body)
+def _answer_press_after(runtime: Runtime, body: dict, respond: Respond, reply: Reply, client: WebClient,
+                        pressed: tuple[str, str] | None) -> None:
+    """A press on a message is stored by now; redrawing the `pressed`
+    message and answering the presser are Slack round trips that need not
+    hold the acknowledgement. Each goes in its lane: the message's redraws
+    (only the latest one waiting is kept) and the presser's answers, in press order."""
     if reply.update and pressed:
         channel, ts = pressed
         runtime.after(lambda: deliver.update_message(client, channel, ts, runtime.drawn(reply.update)),

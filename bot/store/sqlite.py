@@ -8,7 +8,7 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -62,7 +62,7 @@ def configure(engine: Engine, busy: float) -> None:
             turn.give_back(dbapi_conn)
             raise
 
-    turn.hand_back_after(engine, committed=(lambda: CHECKPOINTS.committed(path)) if path else None)
+    turn.hand_back_after(engine, after_write=(lambda: CHECKPOINTS.committed(path)) if path else None)
 
 
 def _file_of(engine: Engine) -> Path | None:
@@ -104,10 +104,11 @@ class _WriteTurn:
             return True
         return False
 
-    def hand_back_after(self, engine: Engine, committed=None) -> None:
+    def hand_back_after(self, engine: Engine, after_write: Callable[[], None] | None = None) -> None:
         """Release once COMMIT or ROLLBACK has really ended (the engine's
         own commit event fires before it), however the transaction ends,
-        the pool's reset of a returned connection included."""
+        the pool's reset of a returned connection included; then call
+        `after_write` if a write was committed."""
         dialect = engine.dialect
 
         def rolled_back(dbapi_conn, _call=dialect.do_rollback):
@@ -123,9 +124,9 @@ class _WriteTurn:
                 self.give_back(dbapi_conn)
                 raise
             # Only a transaction that held the turn wrote; reads commit too.
-            if self.give_back(dbapi_conn) and committed is not None:
+            if self.give_back(dbapi_conn) and after_write is not None:
                 try:
-                    committed()
+                    after_write()
                 except Exception:  # the COMMIT itself succeeded: never report it as failed
                     log.exception("after-commit hook failed")
 
