@@ -9,7 +9,11 @@ identity each. Then starts the real bot (`renkei serve`: waitress, 8
 threads, the scheduler ticking every minute) and, in the same run, a bare
 Bolt app that only acks (`bench/_bare_bolt.py`, the same server and thread
 count, `process_before_response=True`), both as separate processes, with
-the fake Slack Web API (`tests/slackfake.py`) on loopback.
+the fake Slack Web API (`tests/slackfake.py`) on loopback. On PostgreSQL
+a third server, `renkei serve --processes 2` (two serving processes on one
+port), is measured at 16 clients right after the one process on each row,
+so both meet the same machine; its rows are labelled "PG 2 proc" and
+compared with the same bare Bolt figures.
 
 Clients send signed requests over real HTTP with keep-alive connections,
 each with a unique trigger_id: 1 client, then 16 concurrent clients. The
@@ -26,6 +30,7 @@ send to Slack itself is not timed, as in bench/council.py).
         .venv/bin/python -m bench load              # and PostgreSQL (its public schema is dropped!)
     RENKEI_BENCH_QUICK=1 .venv/bin/python -m bench load   # a tenth of the data, fewer requests
     RENKEI_BENCH_PROFILE=1 ...    # then each row once more in process, under cProfile: where the time goes
+    RENKEI_BENCH_PROCESSES=1 ...  # leave out the several-process pass (default 2 processes)
 
 Each phase measures for at most 8 s (a slow row sends fewer requests; n is
 printed). Errors (non-200, or a reply that is a failure or refusal) are
@@ -77,6 +82,9 @@ SECRET = "bench-load-secret"
 QUICK = os.environ.get("RENKEI_BENCH_QUICK", "") not in ("", "0")
 CLIENTS = 16
 SERVE = "import sys; from bot.cli import main; sys.exit(main(sys.argv[1:]))"
+# `renkei serve --processes N` measured beside the one process on PostgreSQL
+# (SQLite serves from one process); 1 leaves that pass out.
+PROCESSES = int(os.environ.get("RENKEI_BENCH_PROCESSES", "2"))
 
 
 @dataclass(frozen=True)
@@ -888,62 +896,106 @@ def run(url: str, label: str) -> None:
 
     fake = FakeSlack().start()
     reqs = Requests(w, fake, names)
+    # On PostgreSQL the same bot as several processes on one port (`renkei
+    # serve --processes`), measured at 16 clients right after the one
+    # process on each row, so both meet the same machine.
+    processes = PROCESSES if label != "SQLite" else 1
+    several_label = f"PG {processes} proc"
     with tempfile.TemporaryDirectory() as tmp:
-        bot_port, bare_port = _free_port(), _free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("RENKEI_", "SLACK_"))}
         env.update(PYTHONPATH=str(ROOT), SLACK_BOT_TOKEN="xoxb-bench", SLACK_SIGNING_SECRET=SECRET,
                    RENKEI_SLACK_API_URL=fake.api_url, RENKEI_DATABASE_URL=url, RENKEI_CONFIG=str(ROOT / "config"))
-        bot_log = Path(tempfile.gettempdir()) / f"renkei-bench-load-{label}.log"  # kept for a look afterwards
-        bare_log = Path(tmp) / "bare.log"
-        with open(bot_log, "wb") as out_bot, open(bare_log, "wb") as out_bare:
-            bot = subprocess.Popen([sys.executable, "-c", SERVE, "serve", "--host", "127.0.0.1", "--port",
-                                    str(bot_port)], env=env, cwd=tmp, stdout=out_bot, stderr=subprocess.STDOUT)
-            bare = subprocess.Popen([sys.executable, "-m", "bench._bare_bolt", str(bare_port)], env=env, cwd=ROOT,
-                                    stdout=out_bare, stderr=subprocess.STDOUT)
-            try:
-                _wait_healthy(bot_port, bot, bot_log)
-                _wait_healthy(bare_port, bare, bare_log)
-                waited = _wait_first_tick(url, bot_log)
-                EXTRAS.append(f"[{label}] the bot's first scheduler tick (at start, on this fresh database: it records "
-                              f"every late plan digest as skipped) ended {waited:.0f} s after /healthz; the requests "
-                              f"start after it, so they meet only the ordinary tick every minute")
-                print(EXTRAS[-1], flush=True)
-                t0, load0 = time.perf_counter(), os.getloadavg()[0]
-                for row in reqs.rows():
-                    for clients, count, warm in ((1, S.solo, S.solo_warm), (CLIENTS, S.each, S.each_warm)):
-                        members = list(range(1, clients + 1))
-                        ours = _measure(row, bot_port, members, count, warm, True)
-                        theirs = _measure(row, bare_port, members, count, warm, False)
-                        RESULTS.append(Result(row.name, label, clients, ours, theirs))
+        logs = Path(tempfile.gettempdir())  # kept for a look afterwards
+        bot = _Server(logs / f"renkei-bench-load-{label}.log", [sys.executable, "-c", SERVE, "serve"], env, tmp)
+        bare = _Server(Path(tmp) / "bare.log", [sys.executable, "-m", "bench._bare_bolt"], env, str(ROOT))
+        servers = [bot, bare]
+        if processes > 1:
+            several = _Server(logs / f"renkei-bench-load-{label}-{processes}.log",
+                              [sys.executable, "-c", SERVE, "serve", "--processes", str(processes)], env, tmp)
+            servers.append(several)
+        try:
+            bot.start(url)
+            bare.start(None)
+            waited = _wait_first_tick(url, bot.log)
+            EXTRAS.append(f"[{label}] the bot's first scheduler tick (at start, on this fresh database: it records "
+                          f"every late plan digest as skipped) ended {waited:.0f} s after /healthz; the requests "
+                          f"start after it, so they meet only the ordinary tick every minute")
+            print(EXTRAS[-1], flush=True)
+            if processes > 1:
+                several.start(url)  # after the first tick: its own find nothing late
+            t0, load0 = time.perf_counter(), os.getloadavg()[0]
+            for row in reqs.rows():
+                for clients, count, warm in ((1, S.solo, S.solo_warm), (CLIENTS, S.each, S.each_warm)):
+                    members = list(range(1, clients + 1))
+                    ours = _measure(row, bot.port, members, count, warm, True)
+                    theirs = _measure(row, bare.port, members, count, warm, False)
+                    RESULTS.append(Result(row.name, label, clients, ours, theirs))
+                    print(_line(RESULTS[-1]), flush=True)
+                    if processes > 1 and clients > 1:
+                        ours = _measure(row, several.port, members, count, warm, True)
+                        RESULTS.append(Result(row.name, several_label, clients, ours, theirs))
                         print(_line(RESULTS[-1]), flush=True)
-                EXTRAS.append(f"[{label}] all requests took {time.perf_counter() - t0:.0f} s; machine load average "
-                              f"(1 min) {load0:.1f} before, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} CPUs")
-                memory = _memory(bot.pid)
-                peak = memory.get("VmHWM", 0) / 1024
-                EXTRAS.append(f"[{label}] bot peak RSS (VmHWM) {peak:.0f} MB, RSS now {memory.get('VmRSS', 0) / 1024:.0f} MB"
-                              f" ({'OK' if peak < 150 else 'OVER'} 150 MB); bare Bolt peak RSS "
-                              f"{_memory(bare.pid).get('VmHWM', 0) / 1024:.0f} MB")
-                print(EXTRAS[-1], flush=True)
-                with session_scope(make_engine(url)) as session:
-                    stored = session.exec(text("SELECT count(*) FROM note WHERE id > :n").bindparams(
-                        n=w.seed_notes)).one()[0]
-                said = sum(r.bot.ok_with_warm_up for r in RESULTS if r.database == label and "quick note" in r.command)
-                EXTRAS.append(f"[{label}] quick notes stored by the requests: {stored}; replies that said 'stored' "
-                              f"(warm-up included): {said} ({'OK: each once' if stored == said else 'MISMATCH'})")
-            finally:
-                _stop(bot)
-                _stop(bare)
+            EXTRAS.append(f"[{label}] all requests took {time.perf_counter() - t0:.0f} s; machine load average "
+                          f"(1 min) {load0:.1f} before, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} CPUs")
+            peak = _memory(bot.proc.pid).get("VmHWM", 0) / 1024
+            EXTRAS.append(f"[{label}] bot peak RSS (VmHWM) {peak:.0f} MB, RSS now "
+                          f"{_memory(bot.proc.pid).get('VmRSS', 0) / 1024:.0f} MB ({'OK' if peak < 150 else 'OVER'} "
+                          f"150 MB); bare Bolt peak RSS {_memory(bare.proc.pid).get('VmHWM', 0) / 1024:.0f} MB")
+            if processes > 1:
+                peaks = [_memory(pid).get("VmHWM", 0) / 1024 for pid in _children(several.proc.pid)]
+                EXTRAS[-1] += (f"; with {processes} processes, each serving process's peak: "
+                               + ", ".join(f"{p:.0f}" for p in peaks) + " MB")
+            print(EXTRAS[-1], flush=True)
+            with session_scope(make_engine(url)) as session:
+                stored = session.exec(text("SELECT count(*) FROM note WHERE id > :n").bindparams(
+                    n=w.seed_notes)).one()[0]
+            said = sum(r.bot.ok_with_warm_up for r in RESULTS
+                       if r.database in (label, several_label) and "quick note" in r.command)
+            EXTRAS.append(f"[{label}] quick notes stored by the requests: {stored}; replies that said 'stored' "
+                          f"(warm-up included): {said} ({'OK: each once' if stored == said else 'MISMATCH'})")
+        finally:
+            for server in servers:
+                server.stop()
         if os.environ.get("RENKEI_BENCH_PROFILE", "") not in ("", "0"):
             for line in _profile(url, fake, reqs):
                 EXTRAS.append(f"[{label}] {line}")
                 print(EXTRAS[-1], flush=True)
-        log_text = bot_log.read_text(errors="replace")
-        EXTRAS.append(f"[{label}] bot log ({bot_log}): " + _log_summary(log_text))
-        print(EXTRAS[-1], flush=True)
+        for server in (s for s in servers if s is not bare):
+            EXTRAS.append(f"[{label}] bot log ({server.log}): "
+                          + _log_summary(server.log.read_text(errors="replace")))
+            print(EXTRAS[-1], flush=True)
     fake.stop()
     for line in _tick(url, w):
         EXTRAS.append(f"[{label}] {line}")
         print(EXTRAS[-1], flush=True)
+
+
+class _Server:
+    """A server process of the benchmark on a free port, its output in `log`."""
+
+    def __init__(self, log: Path, argv: list[str], env: dict[str, str], cwd: str):
+        self.log, self.argv, self.env, self.cwd = log, argv, env, cwd
+        self.port = _free_port()
+        self.proc: subprocess.Popen | None = None
+        self._out = None
+
+    def start(self, url: str | None) -> None:
+        """Starts it and waits for /healthz."""
+        self._out = open(self.log, "wb")
+        argv = self.argv + (["--host", "127.0.0.1", "--port", str(self.port)] if url else [str(self.port)])
+        self.proc = subprocess.Popen(argv, env=self.env, cwd=self.cwd, stdout=self._out, stderr=subprocess.STDOUT)
+        _wait_healthy(self.port, self.proc, self.log)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            _stop(self.proc)
+        if self._out is not None:
+            self._out.close()
+
+
+def _children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(child) for child in f.read().split()]
 
 
 def _log_summary(log_text: str) -> str:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from datetime import datetime, time
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 from bot.people import Handle
 from bot.render import render_text
@@ -18,6 +19,9 @@ from bot.runtime import Runtime
 from bot.settings import Settings, load_settings
 from bot.store import db
 
+if TYPE_CHECKING:
+    from slack_bolt import App
+
 log = logging.getLogger("renkei")
 DEMO_DATABASE = "sqlite:///renkei-demo.db"
 
@@ -26,12 +30,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="renkei", description="在宅医療・介護連携 Slack bot")
     sub = parser.add_subparsers(dest="cmd", required=True)
 
-    p = sub.add_parser("run", help="serve Slack if credentials are set, else the demo console")
-    p.add_argument("--host", default="0.0.0.0")
-    p.add_argument("--port", type=int, default=3000)
-    p = sub.add_parser("serve", help="apply migrations and serve Slack (HTTP or Socket Mode)")
-    p.add_argument("--host", default="0.0.0.0")
-    p.add_argument("--port", type=int, default=3000)
+    for name, help_ in (("run", "serve Slack if credentials are set, else the demo console"),
+                        ("serve", "apply migrations and serve Slack (HTTP or Socket Mode)")):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("--host", default="0.0.0.0")
+        p.add_argument("--port", type=int, default=3000)
+        p.add_argument("--processes", type=int, default=1,
+                       help="serving processes on the one port (PostgreSQL only; about one per core)")
     p = sub.add_parser("console", help="type commands as in Slack, read replies as text")
     p.add_argument("--user", default=None, help="Slack user id to act as")
     p.add_argument("--demo", action="store_true", help="use the demo town database")
@@ -132,13 +137,47 @@ def limit_malloc_arenas(arenas: int = 2) -> bool:
 
 
 def cmd_serve(settings: Settings, args) -> int:
-    from bot.app import create_app
-    from bot.web import make_wsgi
+    from bot import prefork
 
     if not settings.has_slack_credentials:
         print("SLACK_BOT_TOKEN と SLACK_SIGNING_SECRET を設定してください（README「Slack の設定」）。", file=sys.stderr)
         return 2
+    processes = args.processes
+    if processes > 1 and settings.slack_app_token:
+        print("Socket Mode は 1 プロセスで動かします（--processes は HTTP で受けるときだけ）。", file=sys.stderr)
+        return 2
+    if processes > 1 and settings.database_url.startswith("sqlite"):
+        # SQLite lets one writer in at a time per file; between processes
+        # its busy wait (growing sleeps) is what the write turn in
+        # bot.store.sqlite replaced within one process.
+        print("複数プロセスで動かすには PostgreSQL を使ってください（SQLite は 1 プロセス）。", file=sys.stderr)
+        return 2
+    if processes < 1:
+        print("--processes は 1 以上にしてください。", file=sys.stderr)
+        return 2
     _migrate_in_child()
+    if settings.slack_app_token:
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        app, _runtime = _start_bot(settings)
+        log.info("Socket Mode")
+        SocketModeHandler(app, settings.slack_app_token).start()
+        return 0
+    sock = prefork.listen(args.host, args.port)
+    log.info("serving POST /slack/events and GET /healthz on %s:%s (%d process%s)", args.host, args.port,
+             processes, "" if processes == 1 else "es")
+    if processes == 1:
+        _serve_http(settings, sock, ready=lambda: None)
+        return 0
+    return prefork.supervise(processes, lambda ready: _serve_http(settings, sock, ready))
+
+
+def _start_bot(settings: Settings) -> tuple[App, Runtime]:
+    """One serving process's bot: its connections, its Slack client, its
+    scheduler and caches. Opens nothing before this point, so a process
+    forked by `--processes` starts it afresh."""
+    from bot.app import create_app
+
     limit_malloc_arenas()
     runtime = Runtime.build(settings)
     app = create_app(settings, runtime)
@@ -147,22 +186,20 @@ def cmd_serve(settings: Settings, args) -> int:
     _start_scheduler(runtime, app.client)
     _warm_caches(runtime)
     settle_heap()
-    if settings.slack_app_token:
-        from slack_bolt.adapter.socket_mode import SocketModeHandler
+    return app, runtime
 
-        log.info("Socket Mode")
-        SocketModeHandler(app, settings.slack_app_token).start()
-        return 0
+
+def _serve_http(settings: Settings, sock, ready: Callable[[], None]) -> None:
     import waitress
 
-    log.info("serving POST /slack/events and GET /healthz on %s:%s", args.host, args.port)
-    from bot.web import MAX_BODY
+    from bot.web import MAX_BODY, make_wsgi
 
+    app, runtime = _start_bot(settings)
+    ready()
     # waitress reads a body whole before the app sees it: its own limit
     # refuses an oversized one at the socket (413), not only in memory.
-    waitress.serve(make_wsgi(app, runtime), host=args.host, port=args.port, threads=8, ident="renkei",
+    waitress.serve(make_wsgi(app, runtime), sockets=[sock], threads=8, ident="renkei",
                    max_request_body_size=MAX_BODY)
-    return 0
 
 
 def _migrate_in_child() -> None:

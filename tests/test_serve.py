@@ -1,14 +1,18 @@
-"""`renkei serve` as a real process: migrations, HTTP, signatures, health."""
+"""`renkei serve` as a real process: migrations, HTTP, signatures, health,
+several processes on one port."""
 
 import http.client
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 from urllib.parse import urlencode
 
-from tests.conftest import ROOT
+import pytest
+
+from tests.conftest import PG_URL, ROOT, _fresh_postgres
 from tests.slackreq import sign
 
 
@@ -91,3 +95,95 @@ def test_serve_with_an_app_token_uses_socket_mode_and_starts_the_scheduler(tmp_p
     assert main(["serve"]) == 0
     assert started["socket"] and started["app_token"] == "xapp-1" and callable(started["scheduler"])
     assert "note" in inspect(make_engine(f"sqlite:///{tmp_path}/socket.db")).get_table_names()
+
+
+def _children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(child) for child in f.read().split()]
+
+
+def _command(port: int, fake, text: str, n: int) -> str:
+    body = urlencode({"command": "/patient", "text": text, "user_id": "U0SERVE01", "user_name": "mori",
+                      "channel_id": "C1", "trigger_id": f"t.{n}", "team_id": "T1",
+                      "response_url": fake.response_url()}).encode()
+    ts = int(time.time())
+    status, data = _request(port, "POST", "/slack/events", body, {
+        "Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": str(ts),
+        "X-Slack-Signature": sign("serve-secret", body, ts)})
+    assert status == 200
+    return data.decode("unicode_escape")
+
+
+def _until(what, timeout: float = 30):
+    deadline = time.monotonic() + timeout
+    while not (found := what()):
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+    return found
+
+
+@pytest.mark.skipif(not PG_URL, reason="several processes serve only on PostgreSQL")
+def test_two_serving_processes_share_the_port_see_each_others_writes_and_a_killed_one_is_replaced(tmp_path, fake):
+    _fresh_postgres(PG_URL)
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "RENKEI_"))}
+    env.update({
+        "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": "serve-secret",
+        "RENKEI_SLACK_API_URL": fake.api_url, "RENKEI_DATABASE_URL": PG_URL,
+        "RENKEI_CONFIG": str(ROOT / "config"), "RENKEI_ADMINS": "U0SERVE01",
+    })
+    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+                             "--processes", "2"], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        first, second = _until(lambda: len(kids := _children(proc.pid)) == 2 and kids)
+        _until(lambda: _healthy(port))
+        # Each process alone answers on the one port (the other stopped),
+        # and each sees what the other stored: its patient index is built
+        # at start and must notice the other's new patient.
+        os.kill(second, signal.SIGSTOP)
+        try:
+            assert "P-0001" in _command(port, fake, "add 森 一 もり はじめ", 1)
+        finally:
+            os.kill(second, signal.SIGCONT)
+        os.kill(first, signal.SIGSTOP)
+        try:
+            assert "森 一" in _command(port, fake, "show もり はじめ", 2)
+            assert "P-0002" in _command(port, fake, "add 林 二郎 はやし じろう", 3)
+        finally:
+            os.kill(first, signal.SIGCONT)
+        os.kill(second, signal.SIGSTOP)
+        try:
+            assert "林 二郎" in _command(port, fake, "show はやし", 4)
+        finally:
+            os.kill(second, signal.SIGCONT)
+
+        os.kill(first, signal.SIGKILL)
+        replaced = _until(lambda: len(kids := _children(proc.pid)) == 2 and first not in kids and kids)
+        assert second in replaced
+        assert "森 一" in _command(port, fake, "show 森", 5)
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=20) == 0
+    assert not any(os.path.exists(f"/proc/{pid}") for pid in replaced)  # the parent waited for them
+
+
+def _healthy(port: int) -> bool:
+    try:
+        return _request(port, "GET", "/healthz")[0] == 200
+    except OSError:
+        return False
+
+
+def test_several_processes_are_refused_on_sqlite_and_in_socket_mode(tmp_path, monkeypatch, capsys):
+    from bot.cli import main
+
+    for key, value in {"SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": "s",
+                       "RENKEI_DATABASE_URL": f"sqlite:///{tmp_path}/one.db"}.items():
+        monkeypatch.setenv(key, value)
+    assert main(["serve", "--processes", "2"]) == 2
+    assert "PostgreSQL" in capsys.readouterr().err
+    monkeypatch.setenv("SLACK_APP_TOKEN", "xapp-1")
+    assert main(["serve", "--processes", "2"]) == 2
+    assert "Socket Mode" in capsys.readouterr().err
+    assert not (tmp_path / "one.db").exists()  # refused before anything was migrated
