@@ -504,6 +504,7 @@ class Row:
     make: Callable[[int, int, bool], tuple[bytes, str]]  # (member, i, real) -> (body, tag)
     check: Callable[[str, str], str]  # (reply text, tag) -> "ok" | "already" | "error"
     after: Callable[[list[str]], list[tuple[str, str]]] | None = None  # tags -> [(tag, problem)] from the fake
+    unsent: Callable[[list[str]], None] | None = None  # tags of requests made but cut off by the cap
 
 
 def _reply_text(data: bytes) -> str:
@@ -534,7 +535,8 @@ class Requests:
         self.w, self.fake, self.names = w, fake, names
         self.ids = itertools.count(1)
         self.tasks = iter(w.open_tasks)
-        self.answers: dict[tuple[int, int], int] = {}
+        self.answers: dict[tuple[int, int], int] = {}  # clicks made per (member, meeting): the next answer
+        self.clicked: dict[str, tuple[int, int]] = {}
         first, last = w.today + timedelta(days=15), w.today + timedelta(days=17)
         self.vacancy = f"{first.month}/{first.day}-{last.month}/{last.day} 女 吸引"
 
@@ -554,6 +556,7 @@ class Requests:
         flip = self.answers.get((member, meeting), 0) if real else 0
         if real:
             self.answers[(member, meeting)] = flip + 1
+            self.clicked[tag] = (member, meeting)
         choice = ("出席", "欠席")[flip % 2]  # every click changes the answer: a write each time
         payload = {
             "type": "block_actions", "user": {"id": user_of(member), "username": f"bench{member}", "team_id": "T1"},
@@ -615,9 +618,16 @@ class Requests:
             Row("/plan", lambda member, i, real: self.command(member, "/plan", "", real), _expect("事業計画")),
             Row("/plan done <part of a title> (a new task each time)", plan_done, done_check),
             Row("button: council RSVP (changes the answer)", self.click,
-                lambda reply, tag: "ok" if reply.strip() in ("", "{}") else "error", after=self.answered),
+                lambda reply, tag: "ok" if reply.strip() in ("", "{}") else "error", after=self.answered,
+                unsent=self.not_clicked),
             # (an RSVP whose earlier click failed finds the answer unchanged: "already", not an error)
         ]
+
+    def not_clicked(self, tags: list[str]) -> None:
+        """Clicks made but never sent (the phase's cap) did not change an
+        answer: the next click of that member on that meeting is theirs."""
+        for tag in tags:
+            self.answers[self.clicked.pop(tag)] -= 1
 
     def views_opened(self, tags: list[str]) -> list[tuple[str, str]]:
         opened = {c.body.get("trigger_id", "").rsplit(".", 1)[-1] for c in self.fake.of("views.open")}
@@ -681,6 +691,8 @@ def _measure(row: Row, port: int, members: list[int], count: int, warm: int, rea
     made = [[row.make(member, i, real) for i in range(warm + count)] for member in members]
     finished = _phase(port, [[body for body, _ in client] for client in made], warm)
     done = [results for results, _ in finished]
+    if real and row.unsent:
+        row.unsent([tag for client, results in zip(made, done) for _, tag in client[warm + len(results):]])
     figures = Figures(n=sum(len(results) for results in done))
     figures.p50, figures.p99 = _percentiles([ms for results in done for ms, _, _ in results])
     if real:

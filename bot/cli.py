@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("renkei")
 DEMO_DATABASE = "sqlite:///renkei-demo.db"
+WARM_UP_DEADLINE = 120.0  # seconds per statement for the caches filled at start-up
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,13 +98,19 @@ def cmd_run(settings: Settings, args) -> int:
 def _warm_caches(runtime: Runtime) -> None:
     # Off the request path: the service answers at once, the caches fill
     # behind (the patient index of 100,000 takes about a second to build).
+    # Reads only: on SQLite a write transaction would wait for the first
+    # tick, which may write for seconds after days down, and give up. No
+    # one waits for them, so they are not held to a request's limit: a
+    # year's notes counted on a loaded machine outlasted it, leaving the
+    # count to the first /plan indicators, within that limit.
     from bot.plan import indicators
     from bot.store.queries import patient_index
 
     settings = runtime.settings
-    runtime.after(lambda: runtime.in_session(patient_index))
+    runtime.after(lambda: runtime.in_session(patient_index, reads_only=True, deadline=WARM_UP_DEADLINE))
     runtime.after(lambda: runtime.in_session(indicators.warm, runtime.clock(), settings.tz,
-                                             settings.team.vacancy.freshness_hours))
+                                             settings.team.vacancy.freshness_hours, reads_only=True,
+                                             deadline=WARM_UP_DEADLINE))
 
 
 def settle_heap() -> None:

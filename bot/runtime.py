@@ -123,8 +123,9 @@ class Runtime:
         with session_scope(self.engine, reads_only=True) as session:
             return message.fresh(session)
 
-    def in_session(self, fn: Callable[..., None], *args) -> None:
-        with session_scope(self.engine) as session:
+    def in_session(self, fn: Callable[..., None], *args, reads_only: bool = False,
+                   deadline: float | None = None) -> None:
+        with session_scope(self.engine, reads_only=reads_only, deadline=deadline) as session:
             fn(session, *args)
 
 

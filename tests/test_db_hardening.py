@@ -360,3 +360,29 @@ def test_an_audit_row_in_a_rolled_back_savepoint_is_not_stored(bot):
         actions = [e.action for e in s.exec(select(AuditEvent).order_by(AuditEvent.id))]
         assert actions[-2:] == ["test.kept", "test.kept_in_savepoint"] and "test.dropped" not in actions
         assert verify_chain(s)[1] is None
+
+
+@pg_only
+def test_start_up_work_may_outlast_a_requests_limit_and_the_next_request_may_not(fake, clock):
+    """The caches `renkei serve` fills at start (`WARM_UP_DEADLINE`): on a
+    loaded machine a year's notes took longer than a request may, and the
+    count was cut off every time. Its own deadline holds for its own
+    transaction only."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+
+    _fresh_postgres(PG_URL)
+    bot = make_bot(PG_URL, fake, clock, db_statement_timeout=0.3)
+
+    def slow(session):
+        session.execute(text("SELECT pg_sleep(0.9)"))
+
+    try:
+        with pytest.raises(OperationalError, match="statement timeout"):
+            bot.runtime.in_session(slow, reads_only=True)
+        bot.runtime.in_session(slow, reads_only=True, deadline=5)  # neither the server nor the watchdog cuts it
+        with pytest.raises(OperationalError, match="statement timeout"):
+            bot.runtime.in_session(slow)  # the next transaction on a pooled connection: the request's limit again
+    finally:
+        bot.runtime.background.shutdown(wait=True)
+        bot.runtime.engine.dispose()

@@ -198,3 +198,30 @@ def test_only_a_committed_write_waits_for_a_checkpoint_and_its_hook_cannot_fail_
         conn.execute(text("INSERT INTO t VALUES (2)"))
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM t")).scalar() == 2
+
+
+def test_the_start_up_warm_up_reads_beside_a_long_writer(tmp_path, fake, clock, caplog):
+    """`renkei serve` fills its caches while its first tick may write for
+    seconds (after days down: 7,632 late digests recorded as skipped on the
+    benchmark's data). The warm-up only reads, so it neither waits for that
+    writer nor gives up: as a write it was told 'writers queued' and the
+    first /plan digest of the process paid for the whole year's count."""
+    import logging
+
+    from bot.cli import _warm_caches
+    from bot.plan import indicators
+    from bot.store.db import session_scope
+    from tests.conftest import make_bot
+
+    bot = make_bot(f"sqlite:///{tmp_path / 'warm.db'}", fake, clock, db_busy_timeout=0.5)
+    try:
+        with session_scope(bot.runtime.engine) as writer:  # holds the write turn throughout
+            writer.execute(text("UPDATE member SET display_name = display_name"))
+            with caplog.at_level(logging.ERROR, logger="bot.runtime"):
+                _warm_caches(bot.runtime)
+                bot.runtime.wait_idle(10)
+        assert "background work failed" not in caplog.text
+        assert bot.runtime.engine in indicators._seen, "the notes were not counted"
+    finally:
+        bot.runtime.background.shutdown(wait=True)
+        bot.runtime.engine.dispose()

@@ -33,6 +33,7 @@ MIGRATION_LOCK = 727_000
 # network is gone, and nothing else would end the wait.
 GRACE = 0.5
 UNBOUNDED = "renkei_unbounded"  # execution option: no client-side deadline (migrations)
+DEADLINE = "renkei_deadline"  # execution option: this transaction's own limit per statement, seconds
 
 # Enough connections that one process's threads (8 serving under waitress or
 # 10 under Socket Mode, 4 posting, 4 answering presses, the scheduler) never
@@ -200,11 +201,13 @@ class GaveUp(OperationalError):
 
 def _give_up_after(engine: Engine, seconds: float) -> None:
     """Every call that waits on the server (statements, commit, rollback,
-    the pool's ping) gets a deadline `seconds` from its start."""
+    the pool's ping) gets a deadline `seconds` from its start; a statement
+    in a transaction opened with a DEADLINE of its own gets that one."""
     dialect = engine.dialect
+    default = seconds
 
-    def watched(call, dbapi_conn, *args):
-        token = WATCHDOG.arm(dbapi_conn, seconds)
+    def watched(call, dbapi_conn, *args, seconds: float | None = None):
+        token = WATCHDOG.arm(dbapi_conn, seconds or default)
         try:
             return call(dbapi_conn, *args)
         finally:
@@ -213,9 +216,12 @@ def _give_up_after(engine: Engine, seconds: float) -> None:
     def execute(call):
         def run(cursor, statement, *args):
             context = args[-1] if args else None
-            if context is not None and context.execution_options.get(UNBOUNDED):
+            options = context.execution_options if context is not None else {}
+            if options.get(UNBOUNDED):
                 return call(cursor, statement, *args)
-            return watched(lambda _conn: call(cursor, statement, *args), cursor.connection)
+            limit = options.get(DEADLINE)
+            return watched(lambda _conn: call(cursor, statement, *args), cursor.connection,
+                           seconds=limit + GRACE if limit else None)
 
         return run
 
@@ -249,14 +255,24 @@ class CommitUnknown(OperationalError):
 
 
 @contextmanager
-def session_scope(engine: Engine, reads_only: bool = False) -> Iterator[Session]:
+def session_scope(engine: Engine, reads_only: bool = False, deadline: float | None = None) -> Iterator[Session]:
     """One transaction: committed when the block ends, rolled back on any
     error so nothing half-written remains. `reads_only` is a promise that
     the block writes nothing: on SQLite it then reads beside the writer
-    (a plain BEGIN in WAL mode) instead of taking the write lock."""
+    (a plain BEGIN in WAL mode) instead of taking the write lock.
+    `deadline` (seconds) replaces the engine's limit per statement for work
+    no one waits for (a cache filled at start-up), which on a loaded
+    machine may outlast a request's limit and would then never be done."""
     session = Session(engine, expire_on_commit=False)
+    options: dict[str, Any] = {}
     if reads_only:
-        session.connection(execution_options={sqlite.READS_ONLY: True})  # before BEGIN: the option picks it
+        options[sqlite.READS_ONLY] = True
+    if deadline:
+        options[DEADLINE] = deadline
+    if options:
+        connection = session.connection(execution_options=options)  # before BEGIN: the options pick it
+        if deadline and engine.dialect.name == "postgresql":
+            connection.exec_driver_sql(f"SET LOCAL statement_timeout = {int(deadline * 1000)}")
     try:
         yield session
         try:
