@@ -36,8 +36,9 @@ def main(argv: list[str] | None = None) -> int:
         p = sub.add_parser(name, help=help_)
         p.add_argument("--host", default="0.0.0.0")
         p.add_argument("--port", type=int, default=3000)
-        p.add_argument("--processes", type=int, default=1,
-                       help="serving processes on the one port (PostgreSQL only; about one per core)")
+        p.add_argument("--processes", type=int, default=None,
+                       help="serving processes on the one port (PostgreSQL only; about one per core; "
+                            "default RENKEI_PROCESSES or 1)")
     p = sub.add_parser("console", help="type commands as in Slack, read replies as text")
     p.add_argument("--user", default=None, help="Slack user id to act as")
     p.add_argument("--demo", action="store_true", help="use the demo town database")
@@ -149,7 +150,7 @@ def cmd_serve(settings: Settings, args) -> int:
     if not settings.has_slack_credentials:
         print("SLACK_BOT_TOKEN と SLACK_SIGNING_SECRET を設定してください（README「Slack の設定」）。", file=sys.stderr)
         return 2
-    processes = args.processes
+    processes = args.processes if args.processes is not None else settings.processes
     if processes > 1 and settings.slack_app_token:
         print("Socket Mode は 1 プロセスで動かします（--processes は HTTP で受けるときだけ）。", file=sys.stderr)
         return 2

@@ -183,6 +183,9 @@ def test_several_processes_are_refused_on_sqlite_and_in_socket_mode(tmp_path, mo
         monkeypatch.setenv(key, value)
     assert main(["serve", "--processes", "2"]) == 2
     assert "PostgreSQL" in capsys.readouterr().err
+    monkeypatch.setenv("RENKEI_PROCESSES", "2")  # as `make run` would be told
+    assert main(["run"]) == 2
+    assert "PostgreSQL" in capsys.readouterr().err
     monkeypatch.setenv("SLACK_APP_TOKEN", "xapp-1")
     assert main(["serve", "--processes", "2"]) == 2
     assert "Socket Mode" in capsys.readouterr().err
