@@ -71,6 +71,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import text
 
 from bench._common import on_each_database
+from bot.prefork import children_of
 from bot.store import models as m
 from bot.store.db import make_engine, session_scope, upgrade
 from tests.slackfake import FakeSlack
@@ -918,23 +919,23 @@ def run(url: str, label: str) -> None:
         env.update(PYTHONPATH=str(ROOT), SLACK_BOT_TOKEN="xoxb-bench", SLACK_SIGNING_SECRET=SECRET,
                    RENKEI_SLACK_API_URL=fake.api_url, RENKEI_DATABASE_URL=url, RENKEI_CONFIG=str(ROOT / "config"))
         logs = Path(tempfile.gettempdir())  # kept for a look afterwards
-        bot = _Server(logs / f"renkei-bench-load-{label}.log", [sys.executable, "-c", SERVE, "serve"], env, tmp)
+        bot = _Server(logs / f"renkei-bench-load-{label}.log", [sys.executable, "-c", SERVE, "serve"], env, tmp, 1)
         bare = _Server(Path(tmp) / "bare.log", [sys.executable, "-m", "bench._bare_bolt"], env, str(ROOT))
         servers = [bot, bare]
         if processes > 1:
             several = _Server(logs / f"renkei-bench-load-{label}-{processes}.log",
-                              [sys.executable, "-c", SERVE, "serve", "--processes", str(processes)], env, tmp)
+                              [sys.executable, "-c", SERVE, "serve"], env, tmp, processes)
             servers.append(several)
         try:
-            bot.start(url)
-            bare.start(None)
+            bot.start()
+            bare.start()
             waited = _wait_first_tick(url, bot.log)
             EXTRAS.append(f"[{label}] the bot's first scheduler tick (at start, on this fresh database: it records "
                           f"every late plan digest as skipped) ended {waited:.0f} s after /healthz; the requests "
                           f"start after it, so they meet only the ordinary tick every minute")
             print(EXTRAS[-1], flush=True)
             if processes > 1:
-                several.start(url)  # after the first tick: its own find nothing late
+                several.start()  # after the first tick: its own find nothing late
             t0, load0 = time.perf_counter(), os.getloadavg()[0]
             for row in reqs.rows():
                 for clients, count, warm in ((1, S.solo, S.solo_warm), (CLIENTS, S.each, S.each_warm)):
@@ -954,7 +955,7 @@ def run(url: str, label: str) -> None:
                           f"{_memory(bot.proc.pid).get('VmRSS', 0) / 1024:.0f} MB ({'OK' if peak < 150 else 'OVER'} "
                           f"150 MB); bare Bolt peak RSS {_memory(bare.proc.pid).get('VmHWM', 0) / 1024:.0f} MB")
             if processes > 1:
-                peaks = [_memory(pid).get("VmHWM", 0) / 1024 for pid in _children(several.proc.pid)]
+                peaks = [_memory(pid).get("VmHWM", 0) / 1024 for pid in children_of(several.proc.pid)]
                 EXTRAS[-1] += (f"; with {processes} processes, each serving process's peak: "
                                + ", ".join(f"{p:.0f}" for p in peaks) + " MB")
             print(EXTRAS[-1], flush=True)
@@ -985,29 +986,34 @@ def run(url: str, label: str) -> None:
 class _Server:
     """A server process of the benchmark on a free port, its output in `log`."""
 
-    def __init__(self, log: Path, argv: list[str], env: dict[str, str], cwd: str):
-        self.log, self.argv, self.env, self.cwd = log, argv, env, cwd
+    def __init__(self, log: Path, argv: list[str], env: dict[str, str], cwd: str, processes: int = 0):
+        """`argv` without the port; `processes`: the bot's serving processes
+        (0: not the bot, the port is its one argument)."""
+        self.log, self.env, self.cwd, self.processes = log, env, cwd, processes
         self.port = _free_port()
+        self.argv = argv + (["--host", "127.0.0.1", "--port", str(self.port), "--processes", str(processes)]
+                            if processes else [str(self.port)])
         self.proc: subprocess.Popen | None = None
         self._out = None
 
-    def start(self, url: str | None) -> None:
-        """Starts it and waits for /healthz."""
+    def start(self) -> None:
+        """Starts it and waits for /healthz and, for several processes,
+        until each of them serves."""
         self._out = open(self.log, "wb")
-        argv = self.argv + (["--host", "127.0.0.1", "--port", str(self.port)] if url else [str(self.port)])
-        self.proc = subprocess.Popen(argv, env=self.env, cwd=self.cwd, stdout=self._out, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(self.argv, env=self.env, cwd=self.cwd, stdout=self._out,
+                                     stderr=subprocess.STDOUT)
         _wait_healthy(self.port, self.proc, self.log)
+        deadline = time.monotonic() + 120
+        while self.log.read_text(errors="replace").count("Serving on") < self.processes:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"not every serving process started:\n{_tail(self.log)}")
+            time.sleep(0.2)
 
     def stop(self) -> None:
         if self.proc is not None:
             _stop(self.proc)
         if self._out is not None:
             self._out.close()
-
-
-def _children(pid: int) -> list[int]:
-    with open(f"/proc/{pid}/task/{pid}/children") as f:
-        return [int(child) for child in f.read().split()]
 
 
 def _log_summary(log_text: str) -> str:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("renkei")
 DEMO_DATABASE = "sqlite:///renkei-demo.db"
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 WARM_UP_DEADLINE = 120.0  # seconds per statement for the caches filled at start-up
 
 
@@ -72,8 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     # The console and one-shot commands print their own results; only the
     # server logs its progress.
     verbose = args.cmd == "serve" or (args.cmd == "run" and settings.has_slack_credentials)
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format=LOG_FORMAT)
     return {
         "run": cmd_run, "serve": cmd_serve, "console": cmd_console, "demo": cmd_demo, "db": cmd_db,
         "import": cmd_import, "export": cmd_export, "plan": cmd_plan, "audit": cmd_audit, "jobs": cmd_jobs,
@@ -172,12 +172,14 @@ def cmd_serve(settings: Settings, args) -> int:
         SocketModeHandler(app, settings.slack_app_token).start()
         return 0
     sock = prefork.listen(args.host, args.port)
-    log.info("serving POST /slack/events and GET /healthz on %s:%s (%d process%s)", args.host, args.port,
+    log.info("POST /slack/events and GET /healthz on %s:%s, %d serving process%s", args.host, args.port,
              processes, "" if processes == 1 else "es")
     if processes == 1:
-        _serve_http(settings, sock, ready=lambda: None)
+        _start_and_serve_http(settings, sock, ready=lambda: None)
         return 0
-    return prefork.supervise(processes, lambda ready: _serve_http(settings, sock, ready))
+    for handler in logging.getLogger().handlers:  # whose line is whose
+        handler.setFormatter(logging.Formatter(LOG_FORMAT.replace("%(name)s", "%(name)s[%(process)d]")))
+    return prefork.supervise(processes, lambda ready: _start_and_serve_http(settings, sock, ready))
 
 
 def _start_bot(settings: Settings) -> tuple[App, Runtime]:
@@ -197,17 +199,19 @@ def _start_bot(settings: Settings) -> tuple[App, Runtime]:
     return app, runtime
 
 
-def _serve_http(settings: Settings, sock, ready: Callable[[], None]) -> None:
+def _start_and_serve_http(settings: Settings, sock, ready: Callable[[], None]) -> None:
     import waitress
 
     from bot.web import MAX_BODY, make_wsgi
 
     app, runtime = _start_bot(settings)
-    ready()
     # waitress reads a body whole before the app sees it: its own limit
     # refuses an oversized one at the socket (413), not only in memory.
-    waitress.serve(make_wsgi(app, runtime), sockets=[sock], threads=8, ident="renkei",
-                   max_request_body_size=MAX_BODY)
+    server = waitress.create_server(make_wsgi(app, runtime), sockets=[sock], threads=8, ident="renkei",
+                                    max_request_body_size=MAX_BODY)
+    ready()
+    server.print_listen("Serving on http://{}:{}")
+    server.run()
 
 
 def _migrate_in_child() -> None:

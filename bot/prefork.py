@@ -12,14 +12,19 @@ tables' versions are rows, not memory (tests/test_two_processes.py).
 The parent only watches: it forks before it opens any connection or
 starts any thread (a fork copies only the thread that calls it, and a
 pooled connection must never be used by two processes), starts a
-process again when one dies, and stops them all on SIGTERM or SIGINT."""
+process again when one dies, and stops them all on SIGTERM or SIGINT.
+The children end with it however it ends (Linux: the parent's death
+signals them)."""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import os
 import signal
 import socket
+import sys
 import time
 import traceback
 from typing import Callable
@@ -27,69 +32,59 @@ from typing import Callable
 log = logging.getLogger("renkei.prefork")
 
 _STOPS = {signal.SIGTERM, signal.SIGINT}
-# Between two starts of a process that died after it was serving: a
-# process that keeps dying must not turn the parent into a fork loop.
-RESTART_PAUSE_S = 1.0
+# Waits before starting again a process that died after it was serving,
+# doubling while its replacements keep dying before they are ready (Slack
+# or the database away for a while): a service that keeps failing must
+# neither give up on its first hiccup nor become a fork loop.
+RESTART_PAUSES_S = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 60.0)
+
+Serve = Callable[[Callable[[], None]], None]  # serve(ready): build the bot, call ready(), serve until stopped
 
 
 def listen(host: str, port: int, backlog: int = 1024) -> socket.socket:
     """The listening socket every serving process accepts from."""
-    sock = socket.create_server((host, port), backlog=backlog)
-    sock.set_inheritable(True)
-    return sock
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, port), family=family, backlog=backlog)
 
 
-def _run_child(serve: Callable[[Callable[[], None]], None], ready_fd: int) -> None:
-    """In the forked child: serve until stopped, never return into the
-    parent's code (its loop and its signal handlers are not ours)."""
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPS)
-
-    def ready() -> None:
-        os.write(ready_fd, b"r")
-        os.close(ready_fd)
-
-    code = 0
-    try:
-        serve(ready)
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else 1
-    except KeyboardInterrupt:
-        code = 0
-    except BaseException:  # noqa: BLE001 - the child's last word, then it exits
-        traceback.print_exc()
-        code = 1
-    finally:
-        logging.shutdown()
-        os._exit(code)
+def children_of(pid: int) -> list[int]:
+    """The processes `pid` started that are still running (Linux)."""
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(child) for child in f.read().split()]
 
 
-def supervise(count: int, serve: Callable[[Callable[[], None]], None]) -> int:
-    """Fork `count` processes that each call `serve(ready)`, where `ready()`
-    says it has started and is about to serve; keep `count` alive until
-    SIGTERM or SIGINT, then stop them and return 0. Returns 1 if a process
-    ends before it was ready (a wrong token, a database it cannot reach:
-    starting it again would only repeat the error, and a half-started
-    service would hide it), after stopping the others."""
+def supervise(count: int, serve: Serve) -> int:
+    """Fork `count` processes that each call `serve(ready)`; keep `count`
+    alive until SIGTERM or SIGINT, then stop them and return 0.
+
+    A process that ends before it called `ready()` in the first start
+    (a wrong token, Slack unreachable: starting it again would only repeat
+    the error, and a half-started service would hide it) stops the others
+    and supervise returns 1. A replacement that ends before it is ready is
+    tried again after a longer pause, as is one that ends later."""
     children: dict[int, int] = {}  # pid -> the read end of its ready pipe
     stopping = False
 
     def start() -> None:
-        # Held back across the fork: the child must not run the parent's
-        # handler (it would signal its siblings), and the parent must know
-        # the new pid before a stop looks for it.
         readable, writable = os.pipe()
+        parent = os.getpid()
+        # Held back across the fork: the child must not run the parent's
+        # handler (it would signal its siblings); it takes them back once
+        # its own handlers are in place.
         signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
         try:
             pid = os.fork()
             if pid == 0:
                 os.close(readable)
-                _run_child(serve, writable)
+                for other in children.values():
+                    os.close(other)
+                _run_child(serve, writable, parent)
             os.close(writable)
             children[pid] = readable
         finally:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPS)
+        if stopping:  # a stop that came while this one was being forked did not see it
+            _signal(pid, signal.SIGTERM)
         log.info("serving process %d started (%d of %d)", pid, len(children), count)
 
     def stop(signum, _frame) -> None:
@@ -102,7 +97,11 @@ def supervise(count: int, serve: Callable[[Callable[[], None]], None]) -> int:
     failed = False
     try:
         for _ in range(count):
+            if stopping:
+                break
             start()
+        first_batch = set(children)
+        pauses = 0  # replacements in a row that ended before they were ready
         while children:
             try:
                 pid, status = os.wait()
@@ -114,21 +113,73 @@ def supervise(count: int, serve: Callable[[Callable[[], None]], None]) -> int:
             was_ready = _was_ready(readable)
             if stopping:
                 continue
-            code = os.waitstatus_to_exitcode(status)
-            if not was_ready:
-                log.error("serving process %d ended %s before it was serving; stopping the others",
-                          pid, _how(code))
+            how = _how(os.waitstatus_to_exitcode(status))
+            if not was_ready and pid in first_batch:
+                log.error("serving process %d ended %s before it was serving; stopping the others", pid, how)
                 failed = True
                 stop(None, None)
                 continue
-            log.warning("serving process %d ended %s; starting another", pid, _how(code))
-            time.sleep(RESTART_PAUSE_S)
+            pauses = 0 if was_ready else pauses + 1
+            pause = RESTART_PAUSES_S[min(pauses, len(RESTART_PAUSES_S) - 1)]
+            log.warning("serving process %d ended %s%s; starting another in %.0f s", pid, how,
+                        "" if was_ready else " before it was serving", pause)
+            time.sleep(pause)
             if not stopping:
                 start()
+    except BaseException:
+        # The parent's own failure: the children must not serve on unwatched.
+        stop(None, None)
+        _reap(children)
+        raise
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
     return 1 if failed else 0
+
+
+def _run_child(serve: Serve, ready_fd: int, parent: int) -> None:
+    """In the forked child: serve until stopped, never return into the
+    parent's code (its loop and its signal handlers are not ours)."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    _end_with_parent(parent)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPS)
+
+    def ready() -> None:
+        os.write(ready_fd, b"r")
+        os.close(ready_fd)
+
+    code = 0
+    try:
+        serve(ready)
+    except SystemExit as e:
+        if e.code is not None and not isinstance(e.code, int):
+            print(e.code, file=sys.stderr)
+        code = e.code if isinstance(e.code, int) else 0 if e.code is None else 1
+    except KeyboardInterrupt:
+        code = 0
+    except BaseException:  # noqa: BLE001 - the child's last word, then it exits
+        traceback.print_exc()
+        code = 1
+    finally:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def _end_with_parent(parent: int) -> None:
+    """Ask Linux to send this process SIGTERM when its parent dies, however
+    it dies (a SIGKILL runs no handler that could stop the children): an
+    orphan would keep the port, its connections and its scheduler."""
+    PR_SET_PDEATHSIG = 1  # linux/prctl.h
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _was_ready(readable: int) -> bool:
@@ -141,6 +192,21 @@ def _was_ready(readable: int) -> bool:
         os.close(readable)
 
 
+def _reap(children: dict[int, int], wait_s: float = 10.0) -> None:
+    deadline = time.monotonic() + wait_s
+    while children and time.monotonic() < deadline:
+        for pid in list(children):
+            try:
+                done, _ = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                done = pid
+            if done:
+                os.close(children.pop(pid))
+        time.sleep(0.05)
+    for pid in children:
+        _signal(pid, signal.SIGKILL)
+
+
 def _signal(pid: int, signum: int) -> None:
     try:
         os.kill(pid, signum)
@@ -149,4 +215,9 @@ def _signal(pid: int, signum: int) -> None:
 
 
 def _how(code: int) -> str:
-    return f"with exit code {code}" if code >= 0 else f"by signal {signal.Signals(-code).name}"
+    if code >= 0:
+        return f"with exit code {code}"
+    try:
+        return f"by signal {signal.Signals(-code).name}"
+    except ValueError:
+        return f"by signal {-code}"

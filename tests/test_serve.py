@@ -3,6 +3,7 @@ several processes on one port."""
 
 import http.client
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -12,6 +13,7 @@ from urllib.parse import urlencode
 
 import pytest
 
+from bot.prefork import children_of
 from tests.conftest import PG_URL, ROOT, _fresh_postgres
 from tests.slackreq import sign
 
@@ -97,11 +99,6 @@ def test_serve_with_an_app_token_uses_socket_mode_and_starts_the_scheduler(tmp_p
     assert "note" in inspect(make_engine(f"sqlite:///{tmp_path}/socket.db")).get_table_names()
 
 
-def _children(pid: int) -> list[int]:
-    with open(f"/proc/{pid}/task/{pid}/children") as f:
-        return [int(child) for child in f.read().split()]
-
-
 def _command(port: int, fake, text: str, n: int) -> str:
     body = urlencode({"command": "/patient", "text": text, "user_id": "U0SERVE01", "user_name": "mori",
                       "channel_id": "C1", "trigger_id": f"t.{n}", "team_id": "T1",
@@ -136,7 +133,7 @@ def test_two_serving_processes_share_the_port_see_each_others_writes_and_a_kille
                              "--processes", "2"], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
-        first, second = _until(lambda: len(kids := _children(proc.pid)) == 2 and kids)
+        first, second = _until(lambda: len(kids := children_of(proc.pid)) == 2 and kids)
         _until(lambda: _healthy(port))
         # Each process alone answers on the one port (the other stopped),
         # and each sees what the other stored: its patient index is built
@@ -159,13 +156,13 @@ def test_two_serving_processes_share_the_port_see_each_others_writes_and_a_kille
             os.kill(second, signal.SIGCONT)
 
         os.kill(first, signal.SIGKILL)
-        replaced = _until(lambda: len(kids := _children(proc.pid)) == 2 and first not in kids and kids)
+        replaced = _until(lambda: len(kids := children_of(proc.pid)) == 2 and first not in kids and kids)
         assert second in replaced
         assert "森 一" in _command(port, fake, "show 森", 5)
     finally:
         proc.terminate()
         assert proc.wait(timeout=20) == 0
-    assert not any(os.path.exists(f"/proc/{pid}") for pid in replaced)  # the parent waited for them
+    assert not any(_running(pid) for pid in replaced)
 
 
 def _healthy(port: int) -> bool:
@@ -190,3 +187,50 @@ def test_several_processes_are_refused_on_sqlite_and_in_socket_mode(tmp_path, mo
     assert main(["serve", "--processes", "2"]) == 2
     assert "Socket Mode" in capsys.readouterr().err
     assert not (tmp_path / "one.db").exists()  # refused before anything was migrated
+
+
+def _serve_env(api_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "RENKEI_"))}
+    env.update({"SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": "serve-secret", "RENKEI_SLACK_API_URL": api_url,
+                "RENKEI_DATABASE_URL": PG_URL or "", "RENKEI_CONFIG": str(ROOT / "config")})
+    return env
+
+
+@pytest.mark.skipif(not PG_URL, reason="several processes serve only on PostgreSQL")
+def test_serving_processes_that_cannot_start_stop_the_service_with_an_error_and_leave_nothing(tmp_path):
+    _fresh_postgres(PG_URL)
+    nobody = f"http://127.0.0.1:{_free_port()}/api/"  # Slack unreachable: auth.test fails in each process
+    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port",
+                             str(_free_port()), "--processes", "2"], cwd=tmp_path, env=_serve_env(nobody),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 1, out
+    assert "before it was serving; stopping the others" in out
+    started = re.findall(r"serving process (\d+) started", out)
+    assert len(started) == 2 and not any(_running(int(pid)) for pid in started), out
+
+
+@pytest.mark.skipif(not PG_URL, reason="several processes serve only on PostgreSQL")
+def test_serving_processes_end_when_their_parent_is_killed(tmp_path, fake):
+    _fresh_postgres(PG_URL)
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+                             "--processes", "2"], cwd=tmp_path, env=_serve_env(fake.api_url),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        serving = _until(lambda: len(kids := children_of(proc.pid)) == 2 and kids)
+        _until(lambda: _healthy(port))
+    finally:
+        proc.kill()  # no handler runs: nothing in the parent can stop them
+        proc.wait(timeout=10)
+    _until(lambda: not any(_running(pid) for pid in serving), timeout=15)
+    assert not _healthy(port)
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie waiting for whoever inherited it."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

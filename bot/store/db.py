@@ -204,10 +204,9 @@ def _give_up_after(engine: Engine, seconds: float) -> None:
     the pool's ping) gets a deadline `seconds` from its start; a statement
     in a transaction opened with a DEADLINE of its own gets that one."""
     dialect = engine.dialect
-    default = seconds
 
-    def watched(call, dbapi_conn, *args, seconds: float | None = None):
-        token = WATCHDOG.arm(dbapi_conn, seconds or default)
+    def watched(call, dbapi_conn, *args, limit: float | None = None):
+        token = WATCHDOG.arm(dbapi_conn, limit or seconds)
         try:
             return call(dbapi_conn, *args)
         finally:
@@ -221,7 +220,7 @@ def _give_up_after(engine: Engine, seconds: float) -> None:
                 return call(cursor, statement, *args)
             limit = options.get(DEADLINE)
             return watched(lambda _conn: call(cursor, statement, *args), cursor.connection,
-                           seconds=limit + GRACE if limit else None)
+                           limit=limit + GRACE if limit else None)
 
         return run
 
@@ -262,7 +261,9 @@ def session_scope(engine: Engine, reads_only: bool = False, deadline: float | No
     (a plain BEGIN in WAL mode) instead of taking the write lock.
     `deadline` (seconds) replaces the engine's limit per statement for work
     no one waits for (a cache filled at start-up), which on a loaded
-    machine may outlast a request's limit and would then never be done."""
+    machine may outlast a request's limit and would then never be done; on
+    an engine without limits it sets PostgreSQL's only. It holds for this
+    transaction: a commit inside the block ends it."""
     session = Session(engine, expire_on_commit=False)
     options: dict[str, Any] = {}
     if reads_only:
@@ -272,7 +273,7 @@ def session_scope(engine: Engine, reads_only: bool = False, deadline: float | No
     if options:
         connection = session.connection(execution_options=options)  # before BEGIN: the options pick it
         if deadline and engine.dialect.name == "postgresql":
-            connection.exec_driver_sql(f"SET LOCAL statement_timeout = {int(deadline * 1000)}")
+            connection.exec_driver_sql(f"SET LOCAL statement_timeout = {max(1, int(deadline * 1000))}")
     try:
         yield session
         try:
