@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import insert, text
 
 from bench._common import bench_runtime, on_each_database, stop, timed
-from bot.cli import settle_heap
+from bot.serve import settle_heap
 from bot.people import Handle
 from bot.plan import digest, indicators, tasks
 from bot.render import render_text

@@ -5,11 +5,9 @@ from __future__ import annotations
 import argparse
 import csv
 import logging
-import subprocess
 import sys
 from datetime import datetime, time
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
 
 from bot.people import Handle
 from bot.render import render_text
@@ -19,13 +17,9 @@ from bot.runtime import Runtime
 from bot.settings import Settings, load_settings
 from bot.store import db
 
-if TYPE_CHECKING:
-    from slack_bolt import App
-
 log = logging.getLogger("renkei")
 DEMO_DATABASE = "sqlite:///renkei-demo.db"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-WARM_UP_DEADLINE = 120.0  # seconds per statement for the caches filled at start-up
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,56 +90,8 @@ def cmd_run(settings: Settings, args) -> int:
     return cmd_console(settings, args)
 
 
-def _warm_caches(runtime: Runtime) -> None:
-    # Off the request path: the service answers at once, the caches fill
-    # behind (the patient index of 100,000 takes about a second to build).
-    # Reads only: on SQLite a write transaction would wait for the first
-    # tick, which may write for seconds after days down, and give up. No
-    # one waits for them, so they are not held to a request's limit: a
-    # year's notes counted on a loaded machine outlasted it, leaving the
-    # count to the first /plan indicators, within that limit.
-    from bot.plan import indicators
-    from bot.store.queries import patient_index
-
-    settings = runtime.settings
-    runtime.after(lambda: runtime.in_session(patient_index, reads_only=True, deadline=WARM_UP_DEADLINE))
-    runtime.after(lambda: runtime.in_session(indicators.warm, runtime.clock(), settings.tz,
-                                             settings.team.vacancy.freshness_hours, reads_only=True,
-                                             deadline=WARM_UP_DEADLINE))
-
-
-def settle_heap() -> None:
-    """Move what start-up made (templates, forms, mappers, lookup indexes)
-    out of the garbage collector's generations: a full collection during a
-    request would otherwise walk all of it (half of /plan's time with a
-    5,000-task plan)."""
-    import gc
-
-    gc.collect()
-    gc.freeze()
-
-
-def limit_malloc_arenas(arenas: int = 2) -> bool:
-    """Ask glibc for at most `arenas` malloc arenas. By default it makes up
-    to eight per core as threads appear (waitress's eight, the scheduler's,
-    the background posts'), and memory freed in one arena is not reused by
-    another: under 16 clients that grew the process by about 24 MB for no
-    speed we could measure (same as `MALLOC_ARENA_MAX=2`, which only works
-    if set before the process starts). Must run before the threads start.
-    False where the C library is not glibc."""
-    import ctypes
-    import ctypes.util
-
-    M_ARENA_MAX = -8  # glibc's malloc.h
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return bool(libc.mallopt(M_ARENA_MAX, arenas))
-    except (OSError, AttributeError):
-        return False
-
-
 def cmd_serve(settings: Settings, args) -> int:
-    from bot import prefork
+    from bot import serve
 
     if not settings.has_slack_credentials:
         print("SLACK_BOT_TOKEN と SLACK_SIGNING_SECRET を設定してください（README「Slack の設定」）。", file=sys.stderr)
@@ -163,72 +109,14 @@ def cmd_serve(settings: Settings, args) -> int:
     if processes < 1:
         print("--processes は 1 以上にしてください。", file=sys.stderr)
         return 2
-    _migrate_in_child()
+    serve.migrate_in_child()
     if settings.slack_app_token:
-        from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-        app, _runtime = _start_bot(settings)
-        log.info("Socket Mode")
-        SocketModeHandler(app, settings.slack_app_token).start()
+        serve.socket_mode(settings)
         return 0
-    sock = prefork.listen(args.host, args.port)
-    log.info("POST /slack/events and GET /healthz on %s:%s, %d serving process%s", args.host, args.port,
-             processes, "" if processes == 1 else "es")
-    if processes == 1:
-        _start_and_serve_http(settings, sock, ready=lambda: None)
-        return 0
-    for handler in logging.getLogger().handlers:  # whose line is whose
-        handler.setFormatter(logging.Formatter(LOG_FORMAT.replace("%(name)s", "%(name)s[%(process)d]")))
-    return prefork.supervise(processes, lambda ready: _start_and_serve_http(settings, sock, ready))
-
-
-def _start_bot(settings: Settings) -> tuple[App, Runtime]:
-    """One serving process's bot: its connections, its Slack client, its
-    scheduler and caches. Opens nothing before this point, so a process
-    forked by `--processes` starts it afresh."""
-    from bot.app import create_app
-
-    limit_malloc_arenas()
-    runtime = Runtime.build(settings)
-    app = create_app(settings, runtime)
-    identity = app.client.auth_test()
-    log.info("connected to Slack as %s in %s", identity.get("user"), identity.get("team"))
-    _start_scheduler(runtime, app.client)
-    _warm_caches(runtime)
-    settle_heap()
-    return app, runtime
-
-
-def _start_and_serve_http(settings: Settings, sock, ready: Callable[[], None]) -> None:
-    import waitress
-
-    from bot.web import MAX_BODY, make_wsgi
-
-    app, runtime = _start_bot(settings)
-    # waitress reads a body whole before the app sees it: its own limit
-    # refuses an oversized one at the socket (413), not only in memory.
-    server = waitress.create_server(make_wsgi(app, runtime), sockets=[sock], threads=8, ident="renkei",
-                                    max_request_body_size=MAX_BODY)
-    ready()
-    server.print_listen("Serving on http://{}:{}")
-    server.run()
-
-
-def _migrate_in_child() -> None:
-    """`renkei db upgrade` in a short-lived process of its own (same
-    environment, same folder): the serving process then never loads
-    Alembic, about 10 MB it would otherwise keep for its whole life."""
-    done = subprocess.run([sys.executable, "-m", "bot.cli", "db", "upgrade"], stdout=subprocess.DEVNULL)
-    if done.returncode != 0:
-        raise SystemExit(f"renkei db upgrade failed (exit {done.returncode}); see the lines above")
-
-
-def _start_scheduler(runtime: Runtime, client):
-    from bot import schedule
-    from bot.slack.deliver import scheduler_sender
-
-    schedule.start(runtime, scheduler_sender(runtime, client))
-    log.info("scheduler: one tick a minute")
+    if processes > 1:
+        for handler in logging.getLogger().handlers:  # whose line is whose
+            handler.setFormatter(logging.Formatter(LOG_FORMAT.replace("%(name)s", "%(name)s[%(process)d]")))
+    return serve.http(settings, args.host, args.port, processes)
 
 
 def cmd_plan(settings: Settings, args) -> int:

@@ -30,7 +30,7 @@ EVENTS = "/slack/events"
 # form-encoded. Correcting a 退院時連携 note filled to its limits is about
 # 113 KB; 512 KB leaves room for the longer forms a team may configure
 # (Slack allows up to 100 blocks) and still bounds what one request may
-# hold in memory. bot/cli.py gives waitress the same bound.
+# hold in memory. bot/serve.py gives waitress the same bound.
 MAX_BODY = 512 * 1024
 
 

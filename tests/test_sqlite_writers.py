@@ -208,7 +208,7 @@ def test_the_start_up_warm_up_reads_beside_a_long_writer(tmp_path, fake, clock, 
     first /plan digest of the process paid for the whole year's count."""
     import logging
 
-    from bot.cli import _warm_caches
+    from bot.serve import warm_caches
     from bot.plan import indicators
     from bot.store.db import session_scope
     from tests.conftest import make_bot
@@ -218,7 +218,7 @@ def test_the_start_up_warm_up_reads_beside_a_long_writer(tmp_path, fake, clock, 
         with session_scope(bot.runtime.engine) as writer:  # holds the write turn throughout
             writer.execute(text("UPDATE member SET display_name = display_name"))
             with caplog.at_level(logging.ERROR, logger="bot.runtime"):
-                _warm_caches(bot.runtime)
+                warm_caches(bot.runtime)
                 bot.runtime.wait_idle(10)
         assert "background work failed" not in caplog.text
         assert bot.runtime.engine in indicators._seen, "the notes were not counted"
