@@ -21,11 +21,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import insert, text
 
 from bench._common import bench_runtime, on_each_database, stop, timed
-from bot.serve import settle_heap
 from bot.people import Handle
 from bot.plan import digest, indicators, tasks
 from bot.render import render_text
 from bot.requests import COMMAND, Request, Who
+from bot.serve import settle_heap
 from bot.slack import blocks
 from bot.store.db import session_scope
 from bot.store.models import (

@@ -31,7 +31,35 @@ from tests.slackreq import SlackClientSim
 ROOT = Path(__file__).resolve().parent.parent
 JST = ZoneInfo("Asia/Tokyo")
 SECRET = "test-signing-secret"
-PG_URL = os.environ.get("RENKEI_TEST_DATABASE_URL")
+
+
+def _database_of_this_worker(url: str | None) -> str | None:
+    """Under pytest-xdist (`make test` runs two workers) each worker gets a
+    database of its own beside the one named (test → test_gw0, test_gw1):
+    the tests drop and create the public schema as they go. Made from
+    template0, which nobody connects to, so two workers may create theirs
+    at the same moment."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not url or not worker:
+        return url
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    from bot.store.db import normalise_url
+
+    named = make_url(normalise_url(url))
+    own = f"{named.database}_{worker}"
+    admin = create_engine(named, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": own}).first() is None:
+                conn.execute(text(f'CREATE DATABASE "{own}" TEMPLATE template0'))
+    finally:
+        admin.dispose()
+    return make_url(url).set(database=own).render_as_string(hide_password=False)
+
+
+PG_URL = _database_of_this_worker(os.environ.get("RENKEI_TEST_DATABASE_URL"))
 
 
 class FakeClock:

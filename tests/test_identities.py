@@ -27,9 +27,9 @@ def _old_audit_rows(n: int) -> list[dict]:
 
 
 def test_migration_keeps_members_channels_notes_and_the_audit_chain(tmp_path):
-    import os
+    from tests.conftest import PG_URL
 
-    url = os.environ.get("RENKEI_TEST_DATABASE_URL")
+    url = PG_URL
     if url:
         _fresh_postgres(url)
     engine = make_engine(url or f"sqlite:///{tmp_path / 'old.db'}")

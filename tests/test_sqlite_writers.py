@@ -208,8 +208,8 @@ def test_the_start_up_warm_up_reads_beside_a_long_writer(tmp_path, fake, clock, 
     first /plan digest of the process paid for the whole year's count."""
     import logging
 
-    from bot.serve import warm_caches
     from bot.plan import indicators
+    from bot.serve import warm_caches
     from bot.store.db import session_scope
     from tests.conftest import make_bot
 
