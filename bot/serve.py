@@ -7,6 +7,8 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
+import threading
+import time
 from typing import TYPE_CHECKING, Callable
 
 from bot import prefork
@@ -56,11 +58,37 @@ def start_bot(settings: Settings) -> tuple[App, Runtime]:
     return app, runtime
 
 
+class OnceAMinute(logging.Filter):
+    """Lets a logger's warnings through once a minute, the first one saying
+    how many were held back since the last. waitress warns of its task
+    queue on every request that finds its threads busy: under 16 clients,
+    thousands of lines that buried anything else in the log."""
+
+    def __init__(self, every_s: float = 60.0):
+        super().__init__()
+        self.every_s = every_s
+        self._next = 0.0
+        self._held = 0
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            if now < self._next:
+                self._held += 1
+                return False
+            held, self._held, self._next = self._held, 0, now + self.every_s
+        if held:
+            record.msg = f"{record.msg} (and {held} such warnings since the last one shown)"
+        return True
+
+
 def _start_and_serve_http(settings: Settings, sock, ready: Callable[[], None]) -> None:
     import waitress
 
     from bot.web import MAX_BODY, make_wsgi
 
+    logging.getLogger("waitress.queue").addFilter(OnceAMinute())
     app, runtime = start_bot(settings)
     # waitress reads a body whole before the app sees it: its own limit
     # refuses an oversized one at the socket (413), not only in memory.

@@ -234,3 +234,26 @@ def _running(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_waitress_queue_warnings_come_through_once_a_minute_with_a_count():
+    import logging
+
+    from bot.serve import OnceAMinute
+
+    shown: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            shown.append(record.getMessage())
+
+    logger = logging.getLogger("test.waitress.queue")
+    logger.propagate = False
+    logger.addHandler(Keep())
+    sampler = OnceAMinute(every_s=0.2)
+    logger.addFilter(sampler)
+    for depth in range(100):
+        logger.warning("Task queue depth is %d", depth)
+    time.sleep(0.25)
+    logger.warning("Task queue depth is %d", 3)
+    assert shown == ["Task queue depth is 0", "Task queue depth is 3 (and 99 such warnings since the last one shown)"]
