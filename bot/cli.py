@@ -114,6 +114,7 @@ def cmd_serve(settings: Settings, args) -> int:
         serve.socket_mode(settings)
         return 0
     if processes > 1:
+        settings = settings.model_copy(update={"processes": processes})  # each knows it shares the database
         for handler in logging.getLogger().handlers:  # whose line is whose
             handler.setFormatter(logging.Formatter(LOG_FORMAT.replace("%(name)s", "%(name)s[%(process)d]")))
     return serve.http(settings, args.host, args.port, processes)

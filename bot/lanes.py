@@ -80,6 +80,11 @@ class Lanes:
             except Exception:  # the lane goes on: a later job may still succeed
                 log.exception("background job failed")
 
+    def waiting(self, key: Hashable) -> bool:
+        """Whether a job of this lane waits behind the one running."""
+        with self._lock:
+            return bool(self._queued.get(key))
+
     def wait(self, timeout: float = 10.0) -> None:
         """Until every lane that is running now has run dry."""
         self._runners.wait(timeout)

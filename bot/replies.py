@@ -8,7 +8,7 @@ its answer where `answer` says."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Hashable
 
 from sqlmodel import Session
 
@@ -53,13 +53,20 @@ class Message:
     # shared message sent after the request must show what is stored by
     # then. Drawn at the press, two overlapping answers each missed the
     # other's and the count could stay one short.
-    fresh: Callable[[Session], "Message"] | None = None
+    fresh: Callable[..., "Message"] | None = None  # (session, shown=None)
+    # What of the record such a message shows, cheap to read (the answers'
+    # counts): another process on the same database may draw a later state
+    # and reach the platform sooner, so `Runtime.redraw` reads it again after
+    # sending and draws again while it moved. `fresh` is given the state it
+    # is to draw, and may reuse a draw of that same state.
+    shown: Callable[[Session], Hashable] | None = None
 
     def sent(self, *, place: "Place | None" = None, dm_to: int | None = None, **options: Any) -> "Post":
         """This message as a Post to a place or, by DM, to a member."""
         if self.fresh is not None and not options.get("edit_of"):
             raise ValueError("a message drawn when sent can only redraw one already there (edit_of)")
-        return Post(self.template, self.values, self.actions, fresh=self.fresh, place=place, dm_to=dm_to, **options)
+        return Post(self.template, self.values, self.actions, fresh=self.fresh, shown=self.shown, place=place,
+                    dm_to=dm_to, **options)
 
 
 @dataclass

@@ -29,6 +29,10 @@ from bot.store.queries import get_or_create_member
 log = logging.getLogger(__name__)
 
 
+REDRAWS = 3  # sends of one redraw at most, however often the record moves meanwhile
+_NOTHING = object()
+
+
 def system_clock() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -122,6 +126,32 @@ class Runtime:
             return message
         with session_scope(self.engine, reads_only=True) as session:
             return message.fresh(session)
+
+    def redraw(self, message: Message, send: Callable[[Message], None], lane: Hashable | None = None) -> None:
+        """Send `message` as the record shows it (`drawn`). Within a process
+        a message's redraws keep their order (`lane`). Serving processes
+        that share the database (`renkei serve --processes`) do not: another
+        may draw a later answer and reach the platform before this older
+        draw, which would then stay on screen. So there, where the message
+        says what it shows (`Message.shown`), that is read again once sent,
+        and the message is drawn again while it moved (at most REDRAWS
+        sends). Once it has not moved since before the last draw, any later
+        change brings its own redraw, drawn after it was stored and so sent
+        after this one; a redraw already waiting in this lane does too."""
+        if message.fresh is None or message.shown is None or self.settings.processes < 2:
+            send(self.drawn(message))
+            return
+        sent: Hashable = _NOTHING
+        for _ in range(REDRAWS):
+            if sent is not _NOTHING and lane is not None and self._lanes.waiting(lane):
+                return
+            with session_scope(self.engine, reads_only=True) as session:
+                shown = message.shown(session)
+                if shown == sent:
+                    return
+                drawn = message.fresh(session, shown)
+            send(drawn)
+            sent = shown
 
     def in_session(self, fn: Callable[..., None], *args, reads_only: bool = False,
                    deadline: float | None = None) -> None:

@@ -4,13 +4,14 @@ and minutes. The demo clock is 2026-11-24 10:00 JST."""
 
 from datetime import datetime
 
+import pytest
 from sqlmodel import select
 
 from bot import schedule
 from bot.slack.deliver import scheduler_sender
 from bot.store.db import session_scope
 from bot.store.models import AuditEvent, Delivery, Meeting, MeetingInvite
-from tests.conftest import JST, console, member_of, race_ticks
+from tests.conftest import JST, PG_URL, console, member_of, race_ticks
 
 
 def at(text: str) -> datetime:
@@ -395,3 +396,37 @@ def test_the_day_before_a_council_the_reminder_carries_a_draft_agenda_from_the_p
     tick(bot, "2026-12-14T18:30")
     text = posts(bot)[-1].text()
     assert "議題案" in text and "連携シートを改訂する" in text and "公開講座" not in text
+
+
+@pytest.mark.skipif(not PG_URL, reason="several serving processes share a database only on PostgreSQL")
+def test_with_several_processes_an_answer_stored_by_another_during_a_redraw_is_drawn_again(fake, clock):
+    """`renkei serve --processes 2`: an answer stored by the other process
+    after this redraw was drawn, while its chat.update is on its way, comes
+    with that process's own redraw, which may reach Slack first. This one
+    reads the counts again once sent and draws them once more."""
+    from tests.conftest import _fresh_postgres, make_bot
+
+    _fresh_postgres(PG_URL)
+    fake.clear()
+    bot = make_bot(PG_URL, fake, clock, processes=2)
+    try:
+        post = add_meeting(bot)
+        attend = buttons(post.body)[0]
+        bot.fake.update_delay = 0.4
+        before = len(bot.fake.of("chat.update"))
+        bot.sim.click(attend["action_id"], attend["value"], user="U0DEMONS1", channel="C0COUNCIL",
+                      message_ts=post.body["_ts"], settle=False)
+        bot.fake.wait_for("chat.update", before + 1)  # drawn and on its way
+        with session_scope(bot.runtime.engine) as s:  # the other process stores the organiser's answer
+            meeting = s.exec(select(Meeting)).one()
+            invite = s.exec(select(MeetingInvite).where(MeetingInvite.meeting_id == meeting.id,
+                                                        MeetingInvite.member_id == meeting.organiser_id)).one()
+            invite.answer = "出席"
+            s.add(invite)
+        bot.runtime.wait_idle()
+        updates = [str(c.body) for c in bot.fake.of("chat.update")[before:]]
+        assert len(updates) == 2 and "出席 1" in updates[0] and "出席 2" in updates[-1], updates
+    finally:
+        bot.fake.update_delay = 0.0
+        bot.runtime.background.shutdown(wait=True)
+        bot.runtime.engine.dispose()

@@ -2,10 +2,11 @@
 
 import json
 
+import pytest
 from sqlmodel import select
 
 from bot.store.models import AuditEvent, Note, NoteAck
-from tests.conftest import make_bot, without_echo
+from tests.conftest import PG_URL, make_bot, without_echo
 
 
 def _post_for(bot, count=1):
@@ -481,3 +482,53 @@ def test_a_note_is_corrected_never_overwritten(bot):
     with bot.session() as s:
         assert s.exec(select(AuditEvent).where(AuditEvent.action == "note.correct",
                                                AuditEvent.allowed == True)).one()  # noqa: E712
+
+
+@pytest.mark.skipif(not PG_URL, reason="several processes share a database only on PostgreSQL")
+def test_an_older_redraw_that_reaches_slack_last_is_drawn_again(fake, clock):
+    """Two processes on one database each redraw a note's post after an
+    acknowledgement. Process A drew one acknowledgement; before its
+    chat.update lands, B stores the second, draws both and sends first.
+    A's older draw would stay on screen; A reads the count again after
+    sending and draws once more."""
+    from bot.jobs import JobEnv
+    from bot.liaison.posts import announcement_when_sent
+    from bot.runtime import Runtime
+    from bot.store.db import session_scope
+    from tests.conftest import _fresh_postgres, member_of
+
+    _fresh_postgres(PG_URL)
+    fake.clear()
+    bot = make_bot(PG_URL, fake, clock, processes=2)
+    other = Runtime.build(bot.runtime.settings, clock=clock)  # the second process
+    try:
+        bot.sim.command("/liaison", "山田 薬の変更あり")
+        _post_for(bot)
+        with bot.session() as s:
+            note = s.exec(select(Note)).one()
+            env = JobEnv(s, bot.runtime.settings, bot.runtime.forms)
+            mine, theirs = announcement_when_sent(env, note), announcement_when_sent(env, note)
+            nurse, doctor = member_of(s, "U0DEMONS1").id, member_of(s, "U0DEMODR1").id
+
+        def ack(member_id):
+            with session_scope(bot.runtime.engine) as s:
+                s.add(NoteAck(note_id=note.id, member_id=member_id, acked_at=clock()))
+
+        on_screen: list[int] = []
+
+        def send_late(drawn):
+            if not on_screen:  # the other process's press arrives while this update is on its way
+                ack(doctor)
+                other.redraw(theirs, lambda theirs_drawn: on_screen.append(theirs_drawn.values["ack_count"]))
+            on_screen.append(drawn.values["ack_count"])
+
+        ack(nurse)
+        bot.runtime.redraw(mine, send_late)
+        assert on_screen == [2, 1, 2]  # B's draw, A's older one, A's again: the screen ends right
+        on_screen.clear()
+        bot.runtime.redraw(mine, on_screen.append)
+        assert len(on_screen) == 1  # nothing moved: one send, as before
+    finally:
+        other.engine.dispose()
+        bot.runtime.background.shutdown(wait=True)
+        bot.runtime.engine.dispose()

@@ -38,18 +38,22 @@ def announcement_when_sent(meeting: Meeting) -> Message:
     after an answer: another answer may commit in between). A press on a
     reminder redraws it and the channel's announcement, which show the
     same: the lane that draws first draws for both (both are queued by
-    then, after this answer was stored)."""
+    then, after this answer was stored), unless the answers it was asked
+    to show (`shown`, see `Message.shown`) have moved since."""
     meeting_id = meeting.id
-    drawn: list[Message] = []
+    drawn: list[tuple[Any, Message]] = []  # (the answers it shows, or None: not asked), the draw
     drawing = threading.Lock()  # the two redraws go in lanes of their own, side by side
 
-    def fresh(session: Session) -> Message:
-        with drawing:
-            if not drawn:
-                drawn.append(announcement(session, session.get(Meeting, meeting_id)))
-            return drawn[0]
+    def shown(session: Session) -> tuple:
+        return tuple(sorted(meetings.counts_of(session, [meeting_id])[meeting_id].items()))
 
-    return Message(ANNOUNCEMENT, fresh=fresh)
+    def fresh(session: Session, answers: tuple | None = None) -> Message:
+        with drawing:
+            if not drawn or drawn[0][0] != answers:
+                drawn[:] = [(answers, announcement(session, session.get(Meeting, meeting_id)))]
+            return drawn[0][1]
+
+    return Message(ANNOUNCEMENT, fresh=fresh, shown=shown)
 
 
 def announce(session: Session, meeting: Meeting) -> Post | None:

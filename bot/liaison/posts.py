@@ -30,8 +30,9 @@ def announcement_when_sent(env, note: Note) -> Message:
     """The announcement with the acknowledgements stored when it is sent (a
     redraw after an ack: another may commit in between)."""
     settings, forms, note_id = env.settings, env.forms, note.id
-    return Message(TEMPLATE, fresh=lambda session: announcement(JobEnv(session, settings, forms),
-                                                                session.get(Note, note_id)))
+    return Message(TEMPLATE, fresh=lambda session, _shown=None: announcement(JobEnv(session, settings, forms),
+                                                                             session.get(Note, note_id)),
+                   shown=lambda session: ack_counts(session, [note_id]).get(note_id, 0))
 
 
 def note_actions(note: Note) -> list[Action]:

@@ -177,7 +177,8 @@ def send_post(runtime: Runtime, client: WebClient, post: Post, tell: bool = True
     FAILED when it never will. The person who acted is told only of a
     final failure (unless `tell` is off because their confirmation says it)."""
     if post.edit_of and post.place:
-        update_message(client, post.place.id, post.edit_of, runtime.drawn(post))
+        runtime.redraw(post, lambda drawn: update_message(client, post.place.id, post.edit_of, drawn),
+                       message_lane(post.place.id, post.edit_of))
         return SENT
     sender = SlackSender(runtime, client, tell=tell)
     if post.delivery:

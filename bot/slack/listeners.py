@@ -155,8 +155,10 @@ def _answer_press_after(runtime: Runtime, body: dict, respond: Respond, reply: R
     (only the latest one waiting is kept) and the presser's answers, in press order."""
     if reply.update and pressed:
         channel, ts = pressed
-        runtime.after(lambda: deliver.update_message(client, channel, ts, runtime.drawn(reply.update)),
-                      lane=deliver.message_lane(channel, ts), latest_only=True)
+        lane = deliver.message_lane(channel, ts)
+        runtime.after(lambda: runtime.redraw(
+            reply.update, lambda drawn: deliver.update_message(client, channel, ts, drawn), lane), lane=lane,
+            latest_only=True)
     if reply.template:
         runtime.after(lambda: respond(replace_original=reply.answer == REPLACE and not reply.error,
                                       **deliver.ephemeral(reply)),
