@@ -950,9 +950,10 @@ def run(url: str, label: str) -> None:
                         print(_line(RESULTS[-1]), flush=True)
             EXTRAS.append(f"[{label}] all requests took {time.perf_counter() - t0:.0f} s; machine load average "
                           f"(1 min) {load0:.1f} before, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} CPUs")
-            peak = _memory(bot.proc.pid).get("VmHWM", 0) / 1024
+            memory = _memory(bot.proc.pid)
+            peak = memory.get("VmHWM", 0) / 1024
             EXTRAS.append(f"[{label}] bot peak RSS (VmHWM) {peak:.0f} MB, RSS now "
-                          f"{_memory(bot.proc.pid).get('VmRSS', 0) / 1024:.0f} MB ({'OK' if peak < 150 else 'OVER'} "
+                          f"{memory.get('VmRSS', 0) / 1024:.0f} MB ({'OK' if peak < 150 else 'OVER'} "
                           f"150 MB); bare Bolt peak RSS {_memory(bare.proc.pid).get('VmHWM', 0) / 1024:.0f} MB")
             if processes > 1:
                 peaks = [_memory(pid).get("VmHWM", 0) / 1024 for pid in children_of(several.proc.pid)]

@@ -31,6 +31,17 @@ def posts(bot, channel="C0COUNCIL"):
     return [c for c in bot.fake.of("chat.postMessage") if c.body["channel"] == channel]
 
 
+def organiser_answers(bot, answer: str) -> None:
+    """The meeting's organiser answers, stored straight in the record (by
+    another request or another process, not through this press)."""
+    with session_scope(bot.runtime.engine) as s:
+        meeting = s.exec(select(Meeting)).one()
+        invite = s.exec(select(MeetingInvite).where(MeetingInvite.meeting_id == meeting.id,
+                                                    MeetingInvite.member_id == meeting.organiser_id)).one()
+        invite.answer = answer
+        s.add(invite)
+
+
 def add_meeting(bot, text="12/15(火) 18:30-20:00 第3回 推進協議会 place=市役所3階 <@U0DEMONS1> <@U0DEMODR1>"):
     r = bot.sim.command("/council", f"add {text}", channel="C0COUNCIL")
     assert "会議を登録しました" in r.text, r.text
@@ -108,12 +119,7 @@ def test_a_redraw_shows_the_answers_stored_when_it_is_sent_not_when_the_button_w
     before = len(bot.fake.of("chat.update"))
     bot.sim.click(attend["action_id"], attend["value"], user="U0DEMONS1", channel="C0COUNCIL", settle=False)
     bot.sim.click(attend["action_id"], attend["value"], user="U0DEMODR1", channel="C0COUNCIL", settle=False)
-    with session_scope(bot.runtime.engine) as s:  # the organiser's answer, committed while that redraw waits
-        meeting = s.exec(select(Meeting)).one()
-        invite = s.exec(select(MeetingInvite).where(MeetingInvite.meeting_id == meeting.id,
-                                                    MeetingInvite.member_id == meeting.organiser_id)).one()
-        invite.answer = "出席"
-        s.add(invite)
+    organiser_answers(bot, "出席")  # committed while that redraw waits
     bot.runtime.wait_lanes()
     updates = [str(c.body) for c in bot.fake.of("chat.update")[before:]]
     assert "出席 3" in updates[-1], updates[-1]
@@ -417,12 +423,7 @@ def test_with_several_processes_an_answer_stored_by_another_during_a_redraw_is_d
         bot.sim.click(attend["action_id"], attend["value"], user="U0DEMONS1", channel="C0COUNCIL",
                       message_ts=post.body["_ts"], settle=False)
         bot.fake.wait_for("chat.update", before + 1)  # drawn and on its way
-        with session_scope(bot.runtime.engine) as s:  # the other process stores the organiser's answer
-            meeting = s.exec(select(Meeting)).one()
-            invite = s.exec(select(MeetingInvite).where(MeetingInvite.meeting_id == meeting.id,
-                                                        MeetingInvite.member_id == meeting.organiser_id)).one()
-            invite.answer = "出席"
-            s.add(invite)
+        organiser_answers(bot, "出席")  # stored by the other process
         bot.runtime.wait_idle()
         updates = [str(c.body) for c in bot.fake.of("chat.update")[before:]]
         assert len(updates) == 2 and "出席 1" in updates[0] and "出席 2" in updates[-1], updates

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from urllib.parse import urlencode
 
 import pytest
@@ -121,39 +122,21 @@ def _until(what, timeout: float = 30):
 
 @pytest.mark.skipif(not PG_URL, reason="several processes serve only on PostgreSQL")
 def test_two_serving_processes_share_the_port_see_each_others_writes_and_a_killed_one_is_replaced(tmp_path, fake):
-    _fresh_postgres(PG_URL)
     port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "RENKEI_"))}
-    env.update({
-        "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": "serve-secret",
-        "RENKEI_SLACK_API_URL": fake.api_url, "RENKEI_DATABASE_URL": PG_URL,
-        "RENKEI_CONFIG": str(ROOT / "config"), "RENKEI_ADMINS": "U0SERVE01",
-    })
-    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-                             "--processes", "2"], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = _serve_two(tmp_path, port, fake.api_url, RENKEI_ADMINS="U0SERVE01")
     try:
         first, second = _until(lambda: len(kids := children_of(proc.pid)) == 2 and kids)
         _until(lambda: _healthy(port))
         # Each process alone answers on the one port (the other stopped),
         # and each sees what the other stored: its patient index is built
         # at start and must notice the other's new patient.
-        os.kill(second, signal.SIGSTOP)
-        try:
+        with _stopped(second):
             assert "P-0001" in _command(port, fake, "add 森 一 もり はじめ", 1)
-        finally:
-            os.kill(second, signal.SIGCONT)
-        os.kill(first, signal.SIGSTOP)
-        try:
+        with _stopped(first):
             assert "森 一" in _command(port, fake, "show もり はじめ", 2)
             assert "P-0002" in _command(port, fake, "add 林 二郎 はやし じろう", 3)
-        finally:
-            os.kill(first, signal.SIGCONT)
-        os.kill(second, signal.SIGSTOP)
-        try:
+        with _stopped(second):
             assert "林 二郎" in _command(port, fake, "show はやし", 4)
-        finally:
-            os.kill(second, signal.SIGCONT)
 
         os.kill(first, signal.SIGKILL)
         replaced = _until(lambda: len(kids := children_of(proc.pid)) == 2 and first not in kids and kids)
@@ -189,20 +172,32 @@ def test_several_processes_are_refused_on_sqlite_and_in_socket_mode(tmp_path, mo
     assert not (tmp_path / "one.db").exists()  # refused before anything was migrated
 
 
-def _serve_env(api_url: str) -> dict[str, str]:
+def _serve_two(tmp_path, port: int, api_url: str, output=subprocess.DEVNULL, **env_extra: str) -> subprocess.Popen:
+    """`renkei serve --processes 2` on a fresh PostgreSQL database (a pipe
+    for `output` only if it is read: a full pipe would stop the server)."""
+    _fresh_postgres(PG_URL)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "RENKEI_"))}
     env.update({"SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": "serve-secret", "RENKEI_SLACK_API_URL": api_url,
-                "RENKEI_DATABASE_URL": PG_URL or "", "RENKEI_CONFIG": str(ROOT / "config")})
-    return env
+                "RENKEI_DATABASE_URL": PG_URL or "", "RENKEI_CONFIG": str(ROOT / "config"), **env_extra})
+    return subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+                             "--processes", "2"], cwd=tmp_path, env=env, text=True, stdout=output,
+                            stderr=subprocess.STDOUT)
+
+
+@contextmanager
+def _stopped(pid: int):
+    """The process paused (SIGSTOP) for the block: it accepts nothing."""
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
 
 
 @pytest.mark.skipif(not PG_URL, reason="several processes serve only on PostgreSQL")
 def test_serving_processes_that_cannot_start_stop_the_service_with_an_error_and_leave_nothing(tmp_path):
-    _fresh_postgres(PG_URL)
     nobody = f"http://127.0.0.1:{_free_port()}/api/"  # Slack unreachable: auth.test fails in each process
-    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port",
-                             str(_free_port()), "--processes", "2"], cwd=tmp_path, env=_serve_env(nobody),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = _serve_two(tmp_path, _free_port(), nobody, output=subprocess.PIPE)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 1, out
     assert "before it was serving; stopping the others" in out
@@ -212,11 +207,8 @@ def test_serving_processes_that_cannot_start_stop_the_service_with_an_error_and_
 
 @pytest.mark.skipif(not PG_URL, reason="several processes serve only on PostgreSQL")
 def test_serving_processes_end_when_their_parent_is_killed(tmp_path, fake):
-    _fresh_postgres(PG_URL)
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-                             "--processes", "2"], cwd=tmp_path, env=_serve_env(fake.api_url),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = _serve_two(tmp_path, port, fake.api_url)
     try:
         serving = _until(lambda: len(kids := children_of(proc.pid)) == 2 and kids)
         _until(lambda: _healthy(port))

@@ -157,15 +157,23 @@ def send_posts(runtime: Runtime, client: WebClient, reply: Reply,
     `drawn_already` (channel, ts), the pressed message that `reply.update`
     redraws, is left out: the same message drawn and sent twice."""
     for post in reply.posts:
-        if post.edit_of and post.place and (post.place.id, post.edit_of) == drawn_already:
-            continue
-        lane = message_lane(post.place.id, post.edit_of) if post.edit_of and post.place else None
-        runtime.after(lambda post=post: send_post(runtime, client, post), lane=lane, latest_only=lane is not None)
+        if not (post.edit_of and post.place):
+            runtime.after(lambda post=post: send_post(runtime, client, post))
+        elif (post.place.id, post.edit_of) != drawn_already:
+            redraw_later(runtime, client, post.place.id, post.edit_of, post)
 
 
-def message_lane(channel: str, ts: str) -> tuple[str, str, str]:
-    """The lane (`Runtime.after`) of the work that redraws one message."""
-    return ("redraw", channel, ts)
+def redraw_later(runtime: Runtime, client: WebClient, channel: str, ts: str, message: Message) -> None:
+    """Redraw the message `ts` in `channel` off the request path, in that
+    message's lane: after the redraws given before, instead of those still
+    waiting."""
+    lane = ("redraw", channel, ts)
+    runtime.after(lambda: _redraw(runtime, client, channel, ts, message, lane), lane=lane, latest_only=True)
+
+
+def _redraw(runtime: Runtime, client: WebClient, channel: str, ts: str, message: Message,
+            lane: tuple[str, str, str] | None = None) -> None:
+    runtime.redraw(message, lambda drawn: update_message(client, channel, ts, drawn), lane)
 
 
 SENT, LATER, FAILED = "sent", "later", "failed"
@@ -177,8 +185,7 @@ def send_post(runtime: Runtime, client: WebClient, post: Post, tell: bool = True
     FAILED when it never will. The person who acted is told only of a
     final failure (unless `tell` is off because their confirmation says it)."""
     if post.edit_of and post.place:
-        runtime.redraw(post, lambda drawn: update_message(client, post.place.id, post.edit_of, drawn),
-                       message_lane(post.place.id, post.edit_of))
+        _redraw(runtime, client, post.place.id, post.edit_of, post)
         return SENT
     sender = SlackSender(runtime, client, tell=tell)
     if post.delivery:

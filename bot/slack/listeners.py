@@ -154,11 +154,7 @@ def _answer_press_after(runtime: Runtime, body: dict, respond: Respond, reply: R
     hold the acknowledgement. Each goes in its lane: the message's redraws
     (only the latest one waiting is kept) and the presser's answers, in press order."""
     if reply.update and pressed:
-        channel, ts = pressed
-        lane = deliver.message_lane(channel, ts)
-        runtime.after(lambda: runtime.redraw(
-            reply.update, lambda drawn: deliver.update_message(client, channel, ts, drawn), lane), lane=lane,
-            latest_only=True)
+        deliver.redraw_later(runtime, client, *pressed, reply.update)
     if reply.template:
         runtime.after(lambda: respond(replace_original=reply.answer == REPLACE and not reply.error,
                                       **deliver.ephemeral(reply)),
