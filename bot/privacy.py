@@ -31,17 +31,49 @@ def may_register(ctx: Context) -> bool:
 
 
 # Built once (statements run on almost every request; see store.queries).
-_IN_TEAM = select(CareTeamMember.id).where(CareTeamMember.patient_id == bindparam("patient"),
-                                           CareTeamMember.member_id == bindparam("member"))
+_TEAMS_PATIENTS = select(CareTeamMember.patient_id).where(CareTeamMember.member_id == bindparam("member"))
 _CHAIN_HEAD = select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
+
+_TEAMS = "renkei_care_teams"  # in session.info: {member id: the patient ids of their care teams}
+
+
+def care_teams(session: Session, member_id: int) -> frozenset[int]:
+    """The patients on whose care teams the member is. Read once per
+    transaction: a command finds a patient among them, checks access and
+    labels the patients it shows (`/patient list`: one check per row). Any
+    change to a care team in the session forgets it (`_forget_care_teams`)."""
+    known = session.info.setdefault(_TEAMS, {})
+    if member_id not in known:
+        known[member_id] = frozenset(session.exec(_TEAMS_PATIENTS, params={"member": member_id}))
+    return known[member_id]
 
 
 def in_care_team(session: Session, patient: Patient, member_id: int) -> bool:
-    return session.exec(_IN_TEAM, params={"patient": patient.id, "member": member_id}).first() is not None
+    return patient.id in care_teams(session, member_id)
 
 
 def may_access_notes(ctx: Context, patient: Patient) -> bool:
     return is_admin(ctx) or in_care_team(ctx.session, patient, ctx.member.id)
+
+
+@orm_event.listens_for(OrmSession, "transient_to_pending")  # session.add of a new row
+@orm_event.listens_for(OrmSession, "persistent_to_deleted")  # session.delete, once flushed
+def _forget_if_team(session: OrmSession, instance) -> None:
+    if isinstance(instance, CareTeamMember):
+        session.info.pop(_TEAMS, None)
+
+
+@orm_event.listens_for(OrmSession, "do_orm_execute")
+def _forget_if_team_statement(state) -> None:
+    if (state.is_insert or state.is_update or state.is_delete) and state.bind_mapper is not None \
+            and state.bind_mapper.class_ is CareTeamMember:
+        state.session.info.pop(_TEAMS, None)
+
+
+@orm_event.listens_for(OrmSession, "after_soft_rollback")  # a rolled-back savepoint may have held a change
+@orm_event.listens_for(OrmSession, "after_commit")
+def _forget_care_teams(session: OrmSession, *_args) -> None:
+    session.info.pop(_TEAMS, None)
 
 
 def initials(patient: Patient) -> str:

@@ -265,3 +265,38 @@ def test_a_record_is_corrected_by_its_team_and_the_old_values_are_audited(bot):
         assert (p.name, p.kana, p.care_level) == ("髙橋 ハナエ", "タカハシ ハナエ", "要介護3")
         event = s.exec(select(AuditEvent).where(AuditEvent.action == "patient.edit")).one()
         assert "name: 髙橋 ハナ→髙橋 ハナエ" in event.detail and "care: 要介護2→要介護3" in event.detail
+
+
+def test_care_team_access_is_read_once_and_follows_changes_in_the_same_transaction(bot):
+    """care_teams is kept per transaction (a command checks it several
+    times); adding or removing a member, or rolling a savepoint back, is
+    seen at once, not at the next request."""
+    from sqlalchemy import event
+
+    from bot.privacy import in_care_team
+    from tests.conftest import member_of
+
+    reads = []
+    with bot.session() as s:
+        event.listen(s.connection(), "before_cursor_execute",
+                     lambda *a: reads.append(1) if "FROM careteammember" in a[2] else None)
+        pharmacist = member_of(s, "U0DEMOPH1")  # on 髙橋's team only
+        kobayashi = s.exec(select(Patient).where(Patient.code == "P-0003")).one()
+        assert not in_care_team(s, kobayashi, pharmacist.id)
+        assert not in_care_team(s, kobayashi, pharmacist.id)
+        assert len(reads) == 1
+        row = CareTeamMember(patient_id=kobayashi.id, member_id=pharmacist.id, added_at=bot.clock())
+        s.add(row)
+        assert in_care_team(s, kobayashi, pharmacist.id)
+        with s.begin_nested() as savepoint:
+            s.delete(row)
+            s.flush()
+            assert not in_care_team(s, kobayashi, pharmacist.id)
+            savepoint.rollback()
+        assert in_care_team(s, kobayashi, pharmacist.id)
+        yamada = s.exec(select(Patient).where(Patient.code == "P-0001")).one()
+        with s.begin_nested() as savepoint:
+            s.add(CareTeamMember(patient_id=yamada.id, member_id=pharmacist.id, added_at=bot.clock()))
+            assert in_care_team(s, yamada, pharmacist.id)
+            savepoint.rollback()
+        assert not in_care_team(s, yamada, pharmacist.id)

@@ -6,15 +6,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam
-from sqlmodel import select
-
 from bot.context import Context
 from bot.numbers import row_id
-from bot.privacy import audit, initials, is_admin, may_access_notes
+from bot.privacy import audit, care_teams, initials, is_admin, may_access_notes
 from bot.replies import Action, Reply
 from bot.requests import Request, StaleButton
-from bot.store.models import CareTeamMember, Facility, Patient
+from bot.store.models import Facility, Patient
 from bot.store.queries import load_patients, patient_index
 from bot.vacancy.facilities import facility_index
 
@@ -62,16 +59,13 @@ def patient_label(ctx: Context, patient: Patient) -> str:
     return f"{patient.code} {initials(patient)}{area}"
 
 
-_TEAMS_PATIENTS = select(CareTeamMember.patient_id).where(CareTeamMember.member_id == bindparam("member"))
-
-
 def visible_patients(ctx: Context) -> set[int] | None:
     """Who this member may find at all: everyone for admins (None), else
     their own care teams' patients (outsiders learn nothing, not even that
     a name exists)."""
     if is_admin(ctx):
         return None
-    return set(ctx.session.exec(_TEAMS_PATIENTS, params={"member": ctx.member.id}))
+    return care_teams(ctx.session, ctx.member.id)
 
 
 def _audit_hidden(ctx: Context, unfiltered) -> None:

@@ -155,7 +155,8 @@ def stored(ctx: Context, patient: Patient, form: Form, clean: dict[str, Any], ur
     values = {"note": note, "patient": patient, "form": form, "duplicate": duplicate}
     if duplicate or not note.channel:
         return Reply("liaison/stored", values)
-    return Reply("liaison/stored", values, posts=[channel_post(ctx, note)])
+    # Stored in this transaction: no one can have acknowledged it yet.
+    return Reply("liaison/stored", values, posts=[channel_post(ctx, note, acks=0)])
 
 
 def _patient_of(ctx: Context, code: Any) -> Patient | None:

@@ -20,10 +20,11 @@ POST_KIND = "note.post"
 TEMPLATE = "liaison/posted"
 
 
-def announcement(env, note: Note) -> Message:
+def announcement(env, note: Note, acks: int | None = None) -> Message:
     """The post's text and buttons. `env` has session, settings and forms
-    (a request's Context, or a scheduler job's environment)."""
-    return Message(TEMPLATE, posted_values(env, note), note_actions(note))
+    (a request's Context, or a scheduler job's environment); `acks`: the
+    acknowledgements when the caller knows them (None: counted)."""
+    return Message(TEMPLATE, posted_values(env, note, acks), note_actions(note))
 
 
 def announcement_when_sent(env, note: Note) -> Message:
@@ -39,11 +40,11 @@ def note_actions(note: Note) -> list[Action]:
     return [Action.make("note_show", note.id), Action.make("note_ack", note.id, style="primary")]
 
 
-def channel_post(env, note: Note) -> Post:
+def channel_post(env, note: Note, acks: int | None = None) -> Post:
     """The announcement to the note's channel; the platform's message id is
     remembered so acks can redraw the count. If it is finally given up,
     the author is told: whether the request or a later tick gave up."""
-    return announcement(env, note).sent(
+    return announcement(env, note, acks).sent(
         place=Place.parse(note.channel), tell_on_failure=note.author_id,
         delivery=(POST_KIND, f"note:{note.id}", "post"),
         on_sent=lambda session, place, message_id, note_id=note.id: _remember(session, note_id, place, message_id))
@@ -55,7 +56,7 @@ def _remember(session: Session, note_id: int, place: Place, message_id: str) -> 
     session.add(note)
 
 
-def posted_values(env, note: Note) -> dict[str, Any]:
+def posted_values(env, note: Note, acks: int | None = None) -> dict[str, Any]:
     """What the channel post shows: minimal unless the team chose full detail."""
     patient = env.session.get(Patient, note.patient_id)
     full = env.settings.team.privacy.channel_detail == "full"
@@ -67,6 +68,6 @@ def posted_values(env, note: Note) -> dict[str, Any]:
         "note": note, "code": patient.code, "initials": initials(patient),
         "form_title": form_title(env.forms, note), "urgency": note.urgency,
         "author": env.session.get(Member, note.author_id),
-        "ack_count": ack_counts(env.session, [note.id]).get(note.id, 0),
+        "ack_count": ack_counts(env.session, [note.id]).get(note.id, 0) if acks is None else acks,
         "full": full, "fields": note_fields(env.forms.get(note.form_id), note) if full else [],
     }

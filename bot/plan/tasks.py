@@ -9,7 +9,6 @@ from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, exists
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, func, select
 
 from bot.context import Context
@@ -17,7 +16,7 @@ from bot.lookup import FuzzyIndex, Match
 from bot.plan.periods import CATEGORIES, fiscal_year, period
 from bot.privacy import audit
 from bot.store.models import Member, PlanCompletion, PlanTask, PlanTaskOwner
-from bot.store.queries import members_keyed
+from bot.store.queries import insert_unless_there, members_keyed
 from bot.store.versions import PerDatabase
 
 SOON = timedelta(days=14)
@@ -100,24 +99,23 @@ def owners(session: Session, task: PlanTask) -> list[Member]:
                              .where(PlanTaskOwner.task_id == task.id).order_by(PlanTaskOwner.id)))
 
 
+def _completion(task: PlanTask, code: str):
+    return select(PlanCompletion).where(PlanCompletion.task_id == task.id, PlanCompletion.period == code)
+
+
 def completion(session: Session, task: PlanTask, code: str) -> PlanCompletion | None:
-    return session.exec(select(PlanCompletion).where(PlanCompletion.task_id == task.id,
-                                                     PlanCompletion.period == code)).first()
+    return session.exec(_completion(task, code)).first()
 
 
 def complete(ctx: Context, task: PlanTask, comment: str) -> tuple[PlanCompletion, bool]:
     """Log the task done for the current period; (row, True) if someone
-    already had, in which case nothing changes."""
+    already had (earlier, or a colleague at the same moment), in which case
+    nothing changes."""
     code = period(task.every, ctx.today)
-    earlier = completion(ctx.session, task, code)
+    row = PlanCompletion(task_id=task.id, period=code, member_id=ctx.member.id, at=ctx.now, comment=comment[:500])
+    earlier = insert_unless_there(ctx.session, row, _completion(task, code))
     if earlier is not None:
         return earlier, True
-    row = PlanCompletion(task_id=task.id, period=code, member_id=ctx.member.id, at=ctx.now, comment=comment[:500])
-    try:
-        with ctx.session.begin_nested():
-            ctx.session.add(row)
-    except IntegrityError:  # a colleague, at the same moment
-        return completion(ctx.session, task, code), True
     audit(ctx, "plan.done", target=f"task:{task.id}", detail=code)
     return row, False
 

@@ -143,18 +143,22 @@ def change_membership(session: Session, link: type[SQLModel], owner_field: str, 
     return changed
 
 
-def insert_once(session: Session, row: SQLModel) -> SQLModel | None:
-    """Insert `row` unless one with its `request_key` exists (Slack delivered
-    the same action again). Returns that earlier row, or None if `row` was
-    inserted; a concurrent copy losing the insert race counts as earlier."""
-    model = type(row)
-    earlier = select(model).where(model.request_key == row.request_key)
-    existing = session.exec(earlier).first()
-    if existing is not None:
-        return existing
+def insert_unless_there(session: Session, row: SQLModel, earlier) -> SQLModel | None:
+    """Insert `row`, or return the row the `earlier` query finds when a
+    unique index refuses it (the same action delivered again, a colleague
+    at the same moment). None if `row` was inserted. The insert is tried
+    first: a new row is the common case, and the index answers for the rare
+    repeat, where a read before every insert would cost each request a
+    round trip."""
     try:
         with session.begin_nested():
             session.add(row)
     except IntegrityError:
         return session.exec(earlier).one()
     return None
+
+
+def insert_once(session: Session, row: SQLModel) -> SQLModel | None:
+    """Insert `row` unless one with its `request_key` exists; see `insert_unless_there`."""
+    model = type(row)
+    return insert_unless_there(session, row, select(model).where(model.request_key == row.request_key))
