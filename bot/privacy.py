@@ -33,6 +33,7 @@ def may_register(ctx: Context) -> bool:
 # Built once (statements run on almost every request; see store.queries).
 _TEAMS_PATIENTS = select(CareTeamMember.patient_id).where(CareTeamMember.member_id == bindparam("member"))
 _CHAIN_HEAD = select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
+_LOCKED_CHAIN_HEAD = text("SELECT renkei_audit_chain_head()")
 
 _TEAMS = "renkei_care_teams"  # in session.info: {member id: the patient ids of their care teams}
 
@@ -117,9 +118,11 @@ def _chain_pending(session: OrmSession) -> None:
         return
     session.flush()  # everything else first, outside the lock
     if session.get_bind().dialect.name == "postgresql":
-        # Serialise chain writers until commit so no two rows share a parent.
-        session.execute(text("SELECT pg_advisory_xact_lock(727001)"))
-    last = session.execute(_CHAIN_HEAD).scalar()
+        # Serialises chain writers until commit so no two rows share a
+        # parent, and reads the head under that lock (migration 0012).
+        last = session.execute(_LOCKED_CHAIN_HEAD).scalar()
+    else:  # SQLite: the transaction already holds the write lock
+        last = session.execute(_CHAIN_HEAD).scalar()
     for _savepoint, row in pending:
         row.prev_hash = last or GENESIS
         row.hash = last = chain_hash(row)

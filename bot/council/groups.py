@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlmodel import Session, select
 
 from bot.lookup import normalise
+from bot.store import queries
 from bot.store.models import MeetingGroup, MeetingGroupMember, Member
 from bot.store.queries import change_membership
 
@@ -30,8 +31,8 @@ def by_name(session: Session, name: str) -> MeetingGroup | None:
 
 
 def members(session: Session, group: MeetingGroup) -> list[Member]:
-    return list(session.exec(select(Member).join(MeetingGroupMember, MeetingGroupMember.member_id == Member.id)
-                             .where(MeetingGroupMember.group_id == group.id).order_by(MeetingGroupMember.id)))
+    return queries.members(session, select(Member).join(MeetingGroupMember, MeetingGroupMember.member_id == Member.id)
+                           .where(MeetingGroupMember.group_id == group.id).order_by(MeetingGroupMember.id))
 
 
 def add(session: Session, name: str, people: list[Member], now: datetime) -> tuple[MeetingGroup, list[Member]]:

@@ -15,7 +15,7 @@ from bot.context import Context
 from bot.forms import Form, display_value
 from bot.privacy import audit, is_admin, may_access_notes
 from bot.store.models import Member, Note, NoteAck, NoteRevision, Patient
-from bot.store.queries import insert_once
+from bot.store.queries import insert_once, members
 
 
 class Refused(Exception):
@@ -112,9 +112,8 @@ def acknowledge(ctx: Context, note: Note, patient: Patient) -> bool:
 
 
 def acked_by(session: Session, note: Note) -> list[Member]:
-    return list(session.exec(
-        select(Member).join(NoteAck, NoteAck.member_id == Member.id).where(NoteAck.note_id == note.id)
-        .order_by(NoteAck.id)))
+    return members(session, select(Member).join(NoteAck, NoteAck.member_id == Member.id)
+                   .where(NoteAck.note_id == note.id).order_by(NoteAck.id))
 
 
 def ack_counts(session: Session, note_ids: list[int]) -> dict[int, int]:

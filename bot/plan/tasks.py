@@ -16,7 +16,7 @@ from bot.lookup import FuzzyIndex, Match
 from bot.plan.periods import CATEGORIES, fiscal_year, period
 from bot.privacy import audit
 from bot.store.models import Member, PlanCompletion, PlanTask, PlanTaskOwner
-from bot.store.queries import insert_unless_there, members_keyed
+from bot.store.queries import insert_unless_there, members, members_keyed
 from bot.store.versions import PerDatabase
 
 SOON = timedelta(days=14)
@@ -95,8 +95,8 @@ def from_meeting(session: Session, meeting_id: int) -> list[PlanTask]:
 
 
 def owners(session: Session, task: PlanTask) -> list[Member]:
-    return list(session.exec(select(Member).join(PlanTaskOwner, PlanTaskOwner.member_id == Member.id)
-                             .where(PlanTaskOwner.task_id == task.id).order_by(PlanTaskOwner.id)))
+    return members(session, select(Member).join(PlanTaskOwner, PlanTaskOwner.member_id == Member.id)
+                   .where(PlanTaskOwner.task_id == task.id).order_by(PlanTaskOwner.id))
 
 
 def _completion(task: PlanTask, code: str):
@@ -252,10 +252,10 @@ def _owners(session: Session, which) -> dict[int, list[Member]]:
     each member read once (a plan's 5,000 tasks share a few hundred people)."""
     pairs = session.exec(select(PlanTaskOwner.task_id, PlanTaskOwner.member_id).where(which)
                          .order_by(PlanTaskOwner.id)).all()
-    members = members_keyed(session, [m for _, m in pairs])
+    keyed = members_keyed(session, [m for _, m in pairs])
     found: dict[int, list[Member]] = {}
     for task_id, member_id in pairs:
-        found.setdefault(task_id, []).append(members[member_id])
+        found.setdefault(task_id, []).append(keyed[member_id])
     return found
 
 

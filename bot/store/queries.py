@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import bindparam
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import lazyload
+from sqlalchemy.orm import joinedload, lazyload
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, SQLModel, select
 
@@ -55,10 +55,17 @@ def members_by_id(session: Session, ids: list[int]) -> list[Member]:
     return [found[i] for i in dict.fromkeys(ids) if i in found]
 
 
+def members(session: Session, query) -> list[Member]:
+    """The members a `select(Member)` finds, each with their platform
+    identities (what a mention is written with) from the same query: the
+    relationship's own loading would read them in a second round trip."""
+    return list(session.exec(query.options(joinedload(Member.identities))).unique())
+
+
 def members_keyed(session: Session, ids) -> dict[int, Member]:
     """The members with these ids: those the session already holds (the
-    acting member, most often) as they are, the rest in one query (their
-    identities in one more). A listing names the same few people many times."""
+    acting member, most often) as they are, the rest in one query. A
+    listing names the same few people many times."""
     found: dict[int, Member] = {}
     for member_id in set(ids):
         held = session.identity_map.get(session.identity_key(Member, member_id))
@@ -66,7 +73,7 @@ def members_keyed(session: Session, ids) -> dict[int, Member]:
             found[member_id] = held
     missing = sorted(set(ids) - set(found))
     if missing:
-        found.update((m.id, m) for m in session.exec(select(Member).where(Member.id.in_(missing))))
+        found.update((m.id, m) for m in members(session, select(Member).where(Member.id.in_(missing))))
     return found
 
 
@@ -118,10 +125,8 @@ def insert_patient(session: Session, patient: Patient) -> Patient:
 
 
 def care_team(session: Session, patient: Patient) -> list[Member]:
-    return list(session.exec(
-        select(Member).join(CareTeamMember, CareTeamMember.member_id == Member.id)
-        .where(CareTeamMember.patient_id == patient.id).order_by(CareTeamMember.id)
-    ))
+    return members(session, select(Member).join(CareTeamMember, CareTeamMember.member_id == Member.id)
+                   .where(CareTeamMember.patient_id == patient.id).order_by(CareTeamMember.id))
 
 
 def change_membership(session: Session, link: type[SQLModel], owner_field: str, owner_id: int, verb: str,
