@@ -386,3 +386,39 @@ def test_start_up_work_may_outlast_a_requests_limit_and_the_next_request_may_not
     finally:
         bot.runtime.background.shutdown(wait=True)
         bot.runtime.engine.dispose()
+
+
+@pg_only
+def test_a_pooled_connection_is_pinged_only_after_idling_and_a_dead_one_is_replaced(monkeypatch):
+    """A connection used a moment ago goes out unpinged (a ping is a round
+    trip per transaction); one idle for longer is pinged, and if its server
+    side is gone the pool connects again: the transaction never sees it."""
+    from sqlalchemy import text
+
+    from bot.store import db
+
+    engine = make_engine(PG_URL)
+    pings = []
+    ping = engine.dialect.do_ping
+    monkeypatch.setattr(engine.dialect, "do_ping", lambda conn: pings.append(1) or ping(conn))
+
+    def backend() -> int:
+        with session_scope(engine) as s:
+            return s.exec(text("SELECT pg_backend_pid()")).one()[0]
+
+    try:
+        first = backend()
+        assert backend() == first and pings == []  # the same connection, handed out again unpinged
+
+        monkeypatch.setattr(db, "PING_AFTER_IDLE", 0.0)  # every pooled connection counts as idle now
+        assert backend() == first and pings == [1]
+
+        killer = make_engine(PG_URL)
+        with session_scope(killer) as s:
+            s.exec(text("SELECT pg_terminate_backend(:pid)").bindparams(pid=first))
+        killer.dispose()
+        time.sleep(0.2)
+        replaced = backend()  # the ping finds it gone: a new connection, no error
+        assert replaced != first and len(pings) == 2
+    finally:
+        engine.dispose()

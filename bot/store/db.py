@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlmodel import Session, create_engine
 
 from bot.store import sqlite
@@ -91,12 +91,42 @@ def make_engine(url: str, limits: Limits | None = None) -> Engine:
         return engine
     # A short connect timeout: when the database is down the user is told to
     # retry within Slack's 3 s window instead of the request hanging.
-    engine = create_engine(url, pool_pre_ping=True, pool_size=POSTGRES_POOL_SIZE,
+    engine = create_engine(url, pool_size=POSTGRES_POOL_SIZE,
                            max_overflow=CONNECTIONS - POSTGRES_POOL_SIZE, pool_timeout=limits.pool,
                            connect_args=_postgres_connect_args(url, limits))
     if limits.statement:
         _give_up_after(engine, limits.statement + GRACE)
+    _ping_when_idle(engine)
     return engine
+
+
+# A pooled connection idle longer than this is pinged before it is handed
+# out. SQLAlchemy's pool_pre_ping pings at every checkout: a round trip
+# per transaction, three for a button press, on connections that served a
+# request a few milliseconds before. One that broke in the last second
+# (the server restarted just then) fails its statement instead: that
+# request is told to retry, and SQLAlchemy then replaces every pooled
+# connection older than the failure.
+PING_AFTER_IDLE = 1.0
+_CHECKED_IN = "renkei_checked_in"
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_conn, record) -> None:
+        record.info[_CHECKED_IN] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_conn, record, _proxy) -> None:
+        since = record.info.get(_CHECKED_IN)
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE:
+            return  # just connected, or in use a moment ago
+        try:
+            dialect.do_ping(dbapi_conn)  # with its deadline (`_give_up_after`): a frozen server raises GaveUp
+        except dialect.loaded_dbapi.Error as e:
+            raise DisconnectionError(f"idle connection is gone: {e}") from e  # the pool connects again
 
 
 def _postgres_connect_args(url: str, limits: Limits) -> dict[str, Any]:
