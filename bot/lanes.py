@@ -13,12 +13,20 @@ slow message does not hold up everybody else's.
 message): a newer one makes those still waiting pointless, so they are
 dropped and a burst of sixteen presses on one announcement redraws it once
 or twice instead of sixteen times.
+
+`PacedLanes` are lanes that also keep a pace per key (posts to one
+channel, one a second): a key's next job is handed to the pool only when
+the key may take it, so no thread sleeps out the pace while other keys'
+jobs wait behind it.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 import threading
+import time
 from collections import deque
 from concurrent.futures import Executor, Future, wait
 from typing import Callable, Hashable
@@ -88,3 +96,90 @@ class Lanes:
     def wait(self, timeout: float = 10.0) -> None:
         """Until every lane that is running now has run dry."""
         self._runners.wait(timeout)
+
+
+ReadyAt = Callable[[Hashable], float]  # when (time.monotonic) the key may start its next job
+
+
+class PacedLanes:
+    """Jobs per key, one at a time and in order, each started no sooner
+    than `ready_at(key)`, asked when the job before it has ended (it may
+    have booked the key's next turn itself). A key waiting for its turn is
+    held by one timer thread, not by a pool thread: before, the posting
+    threads each slept out one channel's pace, and a post to any other
+    channel waited until one of them woke (a backlog of minutes behind a
+    burst of notes to one channel)."""
+
+    def __init__(self, pool: Executor):
+        self._pool = pool
+        self._cond = threading.Condition()
+        self._queued: dict[Hashable, deque[Callable[[], None]]] = {}  # a key is here while it has work
+        self._ready_at: dict[Hashable, ReadyAt] = {}
+        self._timers: list[tuple[float, int, Hashable]] = []
+        self._order = itertools.count()
+        self._timer: threading.Thread | None = None
+
+    def submit(self, key: Hashable, job: Callable[[], None], ready_at: ReadyAt) -> None:
+        with self._cond:
+            self._ready_at[key] = ready_at
+            queued = self._queued.get(key)
+            if queued is not None:
+                queued.append(job)
+                return
+            self._queued[key] = deque([job])
+            self._next_of(key)
+
+    def _next_of(self, key: Hashable) -> None:
+        """Start the key's next job now, or set a timer for its turn (holding the lock)."""
+        at = self._ready_at[key](key)
+        if at <= time.monotonic():
+            self._hand_over(key)
+            return
+        heapq.heappush(self._timers, (at, next(self._order), key))
+        if self._timer is None:
+            self._timer = threading.Thread(target=self._wake_in_turn, name="renkei-paced", daemon=True)
+            self._timer.start()
+        self._cond.notify_all()
+
+    def _hand_over(self, key: Hashable) -> None:
+        """The key's next job to the pool (holding the lock)."""
+        try:
+            self._pool.submit(self._run_one, key)
+        except RuntimeError:  # the pool was shut down (the process is stopping)
+            dropped = self._queued.pop(key, ())
+            self._ready_at.pop(key, None)
+            log.warning("stopping: %d job(s) for %s not run", len(dropped), key)
+            self._cond.notify_all()
+
+    def _run_one(self, key: Hashable) -> None:
+        with self._cond:
+            job = self._queued[key].popleft()
+        try:
+            job()
+        except Exception:  # the key goes on: a later job may still succeed
+            log.exception("background job failed")
+        with self._cond:
+            if self._queued[key]:
+                self._next_of(key)
+            else:
+                del self._queued[key], self._ready_at[key]
+                self._cond.notify_all()
+
+    def _wake_in_turn(self) -> None:
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                while self._timers and self._timers[0][0] <= now:
+                    _at, _n, key = heapq.heappop(self._timers)
+                    self._hand_over(key)
+                self._cond.wait(self._timers[0][0] - now if self._timers else None)
+
+    def wait(self, timeout: float = 10.0) -> None:
+        """Until every key with work now has run dry."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._queued:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                self._cond.wait(left)

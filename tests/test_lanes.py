@@ -31,3 +31,46 @@ def test_one_lane_keeps_order_drops_superseded_redraws_and_survives_a_failure():
     lanes.wait(5)
     assert done[-1] == "later"
     pool.shutdown()
+
+
+def test_paced_lanes_keep_each_keys_pace_and_order_without_holding_a_thread():
+    """One pool thread: a key waiting for its turn must not occupy it, or
+    the other key could not run in between. A failing job does not stop
+    its key; a shut-down pool drops what is left without hanging `wait`."""
+    import time
+
+    from bot.lanes import PacedLanes
+
+    pool = ThreadPoolExecutor(1)
+    paced, done, turns = PacedLanes(pool), [], {}
+
+    def every(seconds):
+        def ready_at(key):  # the key's next turn is `seconds` after its last start
+            return turns.get(key, 0.0) + seconds
+        return ready_at
+
+    def job(key, name):
+        def run():
+            turns[key] = time.monotonic()
+            done.append((name, turns[key]))
+        return run
+
+    def fail():
+        raise RuntimeError("Slack said no")
+
+    for n in range(3):
+        paced.submit("busy", job("busy", f"busy {n}"), every(0.3))
+    paced.submit("busy", fail, every(0.3))
+    paced.submit("busy", job("busy", "busy 3"), every(0.3))
+    time.sleep(0.05)
+    paced.submit("quiet", job("quiet", "quiet"), every(0.3))
+    paced.wait(5)
+    names = [name for name, _at in done]
+    assert names == ["busy 0", "quiet", "busy 1", "busy 2", "busy 3"]
+    busy = [at for name, at in done if name.startswith("busy")]
+    assert min(b - a for a, b in zip(busy, busy[1:])) >= 0.29
+
+    pool.shutdown()
+    paced.submit("late", job("late", "late"), every(0.0))  # nothing to run it: dropped, not queued forever
+    paced.wait(1)
+    assert "late" not in [name for name, _at in done]

@@ -4,6 +4,9 @@ and timeouts whose outcome the bot cannot know. A note's post goes out
 exactly once in the end; the author hears of a problem only when the post
 is finally given up, in Japanese; posts to one channel keep Slack's pace."""
 
+import json
+import re
+
 from sqlmodel import select
 
 from bot import schedule
@@ -117,3 +120,20 @@ def test_posts_to_one_channel_keep_slacks_pace(bot, unpaced):
     assert len(posts) == 4
     gaps = [b.at - a.at for a, b in zip(posts, posts[1:])]
     assert min(gaps) >= 0.25, gaps
+
+
+def test_a_burst_to_one_channel_does_not_hold_up_a_post_to_another(bot, unpaced):
+    """Posts to one channel wait their turn in Slack's pace without taking
+    the posting threads along: a note for another channel, written after
+    ten for the team channel, goes out at once, and the team channel's
+    posts keep their order."""
+    unpaced.interval = 0.3
+    for i in range(10):
+        bot.sim.command("/liaison", f"山田 {i}回目の連絡", channel="C0TEAM")
+    bot.sim.command("/liaison", "髙橋 別の連絡", channel="C0OTHER")
+    other = team_posts(bot, channel="C0OTHER")
+    team = team_posts(bot)
+    assert len(other) == 1 and len(team) == 10
+    assert other[0].at < team[3].at, [round(p.at - team[0].at, 2) for p in [*team, *other]]
+    notes = [int(re.search(r"note:(\d+)", json.dumps(p.body))[1]) for p in team]  # the delivery key
+    assert notes == sorted(notes)

@@ -158,9 +158,28 @@ def send_posts(runtime: Runtime, client: WebClient, reply: Reply,
     redraws, is left out: the same message drawn and sent twice."""
     for post in reply.posts:
         if not (post.edit_of and post.place):
-            runtime.after(lambda post=post: send_post(runtime, client, post))
+            post_later(runtime, client, post)
         elif (post.place.id, post.edit_of) != drawn_already:
             redraw_later(runtime, client, post.place.id, post.edit_of, post)
+
+
+def post_later(runtime: Runtime, client: WebClient, post: Post) -> None:
+    """Send `post` off the request path, after the posts given before to
+    the same place and in Slack's pace for it: a burst to one channel
+    waits its turn there without holding up posts to any other."""
+    if post.place is not None and post.dm_to is None:
+        key, ready_at = ("channel", post.place.id), _channel_free_at
+    else:  # a DM's channel is looked up when it is sent; paced then (post_message)
+        key, ready_at = ("dm", post.dm_to), _now
+    runtime.after_paced(lambda: send_post(runtime, client, post), key, ready_at)
+
+
+def _channel_free_at(key: tuple[str, str]) -> float:
+    return PACER.free_at(key[1])
+
+
+def _now(_key) -> float:
+    return 0.0
 
 
 def redraw_later(runtime: Runtime, client: WebClient, channel: str, ts: str, message: Message) -> None:

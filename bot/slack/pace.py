@@ -18,6 +18,11 @@ class ChannelPacer:
         self._next: dict[str, float] = {}
         self._lock = threading.Lock()
 
+    def free_at(self, channel: str) -> float:
+        """When (time.monotonic) the channel may take its next post, without booking it."""
+        with self._lock:
+            return self._next.get(channel, 0.0)
+
     def wait(self, channel: str) -> None:
         """Block until this channel may take another post, and book it."""
         with self._lock:
