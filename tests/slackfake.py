@@ -21,6 +21,15 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 
+class _Server(ThreadingHTTPServer):
+    # slack_sdk opens a connection per call. The socketserver default of 5
+    # waiting connections overflowed when 16 requests called the fake at
+    # once (two serving processes): the kernel dropped the handshake and the
+    # client tried again after its 1 s timeout, a 1 s p99 that slack.com
+    # does not have.
+    request_queue_size = 128
+
+
 @dataclass
 class Call:
     method: str  # "chat.postMessage", ..., or "response_url"
@@ -108,7 +117,7 @@ class FakeSlack:
                 self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 self.connection.close()
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
         return self
