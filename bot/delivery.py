@@ -63,7 +63,8 @@ class Outcome:
 def claim(conn: Connection, kind: str, subject: str, slot: str, at: datetime) -> int:
     """The attempt this caller now owns for (kind, subject, slot): 1 for the
     first, more for a retry; 0 (falsy) if it is not this caller's to send.
-    One transaction of its own on `conn`."""
+    One transaction of its own on `conn` (on PostgreSQL each statement is
+    one: `_EACH_STATEMENT`)."""
     with conn.begin():
         inserted = conn.execute(_CLAIM_NEW[conn.dialect.name], dict(
             kind=kind, subject=subject, slot=slot, status="pending", attempts=1, created_at=at, claimed_at=at)).first()

@@ -127,7 +127,17 @@ class PacedLanes:
                 queued.append(job)
                 return
             self._queued[key] = deque([job])
+            self._schedule_or_drop(key)
+
+    def _schedule_or_drop(self, key: Hashable) -> None:
+        """`_next_of`, or, if the key's turn cannot be told, drop its jobs:
+        a key left queued with nothing scheduled would take no job again."""
+        try:
             self._next_of(key)
+        except Exception:
+            log.exception("could not schedule %s: its jobs are dropped", key)
+            del self._queued[key], self._ready_at[key]
+            self._cond.notify_all()
 
     def _next_of(self, key: Hashable) -> None:
         """Start the key's next job now, or set a timer for its turn (holding the lock)."""
@@ -145,8 +155,13 @@ class PacedLanes:
         """The key's next job to the pool (holding the lock)."""
         try:
             self._pool.submit(self._run_one, key)
-        except RuntimeError:  # the pool was shut down (the process is stopping)
-            dropped = self._queued.pop(key, ())
+        except RuntimeError as e:
+            if "cannot schedule new futures" not in str(e):
+                # A new thread could not start, but the job is queued all the
+                # same: it runs when one of the pool's threads is free.
+                log.warning("no new thread for %s (%s): its job waits for a running one", key, e)
+                return
+            dropped = self._queued.pop(key, ())  # the pool was shut down: the process is stopping
             self._ready_at.pop(key, None)
             log.warning("stopping: %d job(s) for %s not run", len(dropped), key)
             self._cond.notify_all()
@@ -158,9 +173,13 @@ class PacedLanes:
             job()
         except Exception:  # the key goes on: a later job may still succeed
             log.exception("background job failed")
+        finally:
+            self._after_one(key)
+
+    def _after_one(self, key: Hashable) -> None:
         with self._cond:
             if self._queued[key]:
-                self._next_of(key)
+                self._schedule_or_drop(key)
             else:
                 del self._queued[key], self._ready_at[key]
                 self._cond.notify_all()

@@ -42,7 +42,10 @@ def care_teams(session: Session, member_id: int) -> frozenset[int]:
     """The patients on whose care teams the member is. Read once per
     transaction: a command finds a patient among them, checks access and
     labels the patients it shows (`/patient list`: one check per row). Any
-    change to a care team in the session forgets it (`_forget_care_teams`)."""
+    change to a care team in the session forgets it: an added row at once,
+    a deleted or changed one when flushed (`change_membership` flushes), an
+    ORM statement on the table, a rolled-back savepoint. (SQL written by
+    hand against `careteammember` would have to forget it itself.)"""
     known = session.info.setdefault(_TEAMS, {})
     if member_id not in known:
         known[member_id] = frozenset(session.exec(_TEAMS_PATIENTS, params={"member": member_id}))
@@ -69,6 +72,12 @@ def _forget_if_team_statement(state) -> None:
     if (state.is_insert or state.is_update or state.is_delete) and state.bind_mapper is not None \
             and state.bind_mapper.class_ is CareTeamMember:
         state.session.info.pop(_TEAMS, None)
+
+
+@orm_event.listens_for(OrmSession, "after_flush")  # a changed row's UPDATE does not pass do_orm_execute
+def _forget_if_team_flushed(session: OrmSession, _context) -> None:
+    if any(isinstance(o, CareTeamMember) for o in (*session.new, *session.dirty, *session.deleted)):
+        session.info.pop(_TEAMS, None)
 
 
 @orm_event.listens_for(OrmSession, "after_soft_rollback")  # a rolled-back savepoint may have held a change

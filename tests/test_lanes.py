@@ -74,3 +74,25 @@ def test_paced_lanes_keep_each_keys_pace_and_order_without_holding_a_thread():
     paced.submit("late", job("late", "late"), every(0.0))  # nothing to run it: dropped, not queued forever
     paced.wait(1)
     assert "late" not in [name for name, _at in done]
+
+
+def test_a_paced_key_whose_turn_cannot_be_told_is_dropped_not_stuck():
+    from bot.lanes import PacedLanes
+
+    pool = ThreadPoolExecutor(1)
+    paced, done, asked = PacedLanes(pool), [], []
+
+    def broken(key):
+        asked.append(key)
+        if len(asked) > 1:
+            raise ValueError("no pace for this place")
+        return 0.0
+
+    paced.submit("place", lambda: done.append(1), broken)
+    paced.wait(5)
+    paced.submit("place", lambda: done.append(2), broken)  # its turn cannot be told: dropped, logged
+    paced.wait(5)
+    paced.submit("place", lambda: done.append(3), lambda key: 0.0)  # the key works again
+    paced.wait(5)
+    assert done[0] == 1 and done[-1] == 3 and 2 not in done
+    pool.shutdown()

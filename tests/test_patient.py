@@ -300,3 +300,6 @@ def test_care_team_access_is_read_once_and_follows_changes_in_the_same_transacti
             assert in_care_team(s, yamada, pharmacist.id)
             savepoint.rollback()
         assert not in_care_team(s, yamada, pharmacist.id)
+        row.patient_id = yamada.id  # moved to another patient: an UPDATE at the flush
+        s.flush()
+        assert in_care_team(s, yamada, pharmacist.id) and not in_care_team(s, kobayashi, pharmacist.id)

@@ -7,7 +7,8 @@ outcome first looks for it in the channel's recent history."""
 from __future__ import annotations
 
 import logging
-from typing import Any
+import threading
+from typing import Any, Callable
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -163,15 +164,26 @@ def send_posts(runtime: Runtime, client: WebClient, reply: Reply,
             redraw_later(runtime, client, post.place.id, post.edit_of, post)
 
 
-def post_later(runtime: Runtime, client: WebClient, post: Post) -> None:
+def post_later(runtime: Runtime, client: WebClient, post: Post,
+               then: Callable[[str], None] | None = None) -> None:
     """Send `post` off the request path, after the posts given before to
     the same place and in Slack's pace for it: a burst to one channel
-    waits its turn there without holding up posts to any other."""
+    waits its turn there without holding up posts to any other. `then`
+    gets how it went (SENT, LATER or FAILED)."""
     if post.place is not None and post.dm_to is None:
         key, ready_at = ("channel", post.place.id), _channel_free_at
     else:  # a DM's channel is looked up when it is sent; paced then (post_message)
         key, ready_at = ("dm", post.dm_to), _now
-    runtime.after_paced(lambda: send_post(runtime, client, post), key, ready_at)
+
+    def send() -> None:
+        state = FAILED
+        try:
+            state = send_post(runtime, client, post, tell=then is None)
+        finally:
+            if then is not None:
+                then(state)
+
+    runtime.after_paced(send, key, ready_at)
 
 
 def _channel_free_at(key: tuple[str, str]) -> float:
@@ -309,13 +321,25 @@ def dm(runtime: Runtime, client: WebClient, user_id: str, message: Message) -> N
 
 
 def confirm_after_posts(runtime: Runtime, client: WebClient, user_id: str, reply: Reply) -> None:
-    """After a form closed: send its posts, then confirm by DM, saying
-    whether the team was told, will be told shortly, or was not (`posted`)."""
+    """After a form closed: send its posts (each in its channel's turn,
+    `post_later`), then confirm by DM, saying whether the team was told,
+    will be told shortly, or was not (`posted`)."""
+    states: list[str] = []
+    lock = threading.Lock()
 
-    def run() -> None:
-        states = [send_post(runtime, client, post, tell=False) for post in reply.posts]
+    def confirm() -> None:
         posted = FAILED if FAILED in states else LATER if LATER in states else SENT
         message = Message(reply.template, {**reply.values, "posted": posted}, reply.actions)
         client.chat_postMessage(channel=user_id, **blocks.message(message))
 
-    runtime.after(run)
+    def one_done(state: str) -> None:
+        with lock:
+            states.append(state)
+            last = len(states) == len(reply.posts)
+        if last:
+            confirm()
+
+    if not reply.posts:
+        runtime.after(confirm)
+    for post in reply.posts:
+        post_later(runtime, client, post, then=one_done)

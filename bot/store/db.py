@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
+from sqlalchemy.exc import DBAPIError, InvalidatePoolError, OperationalError
 from sqlmodel import Session, create_engine
 
 from bot.store import sqlite
@@ -126,7 +126,9 @@ def _ping_when_idle(engine: Engine) -> None:
         try:
             dialect.do_ping(dbapi_conn)  # with its deadline (`_give_up_after`): a frozen server raises GaveUp
         except dialect.loaded_dbapi.Error as e:
-            raise DisconnectionError(f"idle connection is gone: {e}") from e  # the pool connects again
+            # Gone while idle, most likely with every other idle one (the
+            # server restarted): the pool replaces them all, as pool_pre_ping did.
+            raise InvalidatePoolError(f"idle connection is gone: {e}") from e
 
 
 def _postgres_connect_args(url: str, limits: Limits) -> dict[str, Any]:

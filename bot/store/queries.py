@@ -155,11 +155,15 @@ def insert_unless_there(session: Session, row: SQLModel, earlier) -> SQLModel | 
     first: a new row is the common case, and the index answers for the rare
     repeat, where a read before every insert would cost each request a
     round trip."""
+    session.flush()  # the caller's other changes first: their own errors are not this insert's
     try:
         with session.begin_nested():
             session.add(row)
     except IntegrityError:
-        return session.exec(earlier).one()
+        found = session.exec(earlier).one_or_none()
+        if found is None:
+            raise  # another constraint (a row it refers to is gone): not a repeat
+        return found
     return None
 
 
