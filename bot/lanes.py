@@ -14,22 +14,25 @@ message): a newer one makes those still waiting pointless, so they are
 dropped and a burst of sixteen presses on one announcement redraws it once
 or twice instead of sixteen times.
 
-`PacedLanes` are lanes that also keep a pace per key (posts to one
-channel, one a second): a key's next job is handed to the pool only when
-the key may take it, so no thread sleeps out the pace while other keys'
-jobs wait behind it.
+A lane may also keep a pace (`ready_at`: posts to one channel, one a
+second): its next job is handed to the pool only when the lane may take it.
+One timer thread (`bot.timers`) holds the lanes waiting for their turn, so no pool thread
+sleeps out a pace while other lanes' jobs wait behind it: before, the
+posting threads each slept out one channel's pace, and a post to any other
+channel waited until one of them woke (a backlog of minutes behind a burst
+of notes to one channel).
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import logging
 import threading
 import time
 from collections import deque
 from concurrent.futures import Executor, Future, wait
 from typing import Callable, Hashable
+
+from bot.timers import Timers
 
 log = logging.getLogger(__name__)
 
@@ -55,17 +58,29 @@ class InFlight:
         wait(futures, timeout=timeout)
 
 
+ReadyAt = Callable[[Hashable], float]  # when (time.monotonic) the lane may start its next job
+
+
+def _now(_key: Hashable) -> float:
+    return 0.0
+
+
 class Lanes:
     def __init__(self, pool: Executor):
         self._pool = pool
-        self._lock = threading.Lock()
-        self._queued: dict[Hashable, deque[Callable[[], None]]] = {}  # a key is here while its lane runs
-        self._runners = InFlight()
+        self._cond = threading.Condition()
+        self._queued: dict[Hashable, deque[Callable[[], None]]] = {}  # a key is here while its lane has work
+        self._ready_at: dict[Hashable, ReadyAt] = {}
+        self._turns = Timers(self._cond, self._hand_over, "renkei-paced")
 
-    def submit(self, key: Hashable, job: Callable[[], None], latest_only: bool = False) -> None:
-        """Queue `job` behind the lane's earlier jobs, starting the lane's
-        runner if none is on its way."""
-        with self._lock:
+    def submit(self, key: Hashable, job: Callable[[], None], latest_only: bool = False,
+               ready_at: ReadyAt | None = None) -> None:
+        """Queue `job` behind the lane's earlier jobs (instead of those still
+        waiting, with `latest_only`); it starts no sooner than `ready_at(key)`,
+        asked when the job before it has ended (which may have booked the
+        lane's next turn itself)."""
+        with self._cond:
+            self._ready_at[key] = ready_at or _now
             queued = self._queued.get(key)
             if queued is not None:
                 if latest_only:
@@ -73,65 +88,11 @@ class Lanes:
                 queued.append(job)
                 return
             self._queued[key] = deque([job])
-            self._runners.add(self._pool.submit(self._run, key))
-
-    def _run(self, key: Hashable) -> None:
-        while True:
-            with self._lock:
-                queued = self._queued[key]
-                if not queued:
-                    del self._queued[key]
-                    return
-                job = queued.popleft()
-            try:
-                job()
-            except Exception:  # the lane goes on: a later job may still succeed
-                log.exception("background job failed")
-
-    def waiting(self, key: Hashable) -> bool:
-        """Whether a job of this lane waits behind the one running."""
-        with self._lock:
-            return bool(self._queued.get(key))
-
-    def wait(self, timeout: float = 10.0) -> None:
-        """Until every lane that is running now has run dry."""
-        self._runners.wait(timeout)
-
-
-ReadyAt = Callable[[Hashable], float]  # when (time.monotonic) the key may start its next job
-
-
-class PacedLanes:
-    """Jobs per key, one at a time and in order, each started no sooner
-    than `ready_at(key)`, asked when the job before it has ended (it may
-    have booked the key's next turn itself). A key waiting for its turn is
-    held by one timer thread, not by a pool thread: before, the posting
-    threads each slept out one channel's pace, and a post to any other
-    channel waited until one of them woke (a backlog of minutes behind a
-    burst of notes to one channel)."""
-
-    def __init__(self, pool: Executor):
-        self._pool = pool
-        self._cond = threading.Condition()
-        self._queued: dict[Hashable, deque[Callable[[], None]]] = {}  # a key is here while it has work
-        self._ready_at: dict[Hashable, ReadyAt] = {}
-        self._timers: list[tuple[float, int, Hashable]] = []
-        self._order = itertools.count()
-        self._timer: threading.Thread | None = None
-
-    def submit(self, key: Hashable, job: Callable[[], None], ready_at: ReadyAt) -> None:
-        with self._cond:
-            self._ready_at[key] = ready_at
-            queued = self._queued.get(key)
-            if queued is not None:
-                queued.append(job)
-                return
-            self._queued[key] = deque([job])
             self._schedule_or_drop(key)
 
     def _schedule_or_drop(self, key: Hashable) -> None:
-        """`_next_of`, or, if the key's turn cannot be told, drop its jobs:
-        a key left queued with nothing scheduled would take no job again."""
+        """`_next_of`, or, if the lane's turn cannot be told, drop its jobs:
+        a lane left queued with nothing scheduled would take no job again."""
         try:
             self._next_of(key)
         except Exception:
@@ -140,19 +101,15 @@ class PacedLanes:
             self._cond.notify_all()
 
     def _next_of(self, key: Hashable) -> None:
-        """Start the key's next job now, or set a timer for its turn (holding the lock)."""
+        """Start the lane's next job now, or set a timer for its turn (holding the lock)."""
         at = self._ready_at[key](key)
         if at <= time.monotonic():
             self._hand_over(key)
-            return
-        heapq.heappush(self._timers, (at, next(self._order), key))
-        if self._timer is None:
-            self._timer = threading.Thread(target=self._wake_in_turn, name="renkei-paced", daemon=True)
-            self._timer.start()
-        self._cond.notify_all()
+        else:
+            self._turns.push(at, key)
 
     def _hand_over(self, key: Hashable) -> None:
-        """The key's next job to the pool (holding the lock)."""
+        """The lane's next job to the pool (holding the lock)."""
         try:
             self._pool.submit(self._run_one, key)
         except RuntimeError as e:
@@ -171,7 +128,7 @@ class PacedLanes:
             job = self._queued[key].popleft()
         try:
             job()
-        except Exception:  # the key goes on: a later job may still succeed
+        except Exception:  # the lane goes on: a later job may still succeed
             log.exception("background job failed")
         finally:
             self._after_one(key)
@@ -184,17 +141,13 @@ class PacedLanes:
                 del self._queued[key], self._ready_at[key]
                 self._cond.notify_all()
 
-    def _wake_in_turn(self) -> None:
+    def waiting(self, key: Hashable) -> bool:
+        """Whether a job of this lane waits behind the one running."""
         with self._cond:
-            while True:
-                now = time.monotonic()
-                while self._timers and self._timers[0][0] <= now:
-                    _at, _n, key = heapq.heappop(self._timers)
-                    self._hand_over(key)
-                self._cond.wait(self._timers[0][0] - now if self._timers else None)
+            return bool(self._queued.get(key))
 
     def wait(self, timeout: float = 10.0) -> None:
-        """Until every key with work now has run dry."""
+        """Until every lane with work now has run dry."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while self._queued:

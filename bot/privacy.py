@@ -60,8 +60,7 @@ def may_access_notes(ctx: Context, patient: Patient) -> bool:
     return is_admin(ctx) or in_care_team(ctx.session, patient, ctx.member.id)
 
 
-@orm_event.listens_for(OrmSession, "transient_to_pending")  # session.add of a new row
-@orm_event.listens_for(OrmSession, "persistent_to_deleted")  # session.delete, once flushed
+@orm_event.listens_for(OrmSession, "transient_to_pending")  # session.add of a new row, before any flush
 def _forget_if_team(session: OrmSession, instance) -> None:
     if isinstance(instance, CareTeamMember):
         session.info.pop(_TEAMS, None)

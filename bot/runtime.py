@@ -17,7 +17,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from bot import commands
 from bot.context import Clock, Context
 from bot.forms import FormRegistry, load_forms
-from bot.lanes import InFlight, Lanes, PacedLanes, ReadyAt
+from bot.lanes import InFlight, Lanes, ReadyAt
 from bot.people import TOKEN, member_token
 from bot.render import set_display_timezone
 from bot.replies import Message, Reply
@@ -53,11 +53,11 @@ class Runtime:
     # behind them.
     answering: Executor = field(default_factory=lambda: ThreadPoolExecutor(4, "renkei-answer"))
     _lanes: Lanes = field(init=False, repr=False)
-    _paced: PacedLanes = field(init=False, repr=False)
+    _paced: Lanes = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._lanes = Lanes(self.answering)
-        self._paced = PacedLanes(self.background)
+        self._paced = Lanes(self.background)
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None, engine: Engine | None = None) -> "Runtime":
@@ -112,11 +112,11 @@ class Runtime:
 
         self._in_flight.add(self.background.submit(guarded))
 
-    def after_paced(self, fn: Callable[[], None], key: Hashable, ready_at: ReadyAt) -> None:
+    def after_paced(self, fn: Callable[[], None], key: Hashable, ready_at: ReadyAt | None = None) -> None:
         """Run `fn` off the request path on the posting threads, after the
         work given before under the same `key` (a place to post to), and not
         before `ready_at(key)`: the front end's pace for that place."""
-        self._paced.submit(key, fn, ready_at)
+        self._paced.submit(key, fn, ready_at=ready_at)
 
     def wait_idle(self, timeout: float = 10.0) -> None:
         """Wait for background work already started, lanes included (shutdown, tests)."""

@@ -39,10 +39,8 @@ def test_paced_lanes_keep_each_keys_pace_and_order_without_holding_a_thread():
     its key; a shut-down pool drops what is left without hanging `wait`."""
     import time
 
-    from bot.lanes import PacedLanes
-
     pool = ThreadPoolExecutor(1)
-    paced, done, turns = PacedLanes(pool), [], {}
+    paced, done, turns = Lanes(pool), [], {}
 
     def every(seconds):
         def ready_at(key):  # the key's next turn is `seconds` after its last start
@@ -59,11 +57,11 @@ def test_paced_lanes_keep_each_keys_pace_and_order_without_holding_a_thread():
         raise RuntimeError("Slack said no")
 
     for n in range(3):
-        paced.submit("busy", job("busy", f"busy {n}"), every(0.3))
-    paced.submit("busy", fail, every(0.3))
-    paced.submit("busy", job("busy", "busy 3"), every(0.3))
+        paced.submit("busy", job("busy", f"busy {n}"), ready_at=every(0.3))
+    paced.submit("busy", fail, ready_at=every(0.3))
+    paced.submit("busy", job("busy", "busy 3"), ready_at=every(0.3))
     time.sleep(0.05)
-    paced.submit("quiet", job("quiet", "quiet"), every(0.3))
+    paced.submit("quiet", job("quiet", "quiet"), ready_at=every(0.3))
     paced.wait(5)
     names = [name for name, _at in done]
     assert names == ["busy 0", "quiet", "busy 1", "busy 2", "busy 3"]
@@ -71,16 +69,14 @@ def test_paced_lanes_keep_each_keys_pace_and_order_without_holding_a_thread():
     assert min(b - a for a, b in zip(busy, busy[1:])) >= 0.29
 
     pool.shutdown()
-    paced.submit("late", job("late", "late"), every(0.0))  # nothing to run it: dropped, not queued forever
+    paced.submit("late", job("late", "late"), ready_at=every(0.0))  # nothing to run it: dropped, not queued forever
     paced.wait(1)
     assert "late" not in [name for name, _at in done]
 
 
 def test_a_paced_key_whose_turn_cannot_be_told_is_dropped_not_stuck():
-    from bot.lanes import PacedLanes
-
     pool = ThreadPoolExecutor(1)
-    paced, done, asked = PacedLanes(pool), [], []
+    paced, done, asked = Lanes(pool), [], []
 
     def broken(key):
         asked.append(key)
@@ -88,11 +84,11 @@ def test_a_paced_key_whose_turn_cannot_be_told_is_dropped_not_stuck():
             raise ValueError("no pace for this place")
         return 0.0
 
-    paced.submit("place", lambda: done.append(1), broken)
+    paced.submit("place", lambda: done.append(1), ready_at=broken)
     paced.wait(5)
-    paced.submit("place", lambda: done.append(2), broken)  # its turn cannot be told: dropped, logged
+    paced.submit("place", lambda: done.append(2), ready_at=broken)  # its turn cannot be told: dropped, logged
     paced.wait(5)
-    paced.submit("place", lambda: done.append(3), lambda key: 0.0)  # the key works again
+    paced.submit("place", lambda: done.append(3), ready_at=lambda key: 0.0)  # the key works again
     paced.wait(5)
     assert done[0] == 1 and done[-1] == 3 and 2 not in done
     pool.shutdown()

@@ -173,7 +173,7 @@ def post_later(runtime: Runtime, client: WebClient, post: Post,
     if post.place is not None and post.dm_to is None:
         key, ready_at = ("channel", post.place.id), _channel_free_at
     else:  # a DM's channel is looked up when it is sent; paced then (post_message)
-        key, ready_at = ("dm", post.dm_to), _now
+        key, ready_at = ("dm", post.dm_to), None
 
     def send() -> None:
         state = FAILED
@@ -188,10 +188,6 @@ def post_later(runtime: Runtime, client: WebClient, post: Post,
 
 def _channel_free_at(key: tuple[str, str]) -> float:
     return PACER.free_at(key[1])
-
-
-def _now(_key) -> float:
-    return 0.0
 
 
 def redraw_later(runtime: Runtime, client: WebClient, channel: str, ts: str, message: Message) -> None:

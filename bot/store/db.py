@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import logging
 import socket
@@ -19,6 +18,7 @@ from sqlalchemy.exc import DBAPIError, InvalidatePoolError, OperationalError
 from sqlmodel import Session, create_engine
 
 from bot.store import sqlite
+from bot.timers import Timers
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -170,9 +170,8 @@ class _Watchdog:
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._armed: dict[int, tuple[int, Any]] = {}
-        self._heap: list[tuple[float, int, int]] = []
         self._tokens = itertools.count()
-        self._thread: threading.Thread | None = None
+        self._deadlines = Timers(self._cond, self._expired, "renkei-db-watchdog")
 
     def arm(self, dbapi_conn: Any, seconds: float) -> int:
         deadline = time.monotonic() + seconds
@@ -180,12 +179,7 @@ class _Watchdog:
         with self._cond:
             token = next(self._tokens)
             self._armed[key] = (token, dbapi_conn)
-            heapq.heappush(self._heap, (deadline, token, key))
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="renkei-db-watchdog", daemon=True)
-                self._thread.start()
-            if self._heap[0][1] == token:  # the earliest deadline: wake the thread to wait less
-                self._cond.notify()
+            self._deadlines.push(deadline, (token, key))
         return token
 
     def disarm(self, dbapi_conn: Any, token: int) -> bool:
@@ -197,17 +191,12 @@ class _Watchdog:
             del self._armed[id(dbapi_conn)]
             return True
 
-    def _run(self) -> None:
-        with self._cond:
-            while True:
-                now = time.monotonic()
-                while self._heap and self._heap[0][0] <= now:
-                    _deadline, token, key = heapq.heappop(self._heap)
-                    armed = self._armed.get(key)
-                    if armed is not None and armed[0] == token:
-                        del self._armed[key]
-                        _cut(armed[1])
-                self._cond.wait(self._heap[0][0] - now if self._heap else None)
+    def _expired(self, item: tuple[int, int]) -> None:
+        token, key = item
+        armed = self._armed.get(key)
+        if armed is not None and armed[0] == token:  # still waiting on the call it was armed for
+            del self._armed[key]
+            _cut(armed[1])
 
 
 def _cut(dbapi_conn: Any) -> None:
