@@ -823,24 +823,15 @@ def _profile(url: str, fake: FakeSlack, reqs: Requests) -> list[str]:
     slack = SlackClientSim(make_wsgi(create_app(settings, runtime), runtime), SECRET, fake)
     from sqlalchemy import event
 
-    statements = commits = 0
-
-    def count_statement(*_args):
-        nonlocal statements
-        statements += 1
-
-    def count_commit(*_args):
-        nonlocal commits
-        commits += 1
-
-    event.listen(runtime.engine, "before_cursor_execute", count_statement)
-    event.listen(runtime.engine, "commit", count_commit)
+    counted: Counter[str] = Counter()
+    event.listen(runtime.engine, "before_cursor_execute", lambda *_: counted.update(["statements"]))
+    event.listen(runtime.engine, "commit", lambda *_: counted.update(["commits"]))
     lines = []
     for row in reqs.rows():
         bodies = [row.make(1, i, True)[0] for i in range(23)]
         for body in bodies[:3]:
             slack.post(body)
-        statements = commits = 0
+        counted.clear()
         profile = cProfile.Profile()
         t0 = time.perf_counter()
         profile.enable()
@@ -852,8 +843,8 @@ def _profile(url: str, fake: FakeSlack, reqs: Requests) -> list[str]:
         total = sum(v[2] for v in stats.values()) or 1
         top = sorted(stats.items(), key=lambda kv: -kv[1][2])[:5]
         where = ", ".join(f"{_where(f, ln, n)} {v[2] / total:.0%}" for (f, ln, n), v in top)
-        lines.append(f"profile {row.name[:40]}: {each:.1f} ms per request under cProfile, {statements / 20:.1f} "
-                     f"SQL statements and {commits / 20:.1f} commits (with the work a press leaves to its lanes); "
+        lines.append(f"profile {row.name[:40]}: {each:.1f} ms per request under cProfile, {counted['statements'] / 20:.1f} "
+                     f"SQL statements and {counted['commits'] / 20:.1f} commits (with the work a press leaves to its lanes); "
                      f"self time: {where}")
     background = getattr(runtime, "background", None)
     if background is not None:
