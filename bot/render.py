@@ -75,7 +75,10 @@ def echo_in(value: Any, limit: int = ECHO) -> str:
 def make_environment(finalize: Callable[[Any], Any] | None = None, **filters: Callable) -> Environment:
     """An environment over `templates/text`, with the shared filters and a
     front end's own (`who`, `b`, `chan`)."""
-    options: dict[str, Any] = dict(undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    # auto_reload off: the templates do not change under a running bot, and
+    # checking cost a stat of each template and include on every reply.
+    options: dict[str, Any] = dict(undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                                   auto_reload=False)
     if finalize is not None:
         options["finalize"] = finalize
     env = Environment(loader=FileSystemLoader(str(TEMPLATES / "text")), **options)

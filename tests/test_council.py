@@ -182,16 +182,18 @@ def test_reminders_at_each_offset_go_once_and_only_to_those_who_have_not_answere
 def test_a_reminder_is_built_once_when_sent_and_not_again_by_the_ticks_that_follow(bot, monkeypatch):
     """Every minute's tick finds the same meetings ahead; their reminders
     (counts, organiser, agenda) are built only for a send: once for the
-    channel and every invitee, not again a minute later."""
+    channel, every invitee and the organiser's list of who has not
+    answered, not again a minute later."""
     from bot.council import messages
 
     add_meeting(bot)
     built = []
     real = messages.values
-    monkeypatch.setattr(messages, "values", lambda *a, **k: built.append(k.get("offset")) or real(*a, **k))
+    monkeypatch.setattr(messages, "values", lambda *a, **k: built.append(a[1].id) or real(*a, **k))
     assert tick(bot, "2026-12-08T18:29").sent == [] and built == []
     day = tick(bot, "2026-12-14T18:30")
-    assert len(day.sent) >= 3 and built.count("1d") == 1  # the channel, each invitee: one reminder
+    assert any(name.endswith(":organiser/2026-12-15T09:30:00+00:00/1d") for name in day.sent)
+    assert len(day.sent) >= 3 and built == [1]  # the channel, each invitee, the organiser: one read
     built.clear()
     assert tick(bot, "2026-12-14T18:31").sent == [] and built == []
 

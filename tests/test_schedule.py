@@ -5,6 +5,7 @@
 limit they are stale at the 11/26 08:30 slot, so its staff (U0DEMOSS1) get a
 DM with 「変わりなし」 and 「更新する」."""
 
+import re
 from datetime import datetime
 
 import pytest
@@ -145,6 +146,44 @@ def test_failed_send_is_retried_on_a_later_tick(bot):
         row = s.exec(select(Delivery)).one()
         assert (row.status, row.attempts) == ("sent", 2)
     assert len(dms(bot)) == 1
+
+
+def test_a_sends_record_does_not_wait_for_the_disk_and_the_connection_waits_again_after(bot):
+    """The record of a send commits without waiting for the disk (a lost one
+    leaves the row pending for the lease and the history check); its claim,
+    and every later use of the connection, still waits."""
+    from sqlalchemy import event
+
+    engine, sqlite = bot.runtime.engine, bot.runtime.engine.dialect.name == "sqlite"
+    seen: list[tuple[str, object]] = []
+    used = {}
+
+    def durability(dbapi_conn):
+        if sqlite:
+            return dbapi_conn.execute("PRAGMA synchronous").fetchone()[0]
+        with dbapi_conn.cursor() as cur:
+            cur.execute("SHOW synchronous_commit")
+            return cur.fetchone()[0]
+
+    def watch(conn, cursor, statement, *_):
+        if re.match(r"(INSERT INTO|UPDATE) delivery ", statement) and "'skipped'" not in str(_):
+            used[id(cursor.connection)] = cursor.connection
+            # On PostgreSQL the setting is in the statement, for its own transaction.
+            seen.append((statement.split()[0], durability(cursor.connection) if sqlite else "set_config(" in statement))
+
+    event.listen(engine, "before_cursor_execute", watch)
+    try:
+        assert len(tick(bot, at("2026-11-26T08:30")).sent) == 1
+    finally:
+        event.remove(engine, "before_cursor_execute", watch)
+    # the claim waits (FULL), the record does not (NORMAL)
+    assert seen[-2:] == ([("INSERT", 2), ("UPDATE", 1)] if sqlite else [("INSERT", False), ("UPDATE", True)])
+    for dbapi_conn in used.values():
+        assert durability(dbapi_conn) in (2, "on")
+        if not sqlite:
+            dbapi_conn.rollback()
+    with bot.session() as s:
+        assert s.exec(select(Delivery).where(Delivery.status == "sent")).one()
 
 
 def test_delivery_rows_are_read_once_as_settled_or_still_claimable(bot):

@@ -23,7 +23,7 @@ from bot.people import Place
 from bot.plan import recorded
 from bot.plan import tasks as plan_tasks
 from bot.plan.periods import fiscal_year
-from bot.replies import Message, Post
+from bot.replies import Message
 from bot.store.db import session_scope
 from bot.store.models import Meeting
 
@@ -47,53 +47,57 @@ def due(env: JobEnv, at: datetime) -> Iterator[Due]:
     rows = env.session.exec(select(Meeting).where(
         Meeting.status == "scheduled", Meeting.starts_at > at - timedelta(days=1), Meeting.starts_at <= at + HORIZON)
         .order_by(Meeting.starts_at)).all()
+    due_now = []
     for meeting in rows:
         offsets = _offsets(meeting)  # largest first
         for offset, following in zip(offsets, [*offsets[1:], timedelta(0)]):
             due_at = meeting.starts_at - offset
-            if due_at > at or due_at < since:
-                continue
-            # A reminder is no use once the next one is due: after downtime
-            # only the latest goes, the earlier ones are recorded as skipped.
-            yield from _reminders(env, meeting, offset, due_at, deadline=meeting.starts_at - following)
+            if due_at <= at and due_at >= since:
+                # A reminder is no use once the next one is due: after downtime
+                # only the latest goes, the earlier ones are recorded as skipped.
+                due_now.append((meeting, offset, due_at, meeting.starts_at - following))
+    invited = meetings.invites_of(env.session, sorted({meeting.id for meeting, *_ in due_now}))
+    for meeting, offset, due_at, deadline in due_now:
+        yield from _reminders(env, meeting, invited[meeting.id], offset, due_at, deadline)
 
 
-def _reminders(env: JobEnv, meeting: Meeting, offset: timedelta, due_at: datetime,
+def _reminders(env: JobEnv, meeting: Meeting, invited: list, offset: timedelta, due_at: datetime,
                deadline: datetime) -> Iterator[Due]:
     # The start instant is in the slot: a meeting moved to another time gets
     # new reminders, and the old slots are never produced again.
     slot = f"{meeting.starts_at.isoformat()}/{offset_label(offset)}"
     subject = f"meeting:{meeting.id}"
     last_day = offset <= PERSONAL_FROM
+    silent = [m for m, invite in invited if invite.answer is None]
+    to_organiser = offset_label(offset) == "1d" and silent
     # Built when the first of them is sent, in a transaction of its own: every
     # minute's tick finds the same meetings ahead, and building their
     # reminders (counts, organiser, agenda, plan items) only to learn they
-    # were sent long ago was most of an idle tick.
-    # One reminder serves the channel and every invitee (`cache`: built by the first sent).
+    # were sent long ago was most of an idle tick. The reminder serves the
+    # channel and every invitee, and shares its reads with the organiser's
+    # notice (`cache`: built by the first sent).
     engine = env.session.get_bind()
     tz = env.settings.tz
 
     @cache
-    def reminder() -> Message:
+    def drawn() -> tuple[Message, Message | None]:
         with session_scope(engine, reads_only=True) as session:
-            return Message("council/reminder", messages.values(session, meeting, **_agenda(
-                session, meeting, offset, tz)), messages.rsvp_actions(meeting))
+            shared = messages.values(session, meeting)
+            reminder = Message("council/reminder", {**shared, **_agenda(session, meeting, offset, tz)},
+                               messages.rsvp_actions(meeting))
+        notice = Message("council/not_answered", {**shared, "silent": silent}) if to_organiser else None
+        return reminder, notice
 
     if meeting.channel:
-        yield Due(subject, slot, due_at, lambda: reminder().sent(place=Place.parse(meeting.channel)),
+        yield Due(subject, slot, due_at, lambda: drawn()[0].sent(place=Place.parse(meeting.channel)),
                   deadline=deadline)
-    silent = [m for m, invite in meetings.invites(env.session, meeting) if invite.answer is None]
     if last_day or not meeting.channel:
         for member in silent:
             yield Due(f"{subject}:member:{member.id}", slot, due_at,
-                      lambda member_id=member.id: reminder().sent(dm_to=member_id), deadline=deadline)
-    if offset_label(offset) == "1d" and silent:
-        def notice() -> Post:
-            with session_scope(engine, reads_only=True) as session:
-                return Message("council/not_answered", messages.values(session, meeting, silent=silent)).sent(
-                    dm_to=meeting.organiser_id)
-
-        yield Due(f"{subject}:organiser", slot, due_at, notice, deadline=deadline)
+                      lambda member_id=member.id: drawn()[0].sent(dm_to=member_id), deadline=deadline)
+    if to_organiser:
+        yield Due(f"{subject}:organiser", slot, due_at, lambda: drawn()[1].sent(dm_to=meeting.organiser_id),
+                  deadline=deadline)
 
 
 def _agenda(session: Session, meeting: Meeting, offset: timedelta, tz) -> dict:

@@ -7,8 +7,9 @@ import logging
 import sqlite3
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -63,6 +64,21 @@ def configure(engine: Engine, busy: float) -> None:
             raise
 
     turn.hand_back_after(engine, after_write=(lambda: CHECKPOINTS.committed(path)) if path else None)
+
+
+@contextmanager
+def commits_unsynced(dbapi_conn: sqlite3.Connection) -> Iterator[None]:
+    """Commits on this connection that do not wait for the disk (WAL mode,
+    `synchronous=NORMAL`): a crash of the process loses none of them, a
+    crash of the machine those since the last synced commit or checkpoint.
+    Set on the driver's connection, outside a transaction: through
+    SQLAlchemy the statement would begin one and take the write turn."""
+    before = dbapi_conn.execute("PRAGMA synchronous").fetchone()[0]
+    dbapi_conn.execute("PRAGMA synchronous=NORMAL")
+    try:
+        yield
+    finally:
+        dbapi_conn.execute(f"PRAGMA synchronous={int(before)}")
 
 
 def _file_of(engine: Engine) -> Path | None:
