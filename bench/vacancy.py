@@ -62,6 +62,16 @@ def fill(engine) -> None:
             conn.exec_driver_sql("ANALYZE")
 
 
+def _first_asks(runs: int) -> list[str]:
+    """Filters no one asked before: each a board not yet kept (distinct nights)."""
+    asks = []
+    for i in range(runs):
+        first = NOW + timedelta(days=1 + i % 60)
+        last = first + timedelta(days=i // 60)
+        asks.append(f"{first.month}/{first.day}-{last.month}/{last.day} {['女', '男', '療養', '吸引', '東地区1'][i % 5]}")
+    return asks
+
+
 def run(url: str, label: str) -> None:
     runtime = bench_runtime(url, NOW)
     started = time.perf_counter()
@@ -70,21 +80,23 @@ def run(url: str, label: str) -> None:
     who = Who(handle=Handle("slack", "UBENCH"))
     for q in QUERIES:  # warm up
         blocks.message(runtime.handle(who, Request(COMMAND, "/vacancy", q)))
-    timings = []
-    for i in range(RUNS):
-        q = QUERIES[i % len(QUERIES)]
-        t0 = time.perf_counter()
-        reply = runtime.handle(who, Request(COMMAND, "/vacancy", q))
-        blocks.message(reply)
-        timings.append((time.perf_counter() - t0) * 1000)
-        assert reply.template == "vacancy/board", reply.values
-    timings.sort()
-    p50 = statistics.median(timings)
-    p99 = timings[int(len(timings) * 0.99) - 1]
-    print(f"vacancy board [{label}] {FACILITIES} facilities x {NIGHTS} nights ({FACILITIES * NIGHTS} figures, "
-          f"filled in {filled:.1f} s): filtered /vacancy query+render over {RUNS} runs: "
-          f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {timings[-1]:.1f} ms "
-          f"({'OK' if p99 < 50 else 'OVER'} the 50 ms p99 target)")
+    passes = (("the same filters asked again (the board kept)", [QUERIES[i % len(QUERIES)] for i in range(RUNS)]),
+              ("each filter asked for the first time (the grouped query)", _first_asks(RUNS)))
+    for name, asks in passes:
+        timings = []
+        for q in asks:
+            t0 = time.perf_counter()
+            reply = runtime.handle(who, Request(COMMAND, "/vacancy", q))
+            blocks.message(reply)
+            timings.append((time.perf_counter() - t0) * 1000)
+            assert reply.template == "vacancy/board", reply.values
+        timings.sort()
+        p50 = statistics.median(timings)
+        p99 = timings[int(len(timings) * 0.99) - 1]
+        print(f"vacancy board [{label}] {FACILITIES} facilities x {NIGHTS} nights ({FACILITIES * NIGHTS} figures, "
+              f"filled in {filled:.1f} s): filtered /vacancy query+render, {name}, {RUNS} runs: "
+              f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {timings[-1]:.1f} ms "
+              f"({'OK' if p99 < 50 else 'OVER'} the 50 ms p99 target)")
     stop(runtime)
 
 

@@ -116,3 +116,30 @@ def test_the_plan_overview_kept_by_one_process_follows_another_process_s_changes
         for bot in (one, other):
             bot.runtime.background.shutdown(wait=True)
             bot.runtime.engine.dispose()
+
+
+def test_a_cache_keyed_by_what_people_type_keeps_a_bounded_number_of_keys(bot):
+    from bot.store.versions import PerDatabase
+
+    built = []
+    cache = PerDatabase(Patient, lambda _s, key: built.append(key) or key.upper(), keep=2)
+    with session_scope(bot.runtime.engine) as s:
+        assert [cache.get(s, k) for k in ("a", "b", "a", "c", "b", "a")] == ["A", "B", "A", "C", "B", "A"]
+    assert built == ["a", "b", "c", "a"]  # "a" was the oldest built when "c" came: dropped, then built again
+
+
+def test_a_bulk_update_of_a_watched_table_bumps_its_version(bot):
+    """「変わりなし」 confirms every figure from tonight on in one UPDATE: the
+    vacancy board kept by each process must learn of it like of a flush."""
+    from sqlalchemy import update
+
+    from bot.store.models import VacancyFigure
+
+    def version():
+        with session_scope(bot.runtime.engine) as s:
+            return s.exec(select(TableVersion.version).where(TableVersion.name == "vacancyfigure")).one()
+
+    before = version()
+    with session_scope(bot.runtime.engine) as s:
+        s.exec(update(VacancyFigure).where(VacancyFigure.beds > 0).values(beds=VacancyFigure.beds))
+    assert version() == before + 1

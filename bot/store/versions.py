@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, select
 
-from bot.store.models import Meeting, Patient, PlanCompletion, PlanTask, TableVersion
+from bot.store.models import Facility, Meeting, Patient, PlanCompletion, PlanTask, TableVersion, VacancyFigure
 
 T = TypeVar("T")
 
@@ -34,6 +34,8 @@ WATCHED: dict[type, tuple[str, ...]] = {
     Meeting: ("title", "kind", "starts_at"),
     PlanTask: ("title", "fiscal_year", "category", "due", "every"),
     PlanCompletion: ("task_id", "period"),
+    Facility: ("area", "kind", "accepts"),  # what the vacancy board filters on
+    VacancyFigure: ("facility_id", "night", "beds", "sex", "confirmed_at"),
 }
 _TO_BUMP = "renkei_versions_to_bump"  # in session.info: the watched tables this transaction changed
 
@@ -75,6 +77,15 @@ def _note_changes(session: OrmSession, _flush_context) -> None:
         session.info.setdefault(_TO_BUMP, set()).update(touched)
 
 
+@event.listens_for(OrmSession, "do_orm_execute")
+def _note_statements(state) -> None:
+    """A bulk UPDATE or DELETE on a watched table (「変わりなし」 confirms
+    every figure from tonight on in one statement) changes it too."""
+    if (state.is_update or state.is_delete) and state.bind_mapper is not None \
+            and state.bind_mapper.class_ in WATCHED:
+        state.session.info.setdefault(_TO_BUMP, set()).add(state.bind_mapper.class_.__tablename__)
+
+
 @event.listens_for(OrmSession, "before_commit")
 def _bump(session: OrmSession) -> None:
     """Bump at commit, not at the flush that changed the table: the row
@@ -108,17 +119,24 @@ _BUMP = text("UPDATE tableversion SET version = version + 1 WHERE name = :name")
 
 class PerDatabase(Generic[T]):
     """One built value per database (engine) and key, kept while the
-    watched tables' versions are unchanged. Built outside the lock: two
-    requests that find it stale at once may both build, and the later
-    one is kept; neither waits for the other."""
+    watched tables' versions are unchanged and, with `still_good`, while
+    that says so. Built outside the lock: two requests that find it stale
+    at once may both build, and the later one is kept; neither waits for
+    the other. What `get` is given after the key goes to `build` and
+    `still_good` (the filters and the instant a board is drawn for)."""
 
-    def __init__(self, models: type | tuple[type, ...], build: Callable[[Session, Hashable], T]):
+    def __init__(self, models: type | tuple[type, ...], build: Callable[..., T],
+                 still_good: Callable[..., bool] | None = None, keep: int | None = None):
+        """`keep`: at most this many keys per database, the oldest built
+        dropped first (where the keys are what people type)."""
         self._models = models if isinstance(models, tuple) else (models,)
         self._build = build
+        self._still_good = still_good
+        self._keep = keep
         self._values: "weakref.WeakKeyDictionary[Engine, dict]" = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
 
-    def get(self, session: Session, key: Hashable = None) -> T:
+    def get(self, session: Session, key: Hashable = None, *args) -> T:
         engine = session.get_bind()
         current = versions(session, self._models)
         with self._lock:
@@ -126,12 +144,17 @@ class PerDatabase(Generic[T]):
         # A change of this transaction's own is bumped only at commit: the
         # version read above does not show it yet.
         changed_here = not session.info.get(_TO_BUMP, set()).isdisjoint(m.__tablename__ for m in self._models)
-        if current is not None and cached is not None and cached[0] == current and not changed_here:
+        if current is not None and cached is not None and cached[0] == current and not changed_here \
+                and (self._still_good is None or self._still_good(cached[1], *args)):
             return cached[1]
-        built = self._build(session, key)
+        built = self._build(session, key, *args)
         # What this transaction changed itself may yet be rolled back:
         # use it, but keep nothing built from it.
         if current is not None and not session.info.get(_TO_BUMP):
             with self._lock:
-                self._values.setdefault(engine, {})[key] = (current, built)
+                kept = self._values.setdefault(engine, {})
+                kept.pop(key, None)
+                kept[key] = (current, built)
+                if self._keep is not None and len(kept) > self._keep:
+                    del kept[next(iter(kept))]
         return built

@@ -16,6 +16,7 @@ from sqlmodel import Session
 
 from bot.store.models import Facility, Member, VacancyFigure
 from bot.store.queries import members_keyed
+from bot.store.versions import PerDatabase
 from bot.vacancy.figures import Span, spans
 from bot.vacancy.words import ANY_SEX, SHORT_KIND, needs_list
 
@@ -110,11 +111,30 @@ def _board_group(session: Session):
     return FIG.c.facility_id
 
 
-def _grouped(session: Session, f: Filters, cutoff: datetime) -> tuple[list, list]:
+@dataclass(frozen=True)
+class _Grouped:
+    fit: list  # (facility, fewest beds, most beds, first night, nights, oldest confirmation)
+    stale: list  # (facility, newest old confirmation)
+    cutoff: datetime  # figures confirmed before it counted as stale
+    oldest_fresh: datetime | None  # the first figure counted fresh to grow stale
+
+
+def _key(f: Filters, freshness_hours: float) -> tuple:
+    """Everything the grouped query depends on besides the clock."""
+    return (f.first, f.last, f.explicit, tuple(f.areas) if f.areas is not None else None,
+            tuple(f.facility_ids) if f.facility_ids is not None else None, f.sex, tuple(f.needs), f.kind,
+            freshness_hours)
+
+
+def _still_good(grouped: _Grouped, _f: Filters, cutoff: datetime) -> bool:
+    """Until a figure it counted fresh grows stale (no write can make a
+    figure fresher without bumping the table's version)."""
+    return grouped.cutoff <= cutoff and (grouped.oldest_fresh is None or cutoff <= grouped.oldest_fresh)
+
+
+def _grouped(session: Session, _key, f: Filters, cutoff: datetime) -> _Grouped:
     """Each facility with a free bed on the nights asked, in one pass over
-    the figures: (fit, stale). A fit row is (facility, fewest beds, most
-    beds, first night, nights, oldest confirmation) over its fresh figures;
-    a stale row has the newest old confirmation last."""
+    the figures: which fit and which are stale."""
     fresh = FIG.c.confirmed_at >= cutoff
     facility_conds = _facility_conditions(f)
     source = FIG.join(FAC, FAC.c.id == FIG.c.facility_id) if facility_conds else FIG
@@ -122,25 +142,33 @@ def _grouped(session: Session, f: Filters, cutoff: datetime) -> tuple[list, list
                     func.min(FIG.c.night).filter(fresh), func.count().filter(fresh),
                     func.min(FIG.c.confirmed_at).filter(fresh), func.max(FIG.c.confirmed_at).filter(~fresh))
              .select_from(source).where(*_figure_conditions(f), *facility_conds).group_by(_board_group(session)))
-    fit, stale = [], []
+    fit, stale, oldest_fresh = [], [], None
     for r in session.connection().execute(query):
+        if r[5] is not None and (oldest_fresh is None or r[5] < oldest_fresh):
+            oldest_fresh = r[5]
         if r[4] and (not f.explicit or r[4] == f.night_count):
-            fit.append(r[:6])
+            fit.append(tuple(r[:6]))
         elif r[6] is not None:
             stale.append((r[0], r[6]))
-    return fit, stale
+    return _Grouped(fit, stale, cutoff, oldest_fresh)
+
+
+# The grouped query was most of `/vacancy` (2,000 facilities x 90 nights):
+# its answer is kept per filter while the figures and facilities keep their
+# versions and no figure it counted fresh has grown stale.
+_boards = PerDatabase((VacancyFigure, Facility), _grouped, _still_good, keep=200)
 
 
 def query(session: Session, f: Filters, now: datetime, freshness_hours: float, limit: int = 15,
           stale_limit: int = 5) -> Board:
     cutoff = now - timedelta(hours=freshness_hours)
-    fit, stale = _grouped(session, f, cutoff)
+    grouped = _boards.get(session, _key(f, freshness_hours), f, cutoff)
     if f.explicit:  # most beds on the tightest night first
-        fit.sort(key=lambda r: (-r[1], r[0]))
+        fit = sorted(grouped.fit, key=lambda r: (-r[1], r[0]))
     else:  # the soonest free night first
-        fit.sort(key=lambda r: (r[3], -r[2], r[0]))
+        fit = sorted(grouped.fit, key=lambda r: (r[3], -r[2], r[0]))
     shown = fit[:limit]
-    stale.sort(key=lambda r: (-r[1].timestamp(), r[0]))
+    stale = sorted(grouped.stale, key=lambda r: (-r[1].timestamp(), r[0]))
     stale_shown = stale[:stale_limit]
 
     ids = [r[0] for r in shown] + [r[0] for r in stale_shown]
