@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, Iterator
 
-from sqlalchemy import Connection, and_, bindparam, func, or_, select, tuple_, update
+from sqlalchemy import Connection, String, and_, bindparam, func, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
@@ -129,13 +129,31 @@ def settled(session: Session, kind: str, keys: list[tuple[str, str]]) -> dict[tu
     this once per job instead of trying to claim every item again each
     minute: the ones already recorded, most of them after the first tick."""
     found: dict[tuple[str, str], bool] = {}
-    for start in range(0, len(keys), 500):
-        rows = session.connection().execute(
-            select(DELIVERY.c.subject, DELIVERY.c.slot, DELIVERY.c.status, DELIVERY.c.attempts)
-            .where(DELIVERY.c.kind == kind, tuple_(DELIVERY.c.subject, DELIVERY.c.slot).in_(keys[start:start + 500])))
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        batches = [conn.execute(_SETTLED_AMONG, dict(kind=kind, subjects=[subject for subject, _ in keys],
+                                                     slots=[slot for _, slot in keys]))] if keys else []
+    else:
+        batches = [conn.execute(select(*_SETTLED_COLUMNS).where(
+            DELIVERY.c.kind == kind, tuple_(DELIVERY.c.subject, DELIVERY.c.slot).in_(keys[start:start + 500])))
+            for start in range(0, len(keys), 500)]
+    for rows in batches:
         for subject, slot, status, attempts in rows:
             found[(subject, slot)] = status in ("sent", "skipped") or (status == "failed" and attempts >= MAX_ATTEMPTS)
     return found
+
+
+_SETTLED_COLUMNS = (DELIVERY.c.subject, DELIVERY.c.slot, DELIVERY.c.status, DELIVERY.c.attempts)
+# On PostgreSQL the keys go as two arrays, joined as rows: an IN list of a
+# thousand pairs was a statement of 2,000 parameters, which psycopg parsed
+# anew each time (20 ms a statement, 30-40 ms a tick with 1,000 due).
+_WANTED = func.unnest(bindparam("subjects", type_=postgresql.ARRAY(String)),
+                      bindparam("slots", type_=postgresql.ARRAY(String))).table_valued(
+    "subject", "slot").render_derived(name="wanted")
+_SETTLED_AMONG = (select(*_SETTLED_COLUMNS)
+                  .join_from(DELIVERY, _WANTED, and_(DELIVERY.c.subject == _WANTED.c.subject,
+                                                     DELIVERY.c.slot == _WANTED.c.slot))
+                  .where(DELIVERY.c.kind == bindparam("kind")))
 
 
 def record_skips(engine, kind: str, skips: list[tuple[str, str, str]], at: datetime) -> set[tuple[str, str]]:

@@ -26,6 +26,7 @@ from bot.plan.periods import fiscal_year
 from bot.replies import Message
 from bot.store.db import session_scope
 from bot.store.models import Meeting
+from bot.store.queries import members_by_id
 
 KIND = "meeting.reminder"
 DEFAULT = "7d,1d,2h"
@@ -56,19 +57,19 @@ def due(env: JobEnv, at: datetime) -> Iterator[Due]:
                 # A reminder is no use once the next one is due: after downtime
                 # only the latest goes, the earlier ones are recorded as skipped.
                 due_now.append((meeting, offset, due_at, meeting.starts_at - following))
-    invited = meetings.invites_of(env.session, sorted({meeting.id for meeting, *_ in due_now}))
+    silent_of = meetings.not_answered(env.session, sorted({meeting.id for meeting, *_ in due_now}))
     for meeting, offset, due_at, deadline in due_now:
-        yield from _reminders(env, meeting, invited[meeting.id], offset, due_at, deadline)
+        yield from _reminders(env, meeting, silent_of[meeting.id], offset, due_at, deadline)
 
 
-def _reminders(env: JobEnv, meeting: Meeting, invited: list, offset: timedelta, due_at: datetime,
+def _reminders(env: JobEnv, meeting: Meeting, silent: list[int], offset: timedelta, due_at: datetime,
                deadline: datetime) -> Iterator[Due]:
+    """`silent`: the ids of the invitees who have not answered."""
     # The start instant is in the slot: a meeting moved to another time gets
     # new reminders, and the old slots are never produced again.
     slot = f"{meeting.starts_at.isoformat()}/{offset_label(offset)}"
     subject = f"meeting:{meeting.id}"
     last_day = offset <= PERSONAL_FROM
-    silent = [m for m, invite in invited if invite.answer is None]
     to_organiser = offset_label(offset) == "1d" and silent
     # Built when the first of them is sent, in a transaction of its own: every
     # minute's tick finds the same meetings ahead, and building their
@@ -85,16 +86,17 @@ def _reminders(env: JobEnv, meeting: Meeting, invited: list, offset: timedelta, 
             shared = messages.values(session, meeting)
             reminder = Message("council/reminder", {**shared, **_agenda(session, meeting, offset, tz)},
                                messages.rsvp_actions(meeting))
-        notice = Message("council/not_answered", {**shared, "silent": silent}) if to_organiser else None
+            notice = Message("council/not_answered", {**shared, "silent": members_by_id(session, silent)}) \
+                if to_organiser else None
         return reminder, notice
 
     if meeting.channel:
         yield Due(subject, slot, due_at, lambda: drawn()[0].sent(place=Place.parse(meeting.channel)),
                   deadline=deadline)
     if last_day or not meeting.channel:
-        for member in silent:
-            yield Due(f"{subject}:member:{member.id}", slot, due_at,
-                      lambda member_id=member.id: drawn()[0].sent(dm_to=member_id), deadline=deadline)
+        for member_id in silent:
+            yield Due(f"{subject}:member:{member_id}", slot, due_at,
+                      lambda member_id=member_id: drawn()[0].sent(dm_to=member_id), deadline=deadline)
     if to_organiser:
         yield Due(f"{subject}:organiser", slot, due_at, lambda: drawn()[1].sent(dm_to=meeting.organiser_id),
                   deadline=deadline)

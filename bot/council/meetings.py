@@ -100,17 +100,20 @@ def upcoming(session: Session, now: datetime, limit: int = 10) -> list[Meeting]:
 
 
 def invites(session: Session, meeting: Meeting) -> list[tuple[Member, MeetingInvite]]:
-    return invites_of(session, [meeting.id])[meeting.id]
+    return list(session.exec(select(Member, MeetingInvite).join(MeetingInvite, MeetingInvite.member_id == Member.id)
+                             .where(MeetingInvite.meeting_id == meeting.id).order_by(MeetingInvite.id)))
 
 
-def invites_of(session: Session, meeting_ids: list[int]) -> dict[int, list[tuple[Member, MeetingInvite]]]:
-    """Each meeting's (member, invitation) pairs in the order invited, for
-    a whole list in one query (a tick's due meetings)."""
-    found: dict[int, list[tuple[Member, MeetingInvite]]] = {i: [] for i in meeting_ids}
-    for member, invite in session.exec(
-            select(Member, MeetingInvite).join(MeetingInvite, MeetingInvite.member_id == Member.id)
-            .where(MeetingInvite.meeting_id.in_(meeting_ids)).order_by(MeetingInvite.id)):
-        found[invite.meeting_id].append((member, invite))
+def not_answered(session: Session, meeting_ids: list[int]) -> dict[int, list[int]]:
+    """The ids of each meeting's invitees who have not answered, in the
+    order invited, for a whole list in one query of plain values: every
+    minute's tick asks it of the meetings whose reminder is due."""
+    found: dict[int, list[int]] = {i: [] for i in meeting_ids}
+    invite = MeetingInvite.__table__
+    for meeting_id, member_id in session.connection().execute(
+            select(invite.c.meeting_id, invite.c.member_id)
+            .where(invite.c.meeting_id.in_(meeting_ids), invite.c.answer.is_(None)).order_by(invite.c.id)):
+        found[meeting_id].append(member_id)
     return found
 
 

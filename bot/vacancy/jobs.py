@@ -8,7 +8,7 @@ figure is not urgent) and never at night.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Iterator
 
 from sqlalchemy import func, select
@@ -20,6 +20,7 @@ from bot.jobs import SKIP, Due, Job, JobEnv
 from bot.replies import Action, Post
 from bot.settings import Settings
 from bot.store.models import Facility, FacilityStaff, Member, VacancyFigure
+from bot.store.versions import PerDatabase
 from bot.vacancy import figures
 
 KIND = "vacancy.freshness"
@@ -29,12 +30,22 @@ def stale_at(session: Session, settings: Settings, due_at: datetime) -> list[tup
     """(facility id, oldest confirmation) for facilities with a figure for a
     night from that day on that was last confirmed before the limit."""
     day = due_at.astimezone(settings.tz).date()
-    cutoff = due_at - timedelta(hours=settings.team.vacancy.freshness_hours)
+    return _stale.get(session, (day, due_at - timedelta(hours=settings.team.vacancy.freshness_hours)))
+
+
+def _find_stale(session: Session, key: tuple[date, datetime]) -> list[tuple[int, datetime]]:
+    day, cutoff = key
     fig = VacancyFigure.__table__
     return [tuple(r) for r in session.connection().execute(
         select(fig.c.facility_id, func.min(fig.c.confirmed_at))
         .where(fig.c.night >= day, fig.c.confirmed_at < cutoff)
         .group_by(fig.c.facility_id).order_by(fig.c.facility_id))]
+
+
+# Every minute's tick asks this of each morning slot in its look-back (a
+# grouped query over the figures, 25 ms at 2,000 facilities): the answer
+# for a slot changes only with the figures.
+_stale = PerDatabase(VacancyFigure, _find_stale, keep=16)
 
 
 def freshness_prompts(env: JobEnv, at: datetime) -> Iterator[Due]:
