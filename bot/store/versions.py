@@ -79,9 +79,9 @@ def _note_changes(session: OrmSession, _flush_context) -> None:
 
 @event.listens_for(OrmSession, "do_orm_execute")
 def _note_statements(state) -> None:
-    """A bulk UPDATE or DELETE on a watched table (「変わりなし」 confirms
-    every figure from tonight on in one statement) changes it too."""
-    if (state.is_update or state.is_delete) and state.bind_mapper is not None \
+    """A bulk INSERT, UPDATE or DELETE on a watched table (「変わりなし」
+    confirms every figure from tonight on in one statement) changes it too."""
+    if (state.is_insert or state.is_update or state.is_delete) and state.bind_mapper is not None \
             and state.bind_mapper.class_ in WATCHED:
         state.session.info.setdefault(_TO_BUMP, set()).add(state.bind_mapper.class_.__tablename__)
 

@@ -113,17 +113,22 @@ def _board_group(session: Session):
 
 @dataclass(frozen=True)
 class _Grouped:
-    fit: list  # (facility, fewest beds, most beds, first night, nights, oldest confirmation)
-    stale: list  # (facility, newest old confirmation)
+    """What a board shows of the grouped query: the first rows in the
+    board's order and how many there are (all of them would be 0.6 MB a
+    filter with every facility free)."""
+    shown: list  # (facility, fewest beds, most beds, first night, nights, oldest confirmation)
+    total: int
+    stale_shown: list  # (facility, newest old confirmation)
+    stale_total: int
     cutoff: datetime  # figures confirmed before it counted as stale
     oldest_fresh: datetime | None  # the first figure counted fresh to grow stale
 
 
-def _key(f: Filters, freshness_hours: float) -> tuple:
+def _key(f: Filters, freshness_hours: float, limit: int, stale_limit: int) -> tuple:
     """Everything the grouped query depends on besides the clock."""
     return (f.first, f.last, f.explicit, tuple(f.areas) if f.areas is not None else None,
             tuple(f.facility_ids) if f.facility_ids is not None else None, f.sex, tuple(f.needs), f.kind,
-            freshness_hours)
+            freshness_hours, limit, stale_limit)
 
 
 def _still_good(grouped: _Grouped, _f: Filters, cutoff: datetime) -> bool:
@@ -132,9 +137,11 @@ def _still_good(grouped: _Grouped, _f: Filters, cutoff: datetime) -> bool:
     return grouped.cutoff <= cutoff and (grouped.oldest_fresh is None or cutoff <= grouped.oldest_fresh)
 
 
-def _grouped(session: Session, _key, f: Filters, cutoff: datetime) -> _Grouped:
+def _grouped(session: Session, key: tuple, f: Filters, cutoff: datetime) -> _Grouped:
     """Each facility with a free bed on the nights asked, in one pass over
-    the figures: which fit and which are stale."""
+    the figures: which fit and which are stale, the first of each in the
+    board's order."""
+    limit, stale_limit = key[-2:]
     fresh = FIG.c.confirmed_at >= cutoff
     facility_conds = _facility_conditions(f)
     source = FIG.join(FAC, FAC.c.id == FIG.c.facility_id) if facility_conds else FIG
@@ -150,26 +157,25 @@ def _grouped(session: Session, _key, f: Filters, cutoff: datetime) -> _Grouped:
             fit.append(tuple(r[:6]))
         elif r[6] is not None:
             stale.append((r[0], r[6]))
-    return _Grouped(fit, stale, cutoff, oldest_fresh)
+    if f.explicit:  # most beds on the tightest night first
+        fit.sort(key=lambda r: (-r[1], r[0]))
+    else:  # the soonest free night first
+        fit.sort(key=lambda r: (r[3], -r[2], r[0]))
+    stale.sort(key=lambda r: (-r[1].timestamp(), r[0]))
+    return _Grouped(fit[:limit], len(fit), stale[:stale_limit], len(stale), cutoff, oldest_fresh)
 
 
 # The grouped query was most of `/vacancy` (2,000 facilities x 90 nights):
-# its answer is kept per filter while the figures and facilities keep their
-# versions and no figure it counted fresh has grown stale.
+# what it shows is kept per filter while the figures and facilities keep
+# their versions and no figure it counted fresh has grown stale.
 _boards = PerDatabase((VacancyFigure, Facility), _grouped, _still_good, keep=200)
 
 
 def query(session: Session, f: Filters, now: datetime, freshness_hours: float, limit: int = 15,
           stale_limit: int = 5) -> Board:
     cutoff = now - timedelta(hours=freshness_hours)
-    grouped = _boards.get(session, _key(f, freshness_hours), f, cutoff)
-    if f.explicit:  # most beds on the tightest night first
-        fit = sorted(grouped.fit, key=lambda r: (-r[1], r[0]))
-    else:  # the soonest free night first
-        fit = sorted(grouped.fit, key=lambda r: (r[3], -r[2], r[0]))
-    shown = fit[:limit]
-    stale = sorted(grouped.stale, key=lambda r: (-r[1].timestamp(), r[0]))
-    stale_shown = stale[:stale_limit]
+    grouped = _boards.get(session, _key(f, freshness_hours, limit, stale_limit), f, cutoff)
+    shown, stale_shown = grouped.shown, grouped.stale_shown
 
     ids = [r[0] for r in shown] + [r[0] for r in stale_shown]
     facilities = {fac.id: fac for fac in session.connection().execute(select(FAC).where(FAC.c.id.in_(ids)))} if ids else {}
@@ -190,7 +196,7 @@ def query(session: Session, f: Filters, now: datetime, freshness_hours: float, l
                         needs_list(fac.accepts), members.get(fac.contact_member_id), r[5], span_list, ask))
     stale_rows = [Stale(r[0], facilities[r[0]].name, facilities[r[0]].area, facilities[r[0]].phone, r[1])
                   for r in stale_shown]
-    return Board(f, rows, len(fit), stale_rows, len(stale))
+    return Board(f, rows, grouped.total, stale_rows, grouped.stale_total)
 
 
 def _details(session: Session, f: Filters, ids: list[int], cutoff: datetime) -> dict[int, list]:
