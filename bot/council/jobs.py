@@ -53,7 +53,7 @@ def due(env: JobEnv, at: datetime) -> Iterator[Due]:
         offsets = _offsets(meeting)  # largest first
         for offset, following in zip(offsets, [*offsets[1:], timedelta(0)]):
             due_at = meeting.starts_at - offset
-            if due_at <= at and due_at >= since:
+            if since <= due_at <= at:
                 # A reminder is no use once the next one is due: after downtime
                 # only the latest goes, the earlier ones are recorded as skipped.
                 due_now.append((meeting, offset, due_at, meeting.starts_at - following))
