@@ -43,14 +43,14 @@ def timed_command(bot, command: str, text: str):
 
 # --- migrations: two processes, one empty database -----------------------------------
 
-# Each process migrates once per "go" line, after importing everything, so
-# the two start each round together.
+# Each process migrates once per line (the database's URL), after importing
+# everything, so the two start each round together.
 MIGRATOR = (
     "import sys\n"
     "from bot.store.db import make_engine, upgrade\n"
-    "engine = make_engine(sys.argv[1])\n"
     "print('ready', flush=True)\n"
     "for line in sys.stdin:\n"
+    "    engine = make_engine(line.strip())\n"
     "    try:\n"
     "        upgrade(engine)\n"
     "        print('ok', flush=True)\n"
@@ -60,17 +60,18 @@ MIGRATOR = (
 )
 
 
-def migrate_together(url: str, rounds: int, reset) -> list[list[str]]:
-    procs = [subprocess.Popen([sys.executable, "-c", MIGRATOR, url], cwd=ROOT, stdin=subprocess.PIPE,
+def migrate_together(rounds: int, fresh) -> list[list[str]]:
+    """`fresh()` makes an empty database and returns its URL, for each round."""
+    procs = [subprocess.Popen([sys.executable, "-c", MIGRATOR], cwd=ROOT, stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) for _ in range(2)]
     outcomes = []
     try:
         for p in procs:
             assert p.stdout.readline().strip() == "ready"
         for _ in range(rounds):
-            reset()
+            url = fresh()
             for p in procs:
-                p.stdin.write("go\n")
+                p.stdin.write(url + "\n")
                 p.stdin.flush()
             outcomes.append([p.stdout.readline().strip() for p in procs])
     finally:
@@ -89,7 +90,7 @@ def test_two_processes_migrating_an_empty_postgres_database_together_both_succee
     admin.execute("CREATE DATABASE test_h4_migrate")
     target = url.render_as_string(hide_password=False)
     try:
-        outcomes = migrate_together(target, 2, lambda: _fresh_postgres(target))
+        outcomes = migrate_together(2, lambda: _fresh_postgres(target) or target)
         with psycopg.connect(url.set(drivername="postgresql").render_as_string(hide_password=False)) as conn:
             versions = conn.execute("SELECT count(*) FROM alembic_version").fetchone()[0]
     finally:
@@ -100,13 +101,11 @@ def test_two_processes_migrating_an_empty_postgres_database_together_both_succee
 
 
 def test_two_processes_migrating_an_empty_sqlite_file_together_both_succeed(tmp_path):
-    path = tmp_path / "fresh.db"
-
-    def reset():
-        for f in tmp_path.glob("fresh.db*"):
-            f.unlink()
-
-    assert migrate_together(f"sqlite:///{path}", 2, reset) == [["ok", "ok"]] * 2
+    # A new file each round: deleting the last round's file under the two
+    # processes raced their checkpoint thread, which still had it open
+    # (`disk I/O error`), a thing no deployment does.
+    files = iter(tmp_path / f"fresh{i}.db" for i in range(10))
+    assert migrate_together(2, lambda: f"sqlite:///{next(files)}") == [["ok", "ok"]] * 2
 
 
 # --- a locked database: the answer comes in time, nothing is stored after -------------

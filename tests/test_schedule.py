@@ -219,6 +219,24 @@ def test_a_later_tick_finds_a_sent_prompt_settled_without_claiming_it_again(bot,
     assert len(dms(bot)) == 1
 
 
+def test_a_prompt_is_read_when_sent_and_not_again_by_the_ticks_that_follow(bot, monkeypatch):
+    """Every minute's tick finds the same stale facilities; what a prompt
+    shows (the facility, its nights) is read only for a prompt being sent,
+    once per facility, not for each facility every minute."""
+    from bot.vacancy import figures
+
+    read = []
+    real = figures.upcoming
+    monkeypatch.setattr(figures, "upcoming", lambda s, facility_id, *a, **k: read.append(facility_id)
+                        or real(s, facility_id, *a, **k))
+    assert len(tick(bot, at("2026-11-26T08:30")).sent) == 1  # あおば苑's one staff member
+    assert read == [1]  # みなと and ひまわり are stale too, but have no staff to prompt
+    read.clear()
+    later = tick(bot, at("2026-11-26T08:31"))
+    assert later.sent == [] and later.taken == [f"vacancy.freshness/{prompt_subject(bot)}/2026-11-26"]
+    assert read == []
+
+
 def test_two_processes_racing_the_same_tick_send_once(bot):
     with bot.session() as s:  # more recipients: staff for every facility
         for user in ("U0DEMONS1", "U0DEMODR1"):
