@@ -53,7 +53,7 @@ def start_bot(settings: Settings) -> tuple[App, Runtime]:
     identity = app.client.auth_test()
     log.info("connected to Slack as %s in %s", identity.get("user"), identity.get("team"))
     _start_scheduler(runtime, app.client)
-    warm_caches(runtime)
+    warm_caches(runtime, then=settle_heap)
     return app, runtime
 
 
@@ -115,7 +115,7 @@ def _start_scheduler(runtime: Runtime, client) -> None:
     log.info("scheduler: one tick a minute")
 
 
-def warm_caches(runtime: Runtime) -> None:
+def warm_caches(runtime: Runtime, then: Callable[[], None] = lambda: None) -> None:
     # Off the request path: the service answers at once, the caches fill
     # behind (the patient index of 100,000 takes about a second to build).
     # Reads only: on SQLite a write transaction would wait for the first
@@ -123,8 +123,9 @@ def warm_caches(runtime: Runtime) -> None:
     # one waits for them, so they are not held to a request's limit: a
     # year's notes counted on a loaded machine outlasted it, leaving the
     # count to the first /plan indicators, within that limit.
-    # Then the heap is settled, the caches with it, and a line logged (the
-    # benchmark measures from it: before, its first row met the warm-up).
+    # Then `then` (`renkei serve`: settle the heap, the caches with it) and
+    # a line logged (the benchmark measures from it: before, its first row
+    # met the warm-up).
     from bot.plan import indicators
     from bot.store.queries import patient_index
 
@@ -137,7 +138,7 @@ def warm_caches(runtime: Runtime) -> None:
             runtime.in_session(indicators.warm, runtime.clock(), settings.tz, settings.team.vacancy.freshness_hours,
                                reads_only=True, deadline=WARM_UP_DEADLINE)
         finally:
-            settle_heap()
+            then()
         log.info("caches filled in %.1f s (patient index, plan indicators)", time.monotonic() - started)
 
     runtime.after(fill)

@@ -14,7 +14,7 @@ from bot.context import Context
 from bot.lookup import FuzzyIndex, Match
 from bot.privacy import audit, is_admin
 from bot.store.models import AgendaItem, Meeting, MeetingInvite, MeetingMinutes, Member
-from bot.store.queries import members_by_id
+from bot.store.queries import member_ids_by, members_by_id
 from bot.store.versions import PerDatabase
 
 KINDS = ("協議会", "部会", "地域ケア会議", "研修", "その他")
@@ -106,15 +106,9 @@ def invites(session: Session, meeting: Meeting) -> list[tuple[Member, MeetingInv
 
 def not_answered(session: Session, meeting_ids: list[int]) -> dict[int, list[int]]:
     """The ids of each meeting's invitees who have not answered, in the
-    order invited, for a whole list in one query of plain values: every
-    minute's tick asks it of the meetings whose reminder is due."""
-    found: dict[int, list[int]] = {i: [] for i in meeting_ids}
-    invite = MeetingInvite.__table__
-    for meeting_id, member_id in session.connection().execute(
-            select(invite.c.meeting_id, invite.c.member_id)
-            .where(invite.c.meeting_id.in_(meeting_ids), invite.c.answer.is_(None)).order_by(invite.c.id)):
-        found[meeting_id].append(member_id)
-    return found
+    order invited: every minute's tick asks it of the meetings whose
+    reminder is due."""
+    return member_ids_by(session, MeetingInvite, "meeting_id", meeting_ids, MeetingInvite.answer.is_(None))
 
 
 def counts(session: Session, meeting: Meeting) -> dict[str, int]:

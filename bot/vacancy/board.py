@@ -125,23 +125,22 @@ class _Grouped:
 
 
 def _key(f: Filters, freshness_hours: float, limit: int, stale_limit: int) -> tuple:
-    """Everything the grouped query depends on besides the clock."""
+    """Everything the grouped query's answer depends on besides the clock."""
     return (f.first, f.last, f.explicit, tuple(f.areas) if f.areas is not None else None,
             tuple(f.facility_ids) if f.facility_ids is not None else None, f.sex, tuple(f.needs), f.kind,
             freshness_hours, limit, stale_limit)
 
 
-def _still_good(grouped: _Grouped, _f: Filters, cutoff: datetime) -> bool:
+def _still_good(grouped: _Grouped, _f: Filters, cutoff: datetime, *_limits: int) -> bool:
     """Until a figure it counted fresh grows stale (no write can make a
     figure fresher without bumping the table's version)."""
     return grouped.cutoff <= cutoff and (grouped.oldest_fresh is None or cutoff <= grouped.oldest_fresh)
 
 
-def _grouped(session: Session, key: tuple, f: Filters, cutoff: datetime) -> _Grouped:
+def _grouped(session: Session, _key: tuple, f: Filters, cutoff: datetime, limit: int, stale_limit: int) -> _Grouped:
     """Each facility with a free bed on the nights asked, in one pass over
     the figures: which fit and which are stale, the first of each in the
     board's order."""
-    limit, stale_limit = key[-2:]
     fresh = FIG.c.confirmed_at >= cutoff
     facility_conds = _facility_conditions(f)
     source = FIG.join(FAC, FAC.c.id == FIG.c.facility_id) if facility_conds else FIG
@@ -174,7 +173,7 @@ _boards = PerDatabase((VacancyFigure, Facility), _grouped, _still_good, keep=200
 def query(session: Session, f: Filters, now: datetime, freshness_hours: float, limit: int = 15,
           stale_limit: int = 5) -> Board:
     cutoff = now - timedelta(hours=freshness_hours)
-    grouped = _boards.get(session, _key(f, freshness_hours, limit, stale_limit), f, cutoff)
+    grouped = _boards.get(session, _key(f, freshness_hours, limit, stale_limit), f, cutoff, limit, stale_limit)
     shown, stale_shown = grouped.shown, grouped.stale_shown
 
     ids = [r[0] for r in shown] + [r[0] for r in stale_shown]

@@ -21,6 +21,7 @@ from bot.replies import Action, Post
 from bot.settings import Settings
 from bot.store.db import session_scope
 from bot.store.models import Facility, FacilityStaff, VacancyFigure
+from bot.store.queries import member_ids_by
 from bot.store.versions import PerDatabase
 from bot.vacancy import figures
 
@@ -57,27 +58,16 @@ def freshness_prompts(env: JobEnv, at: datetime) -> Iterator[Due]:
     engine = env.session.get_bind()
     for day, due_at in daily_slots(at, settings.team.vacancy.morning_prompt, settings.tz, env.lookback_days):
         stale = stale_at(env.session, settings, due_at)
-        staff = _staff_of(env.session, [facility_id for facility_id, _oldest in stale])
+        staff = member_ids_by(env.session, FacilityStaff, "facility_id", [facility_id for facility_id, _ in stale])
         for facility_id, oldest in stale:
             # Read when the first of its prompts is sent, and shared by its
             # staff: every minute's tick finds the same stale facilities,
             # whose prompts went out that morning. Read here for each, they
             # were three queries a facility a minute (2,000 at 660 stale).
             values = cache(partial(_values, engine, settings, facility_id, oldest, day, at))
-            for member_id in staff.get(facility_id, []):
+            for member_id in staff[facility_id]:
                 yield Due(_subject(facility_id, member_id), day.isoformat(), due_at,
                           partial(_prompt, facility_id, member_id, values))
-
-
-def _staff_of(session: Session, facility_ids: list[int]) -> dict[int, list[int]]:
-    """Each facility's staff (member ids, in the order added), in one query."""
-    found: dict[int, list[int]] = {}
-    staff = FacilityStaff.__table__
-    for facility_id, member_id in session.connection().execute(
-            select(staff.c.facility_id, staff.c.member_id).where(staff.c.facility_id.in_(facility_ids))
-            .order_by(staff.c.id)) if facility_ids else ():
-        found.setdefault(facility_id, []).append(member_id)
-    return found
 
 
 def _values(engine, settings: Settings, facility_id: int, oldest: datetime, day: date, at: datetime) -> dict:
