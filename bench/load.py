@@ -21,6 +21,10 @@ clients are separate processes (a pool forked before anything else starts),
 so their GIL is not the fake Slack's, and the acting members are 16
 care-team members (each in the care team of the patients they name). The
 latency is the acknowledgement: the HTTP response time seen by the client.
+Columns cpu and bcpu: the bot's and bare Bolt's CPU time per request sent
+(the server process and its children, from /proc; the work after the reply
+and the minute's tick included, PostgreSQL's own processes not): on two
+cores, 16 clients queue for it, so it sets the 16-client latency.
 After the HTTP part, in process: patient lookup alone over the whole index,
 and one scheduler tick with 1,000 messages due (claim, render, record; the
 send to Slack itself is not timed, as in bench/council.py).
@@ -674,6 +678,7 @@ class Figures:
     already: int = 0
     sample: str = ""
     ok_with_warm_up: int = 0  # successful replies, warm-up included (the quick notes: what must be stored)
+    cpu_ms: float = math.nan  # the server's CPU time per request sent, warm-up and work after the reply included
 
 
 @dataclass
@@ -703,9 +708,23 @@ def _phase(port: int, per_client: list[list[bytes]], warm: int) -> list[tuple[li
     return POOL.starmap(_client, [(port, bodies, warm, start_at, S.cap) for bodies in per_client])
 
 
-def _measure(row: Row, port: int, members: list[int], count: int, warm: int, real: bool) -> Figures:
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and its children so far."""
+    total = 0.0
+    for each in [pid, *children_of(pid)]:
+        try:
+            with open(f"/proc/{each}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _measure(row: Row, server: "_Server", members: list[int], count: int, warm: int, real: bool) -> Figures:
     made = [[row.make(member, i, real) for i in range(warm + count)] for member in members]
-    finished = _phase(port, [[body for body, _ in client] for client in made], warm)
+    cpu_before = _cpu_seconds(server.proc.pid)
+    finished = _phase(server.port, [[body for body, _ in client] for client in made], warm)
     done = [results for results, _ in finished]
     if real and row.unsent:
         row.unsent([tag for client, results in zip(made, done) for _, tag in client[warm + len(results):]])
@@ -738,6 +757,9 @@ def _measure(row: Row, port: int, members: list[int], count: int, warm: int, rea
                 continue
             figures.errors += 1
             figures.sample = figures.sample or problem
+    # After `row.after`, which waits for the work a press leaves for after the reply.
+    sent = sum(len(results) + len(warmed) for results, warmed in finished) or 1
+    figures.cpu_ms = (_cpu_seconds(server.proc.pid) - cpu_before) * 1000 / sent
     return figures
 
 
@@ -968,12 +990,12 @@ def run(url: str, label: str) -> None:
             for row in reqs.rows():
                 for clients, count, warm in ((1, S.solo, S.solo_warm), (CLIENTS, S.each, S.each_warm)):
                     members = list(range(1, clients + 1))
-                    ours = _measure(row, bot.port, members, count, warm, True)
-                    theirs = _measure(row, bare.port, members, count, warm, False)
+                    ours = _measure(row, bot, members, count, warm, True)
+                    theirs = _measure(row, bare, members, count, warm, False)
                     RESULTS.append(Result(row.name, label, clients, ours, theirs))
                     print(_line(RESULTS[-1]), flush=True)
                     if processes > 1 and clients > 1:
-                        ours = _measure(row, several.port, members, count, warm, True)
+                        ours = _measure(row, several, members, count, warm, True)
                         RESULTS.append(Result(row.name, several_label, clients, ours, theirs))
                         print(_line(RESULTS[-1]), flush=True)
             EXTRAS.append(f"[{label}] all requests took {time.perf_counter() - t0:.0f} s; machine load average "
@@ -1081,12 +1103,13 @@ def _verdict(r: Result) -> str:
 def _line(r: Result) -> str:
     return (f"{r.command[:52]:<52} {r.database:<10} {r.clients:>2} {r.bot.n:>4} {r.bot.errors:>4} "
             f"{r.bot.p50:8.1f} {r.bot.p99:8.1f} {r.bare.p50:6.1f} {r.bare.p99:6.1f} "
-            f"{r.bot.p50 / r.bare.p50:6.1f}x {r.bot.p99 / r.bare.p99:6.1f}x  {_verdict(r)}")
+            f"{r.bot.p50 / r.bare.p50:6.1f}x {r.bot.p99 / r.bare.p99:6.1f}x {r.bot.cpu_ms:6.1f} {r.bare.cpu_ms:6.1f}"
+            f"  {_verdict(r)}")
 
 
 def table() -> str:
     head = (f"{'command':<52} {'database':<10} {'cl':>2} {'n':>4} {'err':>4} {'p50 ms':>8} {'p99 ms':>8} "
-            f"{'bare50':>6} {'bare99':>6} {'p50 ×':>7} {'p99 ×':>7}  target")
+            f"{'bare50':>6} {'bare99':>6} {'p50 ×':>7} {'p99 ×':>7} {'cpu':>6} {'bcpu':>6}  target")
     out = [head, "-" * len(head)]
     order = list(dict.fromkeys(r.command for r in RESULTS))  # the rows in the order they were measured
     for r in sorted(RESULTS, key=lambda r: (order.index(r.command), r.database != "SQLite", r.clients)):

@@ -8,13 +8,13 @@ from datetime import date
 from typing import Any
 
 import jaconv
-from sqlmodel import func, select
 
 from bot.commands import args
 from bot.commands.common import choice_actions, only_shows, resolve_patient
 from bot.context import Context
 from bot.dates import DateError, parse_date
 from bot.forms import validate
+from bot.liaison import notes as liaison_notes
 from bot.patients import records
 from bot.patients.fields import ADMISSION_WORDS, CONSENT, DEATH_WORDS, OUTCOMES, normalise_care, validate_new
 from bot.patients.names import NO_READING, reading_of, splits
@@ -22,7 +22,7 @@ from bot.patients.records import NotInTeam
 from bot.privacy import audit, initials, is_admin, may_access_notes
 from bot.replies import DM, FormView, Reply
 from bot.requests import Request
-from bot.store.models import Note, Patient
+from bot.store.models import Patient
 from bot.store.queries import care_team, members_by_id
 
 COMMAND = "/patient"
@@ -143,7 +143,7 @@ def show(ctx: Context, text: str) -> Reply:
         return other
     visible = may_access_notes(ctx, patient)
     audit(ctx, "patient.show", patient=patient, detail="full" if visible else "limited")
-    notes = ctx.session.exec(select(func.count(Note.id)).where(Note.patient_id == patient.id)).one()
+    notes = liaison_notes.count(ctx.session, patient)
     return Reply("patient/show", {
         "patient": patient, "visible": visible, "initials": initials(patient),
         "team": care_team(ctx.session, patient), "note_count": notes,

@@ -31,8 +31,7 @@ def by_name(session: Session, name: str) -> MeetingGroup | None:
 
 
 def members(session: Session, group: MeetingGroup) -> list[Member]:
-    return queries.members(session, select(Member).join(MeetingGroupMember, MeetingGroupMember.member_id == Member.id)
-                           .where(MeetingGroupMember.group_id == group.id).order_by(MeetingGroupMember.id))
+    return queries.linked_members(session, MeetingGroupMember, "group_id", group.id)
 
 
 def add(session: Session, name: str, people: list[Member], now: datetime) -> tuple[MeetingGroup, list[Member]]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import bindparam
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, func, select
 
@@ -94,9 +95,18 @@ def find(ctx: Context, text: str) -> tuple[Match[Meeting], str]:
     return Match(match.kind, match.query, [r for r in rows if r is not None]), rest
 
 
+# Built once: `/council` and every answer's redraw run them (see store.queries).
+_UPCOMING = select(Meeting).where(Meeting.starts_at >= bindparam("now"), Meeting.status == "scheduled").order_by(
+    Meeting.starts_at).limit(bindparam("limit"))
+_COUNTS = select(MeetingInvite.meeting_id, MeetingInvite.answer, func.count(MeetingInvite.id)).where(
+    MeetingInvite.meeting_id.in_(bindparam("meetings", expanding=True))).group_by(
+    MeetingInvite.meeting_id, MeetingInvite.answer)
+_INVITE = select(MeetingInvite).where(MeetingInvite.meeting_id == bindparam("meeting"),
+                                      MeetingInvite.member_id == bindparam("member"))
+
+
 def upcoming(session: Session, now: datetime, limit: int = 10) -> list[Meeting]:
-    return list(session.exec(select(Meeting).where(Meeting.starts_at >= now, Meeting.status == "scheduled")
-                             .order_by(Meeting.starts_at).limit(limit)))
+    return list(session.exec(_UPCOMING, params={"now": now, "limit": limit}))
 
 
 def invites(session: Session, meeting: Meeting) -> list[tuple[Member, MeetingInvite]]:
@@ -119,10 +129,7 @@ def counts_of(session: Session, meeting_ids: list[int]) -> dict[int, dict[str, i
     """Each meeting's answers counted by the database (one query for a
     whole list, not every invitation loaded as rows)."""
     tallies = {i: {answer: 0 for answer in (*ANSWERS, "未回答")} for i in meeting_ids}
-    for meeting_id, answer, count in session.exec(
-            select(MeetingInvite.meeting_id, MeetingInvite.answer, func.count(MeetingInvite.id))
-            .where(MeetingInvite.meeting_id.in_(meeting_ids))
-            .group_by(MeetingInvite.meeting_id, MeetingInvite.answer)):
+    for meeting_id, answer, count in session.exec(_COUNTS, params={"meetings": meeting_ids}) if meeting_ids else ():
         tallies[meeting_id][answer or "未回答"] += count
     return tallies
 
@@ -133,8 +140,7 @@ def answer(ctx: Context, meeting: Meeting, choice: str) -> tuple[str, bool]:
         return "cancelled", False
     if meeting.starts_at <= ctx.now:
         return "started", False
-    invite = ctx.session.exec(select(MeetingInvite).where(MeetingInvite.meeting_id == meeting.id,
-                                                          MeetingInvite.member_id == ctx.member.id)).first()
+    invite = ctx.session.exec(_INVITE, params={"meeting": meeting.id, "member": ctx.member.id}).first()
     if invite is None:
         return "not_invited", False
     if invite.answer == choice:  # a second tap of the same button

@@ -8,6 +8,7 @@ import json
 import uuid
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, func, select
 
@@ -15,7 +16,7 @@ from bot.context import Context
 from bot.forms import Form, display_value
 from bot.privacy import audit, is_admin, may_access_notes
 from bot.store.models import Member, Note, NoteAck, NoteRevision, Patient
-from bot.store.queries import insert_once, members
+from bot.store.queries import insert_once, linked_members
 
 
 class Refused(Exception):
@@ -112,20 +113,28 @@ def acknowledge(ctx: Context, note: Note, patient: Patient) -> bool:
 
 
 def acked_by(session: Session, note: Note) -> list[Member]:
-    return members(session, select(Member).join(NoteAck, NoteAck.member_id == Member.id)
-                   .where(NoteAck.note_id == note.id).order_by(NoteAck.id))
+    return linked_members(session, NoteAck, "note_id", note.id)
+
+
+# Built once: `/liaison <patient> list` and `/patient show` run them (see store.queries).
+_ACK_COUNTS = select(NoteAck.note_id, func.count(NoteAck.id)).where(
+    NoteAck.note_id.in_(bindparam("notes", expanding=True))).group_by(NoteAck.note_id)
+_COUNT = select(func.count(Note.id)).where(Note.patient_id == bindparam("patient"))
+_LATEST = select(Note).where(Note.patient_id == bindparam("patient")).order_by(
+    Note.created_at.desc(), Note.id.desc()).limit(bindparam("limit"))
 
 
 def ack_counts(session: Session, note_ids: list[int]) -> dict[int, int]:
     """How many acknowledged each note (absent: nobody), in one query."""
-    return dict(session.exec(select(NoteAck.note_id, func.count(NoteAck.id)).where(NoteAck.note_id.in_(note_ids))
-                             .group_by(NoteAck.note_id)).all()) if note_ids else {}
+    return dict(session.exec(_ACK_COUNTS, params={"notes": note_ids}).all()) if note_ids else {}
+
+
+def count(session: Session, patient: Patient) -> int:
+    return session.exec(_COUNT, params={"patient": patient.id}).one()
 
 
 def latest(session: Session, patient: Patient, limit: int) -> list[Note]:
-    return list(session.exec(
-        select(Note).where(Note.patient_id == patient.id).order_by(Note.created_at.desc(), Note.id.desc())
-        .limit(limit)))
+    return list(session.exec(_LATEST, params={"patient": patient.id, "limit": limit}))
 
 
 def note_fields(form: Form | None, note: Note) -> list[tuple[str, str]]:

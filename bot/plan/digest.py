@@ -21,13 +21,16 @@ CHANNEL_KEY = "plan.channel"
 SHOWN = 10  # items per list in the thread; the rest are counted
 
 
+_CHANNEL = select(TeamSetting).where(TeamSetting.key == CHANNEL_KEY)  # built once: every `/plan` reads it
+
+
 def channel(session: Session, settings: Settings) -> str | None:
-    row = session.exec(select(TeamSetting).where(TeamSetting.key == CHANNEL_KEY)).first()
+    row = session.exec(_CHANNEL).first()
     return row.value if row else (settings.team.plan.channel or None)
 
 
 def set_channel(session: Session, place: str, only_if_unset: bool = False) -> bool:
-    row = session.exec(select(TeamSetting).where(TeamSetting.key == CHANNEL_KEY)).first()
+    row = session.exec(_CHANNEL).first()
     if row is not None and only_if_unset:
         return False
     row = row or TeamSetting(key=CHANNEL_KEY, value=place)

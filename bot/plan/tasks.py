@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, exists
+from sqlalchemy import and_, bindparam, case, exists
 from sqlmodel import Session, func, select
 
 from bot.context import Context
@@ -16,7 +16,7 @@ from bot.lookup import FuzzyIndex, Match
 from bot.plan.periods import CATEGORIES, fiscal_year, period
 from bot.privacy import audit
 from bot.store.models import Member, PlanCompletion, PlanTask, PlanTaskOwner
-from bot.store.queries import insert_unless_there, members, members_keyed
+from bot.store.queries import insert_unless_there, linked_members, members_keyed
 from bot.store.versions import PerDatabase
 
 SOON = timedelta(days=14)
@@ -95,8 +95,7 @@ def from_meeting(session: Session, meeting_id: int) -> list[PlanTask]:
 
 
 def owners(session: Session, task: PlanTask) -> list[Member]:
-    return members(session, select(Member).join(PlanTaskOwner, PlanTaskOwner.member_id == Member.id)
-                   .where(PlanTaskOwner.task_id == task.id).order_by(PlanTaskOwner.id))
+    return linked_members(session, PlanTaskOwner, "task_id", task.id)
 
 
 def _completion(task: PlanTask, code: str):
@@ -215,7 +214,7 @@ def overview(session: Session, year: int, today: date, shown: int | None = None)
     if shown is None:
         return _whole(session, year, today)
     ids = _overviews.get(session, (year, today, shown))
-    rows = {t.id: t for t in session.exec(select(PlanTask).where(PlanTask.id.in_(ids.soon + ids.overdue)))}
+    rows = {t.id: t for t in session.exec(_TASKS_BY_ID, params={"ids": ids.soon + ids.overdue})}
     people = owners_of(session, list(rows))
     soon, overdue = ([(rows[i], people.get(i, [])) for i in listed if i in rows] for listed in (ids.soon, ids.overdue))
     return Overview(year, list(ids.progress), soon, overdue, ids.soon_count, ids.overdue_count)
@@ -228,7 +227,7 @@ def _whole(session: Session, year: int, today: date) -> Overview:
     soon, overdue = (list(session.exec(listing)) for listing in listings)
     people: dict[int, list[Member]] = {}
     for listing in listings:
-        people.update(_owners(session, PlanTaskOwner.task_id.in_(listing.with_only_columns(PlanTask.id))))
+        people.update(_owners(session, _owner_pairs(PlanTaskOwner.task_id.in_(listing.with_only_columns(PlanTask.id)))))
     return Overview(year, progress(session, year, today), [(t, people.get(t.id, [])) for t in soon],
                     [(t, people.get(t.id, [])) for t in overdue], len(soon), len(overdue))
 
@@ -244,14 +243,22 @@ def progress(session: Session, year: int, today: date) -> list[tuple[str, int, i
 
 
 def owners_of(session: Session, task_ids: list[int]) -> dict[int, list[Member]]:
-    return _owners(session, PlanTaskOwner.task_id.in_(task_ids)) if task_ids else {}
+    return _owners(session, _OWNER_PAIRS, ids=task_ids) if task_ids else {}
 
 
-def _owners(session: Session, which) -> dict[int, list[Member]]:
+def _owner_pairs(which):
+    return select(PlanTaskOwner.task_id, PlanTaskOwner.member_id).where(which).order_by(PlanTaskOwner.id)
+
+
+# Built once: every `/plan` runs them (see store.queries).
+_OWNER_PAIRS = _owner_pairs(PlanTaskOwner.task_id.in_(bindparam("ids", expanding=True)))
+_TASKS_BY_ID = select(PlanTask).where(PlanTask.id.in_(bindparam("ids", expanding=True)))
+
+
+def _owners(session: Session, pairs_query, **params) -> dict[int, list[Member]]:
     """Each task's owners in the order they were added: pairs first, then
     each member read once (a plan's 5,000 tasks share a few hundred people)."""
-    pairs = session.exec(select(PlanTaskOwner.task_id, PlanTaskOwner.member_id).where(which)
-                         .order_by(PlanTaskOwner.id)).all()
+    pairs = session.exec(pairs_query, params=params).all()
     keyed = members_keyed(session, [m for _, m in pairs])
     found: dict[int, list[Member]] = {}
     for task_id, member_id in pairs:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, literal, select
+from sqlalchemy import bindparam, func, literal, select
 from sqlmodel import Session
 
 from bot.store.models import Facility, Member, VacancyFigure
@@ -170,6 +170,9 @@ def _grouped(session: Session, _key: tuple, f: Filters, cutoff: datetime, limit:
 _boards = PerDatabase((VacancyFigure, Facility), _grouped, _still_good, keep=200)
 
 
+_FACILITIES = select(FAC).where(FAC.c.id.in_(bindparam("ids", expanding=True)))  # built once (see store.queries)
+
+
 def query(session: Session, f: Filters, now: datetime, freshness_hours: float, limit: int = 15,
           stale_limit: int = 5) -> Board:
     cutoff = now - timedelta(hours=freshness_hours)
@@ -177,7 +180,7 @@ def query(session: Session, f: Filters, now: datetime, freshness_hours: float, l
     shown, stale_shown = grouped.shown, grouped.stale_shown
 
     ids = [r[0] for r in shown] + [r[0] for r in stale_shown]
-    facilities = {fac.id: fac for fac in session.connection().execute(select(FAC).where(FAC.c.id.in_(ids)))} if ids else {}
+    facilities = {fac.id: fac for fac in session.connection().execute(_FACILITIES, {"ids": ids})} if ids else {}
     contact_ids = {fac.contact_member_id for fac in facilities.values() if fac.contact_member_id}
     members = members_keyed(session, contact_ids)
     details = _details(session, f, [r[0] for r in shown], cutoff)

@@ -8,7 +8,7 @@ from bot.context import Context
 from bot.lookup import FuzzyIndex
 from bot.privacy import is_admin
 from bot.store.models import Facility, FacilityStaff, Member
-from bot.store.queries import members
+from bot.store.queries import linked_members
 
 
 def facility_index(session: Session) -> FuzzyIndex[Facility]:
@@ -35,8 +35,7 @@ def may_update(ctx: Context, facility: Facility) -> bool:
 
 
 def staff_of(session: Session, facility_id: int) -> list[Member]:
-    return members(session, select(Member).join(FacilityStaff, FacilityStaff.member_id == Member.id)
-                   .where(FacilityStaff.facility_id == facility_id).order_by(FacilityStaff.id))
+    return linked_members(session, FacilityStaff, "facility_id", facility_id)
 
 
 def facilities_of(session: Session, member_id: int) -> list[Facility]:
