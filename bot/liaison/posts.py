@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import bindparam, update
 from sqlmodel import Session
 
 from bot.jobs import JobEnv
@@ -50,10 +51,14 @@ def channel_post(env, note: Note, acks: int | None = None) -> Post:
         on_sent=lambda session, place, message_id, note_id=note.id: _remember(session, note_id, place, message_id))
 
 
+# One UPDATE of plain values, built once: every note's post runs it.
+_NOTES = Note.__table__
+_REMEMBER = update(_NOTES).where(_NOTES.c.id == bindparam("note")).values(
+    channel=bindparam("place"), message_id=bindparam("ts"))
+
+
 def _remember(session: Session, note_id: int, place: Place, message_id: str) -> None:
-    note = session.get(Note, note_id)
-    note.channel, note.message_id = str(place), message_id
-    session.add(note)
+    session.connection().execute(_REMEMBER, {"note": note_id, "place": str(place), "ts": message_id})
 
 
 def posted_values(env, note: Note, acks: int | None = None) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Callable
 
 from sqlalchemy import Select, bindparam
 from sqlalchemy.exc import IntegrityError
@@ -198,19 +199,19 @@ def change_membership(session: Session, link: type[SQLModel], owner_field: str, 
     return changed
 
 
-def insert_unless_there(session: Session, row: SQLModel, earlier) -> SQLModel | None:
-    """Insert `row`, or return the row the `earlier` query finds when a
+def insert_unless_there(session: Session, row: SQLModel, earlier: Callable[[], Select]) -> SQLModel | None:
+    """Insert `row`, or return the row the query `earlier()` finds when a
     unique index refuses it (the same action delivered again, a colleague
     at the same moment). None if `row` was inserted. The insert is tried
     first: a new row is the common case, and the index answers for the rare
     repeat, where a read before every insert would cost each request a
-    round trip."""
+    round trip (and `earlier` is built only then)."""
     session.flush()  # the caller's other changes first: their own errors are not this insert's
     try:
         with session.begin_nested():
             session.add(row)
     except IntegrityError:
-        found = session.exec(earlier).one_or_none()
+        found = session.exec(earlier()).one_or_none()
         if found is None:
             raise  # another constraint (a row it refers to is gone): not a repeat
         return found
@@ -220,4 +221,4 @@ def insert_unless_there(session: Session, row: SQLModel, earlier) -> SQLModel | 
 def insert_once(session: Session, row: SQLModel) -> SQLModel | None:
     """Insert `row` unless one with its `request_key` exists; see `insert_unless_there`."""
     model = type(row)
-    return insert_unless_there(session, row, select(model).where(model.request_key == row.request_key))
+    return insert_unless_there(session, row, lambda: select(model).where(model.request_key == row.request_key))
