@@ -40,9 +40,16 @@ _AUDIT_COLUMNS = ("at", "actor", "action", "patient_code", "target", "allowed", 
 _TEAMS = "renkei_care_teams"  # in session.info: {member id: the patient ids of their care teams}
 
 
+def remember_care_teams(session: Session, member_id: int, patient_ids: frozenset[int]) -> None:
+    """What `care_teams` would read, read already (with the acting member,
+    `store.queries.acting_member`), for the rest of this transaction."""
+    session.info.setdefault(_TEAMS, {})[member_id] = patient_ids
+
+
 def care_teams(session: Session, member_id: int) -> frozenset[int]:
     """The patients on whose care teams the member is. Read once per
-    transaction: a command finds a patient among them, checks access and
+    transaction (for the acting member, with them: `remember_care_teams`):
+    a command finds a patient among them, checks access and
     labels the patients it shows (`/patient list`: one check per row). Any
     change to a care team in the session forgets it: an added row at once,
     a deleted or changed one when flushed (`change_membership` flushes), an

@@ -19,12 +19,13 @@ from bot.context import Clock, Context
 from bot.forms import FormRegistry, load_forms
 from bot.lanes import InFlight, Lanes, ReadyAt
 from bot.people import TOKEN, member_token
+from bot.privacy import remember_care_teams
 from bot.render import set_display_timezone
 from bot.replies import Message, Reply
 from bot.requests import Request, Who
 from bot.settings import Settings
 from bot.store.db import CommitUnknown, Limits, make_engine, session_scope
-from bot.store.queries import get_or_create_member
+from bot.store.queries import acting_member, get_or_create_member
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,10 @@ class Runtime:
         try:
             with session_scope(self.engine) as session:
                 now = self.clock()
-                member = get_or_create_member(session, who.handle, now)
+                acting = acting_member(session, who.handle, now)
+                member = acting.member
+                if acting.care_teams is not None:
+                    remember_care_teams(session, member.id, acting.care_teams)
                 ctx = Context(session=session, settings=self.settings, forms=self.forms, member=member,
                               now=now, actor=str(who.handle), place=who.place, request_key=who.request_key)
                 return action(ctx)

@@ -4,12 +4,12 @@ runtimes on one database stand in for two `renkei serve` processes: their
 caches are separate, their record is shared."""
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlmodel import select
 
 from bot.store.db import session_scope
-from bot.store.models import Patient, TableVersion
-from bot.store.queries import patient_index
+from bot.store.models import CareTeamMember, Identity, Patient, TableVersion
+from bot.store.queries import insert_patient, patient_index
 from tests.conftest import make_bot
 
 
@@ -143,3 +143,32 @@ def test_a_bulk_update_of_a_watched_table_bumps_its_version(bot):
     with session_scope(bot.runtime.engine) as s:
         s.exec(update(VacancyFigure).where(VacancyFigure.beds > 0).values(beds=VacancyFigure.beds))
     assert version() == before + 1
+
+
+def test_the_acting_member_s_query_brings_the_versions_and_care_teams_a_request_asks(bot):
+    """Through the real request path: the one query for the acting member
+    also reads the tables' versions and the patients of their care teams,
+    so finding a patient makes no read of its own for either; a patient
+    another process adds is still found at once."""
+    assert "山田 太郎" in bot.sim.command("/patient", "show やまだ").text  # the member exists, the index is built
+    statements: list[str] = []
+
+    def note(_conn, _cursor, statement, *_args) -> None:
+        statements.append(" ".join(statement.split()))
+
+    event.listen(bot.runtime.engine, "before_cursor_execute", note)
+    try:
+        shown = bot.sim.command("/patient", "show やまだ").text
+    finally:
+        event.remove(bot.runtime.engine, "before_cursor_execute", note)
+    assert "山田 太郎" in shown, shown
+    own_reads = [s for s in statements if s.startswith(("SELECT tableversion.", "SELECT careteammember.patient_id"))]
+    assert own_reads == [], own_reads
+    assert any("FROM tableversion" in s and "JOIN identity" in s for s in statements), statements
+
+    with session_scope(bot.runtime.engine) as s:  # as another process would: its commit bumps the version
+        patient = insert_patient(s, Patient(name="山中 花江", kana="ヤマナカ ハナエ", created_at=bot.clock()))
+        acting = s.exec(select(Identity.member_id).where(Identity.external_id == "U0DEMOCM1")).one()
+        s.add(CareTeamMember(patient_id=patient.id, member_id=acting, added_at=bot.clock()))
+    shown = bot.sim.command("/patient", "show やまなか").text
+    assert "山中 花江" in shown, shown

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
 
-from sqlalchemy import Select, bindparam
+from sqlalchemy import Select, String, bindparam, cast, func
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import lazyload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -14,6 +15,7 @@ from sqlmodel import Session, SQLModel, select
 
 from bot.lookup import FuzzyIndex, normalise
 from bot.people import Handle
+from bot.store import versions
 from bot.store.models import CareTeamMember, Identity, Member, Patient
 from bot.store.versions import PerDatabase
 
@@ -24,11 +26,45 @@ _MEMBER_BY_IDENTITY = select(Member, Identity).join(Identity, Identity.member_id
 ).options(lazyload(Member.identities))
 
 
+# The same, with what nearly every command asks next, each a round trip of
+# its own before: the versions of the cached tables (store.versions) and the
+# patients of the member's care teams (for privacy.care_teams), as text that
+# both databases aggregate alike.
+_ACTING_MEMBER = select(Member, Identity, versions.ALL_VERSIONS, select(
+    func.aggregate_strings(cast(CareTeamMember.patient_id, String), ",")).where(
+    CareTeamMember.member_id == Member.id).scalar_subquery()).join(Identity, Identity.member_id == Member.id).where(
+    Identity.platform == bindparam("platform"), Identity.external_id == bindparam("external_id"),
+).options(lazyload(Member.identities))
+
+
+@dataclass(frozen=True)
+class Acting:
+    member: Member
+    care_teams: frozenset[int] | None  # the patients of their care teams; None: not read
+
+
+def acting_member(session: Session, handle: Handle, now: datetime) -> Acting:
+    """`get_or_create_member` for the person acting in a request, in the
+    same single query as before, with the table versions kept for the
+    transaction (`versions.remember`) and their care teams' patients."""
+    found = session.execute(_ACTING_MEMBER, _identity_params(handle)).first()
+    if found is None:
+        return Acting(get_or_create_member(session, handle, now), None)
+    member, identity, all_versions, teams = found
+    versions.remember(session, all_versions)
+    return Acting(_named(session, _with_identity(member, identity), handle),
+                  frozenset(int(i) for i in teams.split(",")) if teams else frozenset())
+
+
+def _identity_params(handle: Handle) -> dict[str, str]:
+    return {"platform": handle.platform, "external_id": handle.external_id}
+
+
 def get_or_create_member(session: Session, handle: Handle, now: datetime) -> Member:
     """The member behind a platform identity, created on first contact.
     Runs on every request, so it is one query: the member comes back with
     just the identity acting now (enough for the actor and admin checks)."""
-    params = {"platform": handle.platform, "external_id": handle.external_id}
+    params = _identity_params(handle)
     found = session.exec(_MEMBER_BY_IDENTITY, params=params).first()
     member = _with_identity(*found) if found else None
     if member is None:
@@ -39,7 +75,13 @@ def get_or_create_member(session: Session, handle: Handle, now: datetime) -> Mem
                 session.add(member)
         except IntegrityError:  # created by a concurrent request a moment ago
             member = _with_identity(*session.exec(_MEMBER_BY_IDENTITY, params=params).one())
-    elif handle.label and not member.display_name:
+        return member
+    return _named(session, member, handle)
+
+
+def _named(session: Session, member: Member, handle: Handle) -> Member:
+    """A member first seen without a name takes the platform's label."""
+    if handle.label and not member.display_name:
         member.display_name = handle.label[:80]
         session.add(member)
     return member

@@ -16,7 +16,7 @@ import threading
 import weakref
 from typing import Callable, Generic, Hashable, TypeVar
 
-from sqlalchemy import bindparam, event, inspect, text
+from sqlalchemy import String, bindparam, cast, event, func, inspect, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, select
@@ -46,14 +46,44 @@ _VERSIONS = select(TableVersion.name, TableVersion.version).where(
     TableVersion.name.in_(bindparam("names", expanding=True)))
 
 
+# Every table's version as one value ("patient:3,meeting:0,..."), a column
+# of a statement each request runs first anyway (store.queries.acting_member):
+# the versions a command then asks are answered without a round trip.
+ALL_VERSIONS = select(func.aggregate_strings(TableVersion.name + ":" + cast(TableVersion.version, String), ",")
+                      ).scalar_subquery()
+_KNOWN = "renkei_versions_known"  # in session.info: {table: version}, read in this transaction
+
+
+def remember(session: Session, all_versions: str | None) -> None:
+    """Keep what `ALL_VERSIONS` read for the rest of this transaction. An
+    earlier read than the command's own, so a cache it checks is at worst
+    rebuilt once more, never served stale: what it builds from is read
+    after it (and a change of this transaction's own is seen apart, in
+    `PerDatabase.get`)."""
+    if all_versions:
+        session.info[_KNOWN] = {name: int(number) for name, _, number in
+                                (pair.rpartition(":") for pair in all_versions.split(","))}
+
+
+@event.listens_for(OrmSession, "after_commit")
+def _forget_known(session: OrmSession) -> None:
+    session.info.pop(_KNOWN, None)
+
+
 def version(session: Session, model: type) -> int | None:
     """The table's version now; None if it has no row (then nothing may be
     cached: the caller rebuilds every time, slow but never stale)."""
+    known = session.info.get(_KNOWN)
+    if known is not None and model.__tablename__ in known:
+        return known[model.__tablename__]
     return session.exec(_VERSION, params={"name": model.__tablename__}).first()
 
 
 def versions(session: Session, models: tuple[type, ...]) -> tuple[int, ...] | None:
     """The versions of several tables in one read; None if one has no row."""
+    known = session.info.get(_KNOWN)
+    if known is not None and all(m.__tablename__ in known for m in models):
+        return tuple(known[m.__tablename__] for m in models)
     if len(models) == 1:
         current = version(session, models[0])
         return None if current is None else (current,)
@@ -112,6 +142,7 @@ def _forget(session: OrmSession, rolled_back) -> None:
     # rebuilds a cache, one too few would serve a stale one.
     if not rolled_back.nested:
         session.info.pop(_TO_BUMP, None)
+        session.info.pop(_KNOWN, None)
 
 
 _BUMP = text("UPDATE tableversion SET version = version + 1 WHERE name = :name")
