@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from sqlalchemy import event
 from sqlmodel import select
 
 from bot.store.models import AuditEvent, Note, NoteAck
@@ -90,6 +91,30 @@ def test_retried_command_delivery_stores_the_quick_note_once(bot):
     assert "登録しました" in first.text and "登録済み" in again.text
     with bot.session() as s:
         assert len(s.exec(select(Note)).all()) == 1
+
+
+def test_a_quick_note_is_one_insert_that_a_repeat_finds_refused(bot):
+    """Stored by one INSERT ... ON CONFLICT DO NOTHING (no savepoint around
+    it); the same trigger again inserts nothing and reads the row stored."""
+    statements: list[str] = []
+
+    def note(_conn, _cursor, statement, *_args) -> None:
+        statements.append(" ".join(statement.split()))
+
+    event.listen(bot.runtime.engine, "before_cursor_execute", note)
+    try:
+        first = bot.sim.command("/liaison", "山田 本日訪問、食欲あり", trigger_id="trig.once")
+        again = bot.sim.command("/liaison", "山田 本日訪問、食欲あり", trigger_id="trig.once")
+    finally:
+        event.remove(bot.runtime.engine, "before_cursor_execute", note)
+    assert "登録しました" in first.text and "登録済み" in again.text, (first.text, again.text)
+    inserts = [s for s in statements if s.startswith("INSERT INTO note ")]
+    assert len(inserts) == 2 and all("ON CONFLICT (request_key) DO NOTHING" in s for s in inserts), inserts
+    assert not [s for s in statements if s.startswith("SAVEPOINT")], statements
+    bot.runtime.wait_idle()
+    with bot.session() as s:
+        stored = s.exec(select(Note)).one()
+    assert stored.request_key.endswith("trig.once") and stored.message_id  # posted once, its message remembered
 
 
 def test_quick_note_with_markup_pings_nobody(bot):

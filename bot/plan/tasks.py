@@ -112,7 +112,7 @@ def complete(ctx: Context, task: PlanTask, comment: str) -> tuple[PlanCompletion
     nothing changes."""
     code = period(task.every, ctx.today)
     row = PlanCompletion(task_id=task.id, period=code, member_id=ctx.member.id, at=ctx.now, comment=comment[:500])
-    earlier = insert_unless_there(ctx.session, row, lambda: _completion(task, code))
+    earlier = insert_unless_there(ctx.session, row, ("task_id", "period"), lambda: _completion(task, code))
     if earlier is not None:
         return earlier, True
     audit(ctx, "plan.done", target=f"task:{task.id}", detail=code)

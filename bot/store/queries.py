@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable
+from typing import Any, Callable
 
 from sqlalchemy import Select, String, bindparam, cast, func
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import lazyload
+from sqlalchemy.orm import lazyload, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, SQLModel, select
 
@@ -241,26 +242,56 @@ def change_membership(session: Session, link: type[SQLModel], owner_field: str, 
     return changed
 
 
-def insert_unless_there(session: Session, row: SQLModel, earlier: Callable[[], Select]) -> SQLModel | None:
-    """Insert `row`, or return the row the query `earlier()` finds when a
-    unique index refuses it (the same action delivered again, a colleague
-    at the same moment). None if `row` was inserted. The insert is tried
-    first: a new row is the common case, and the index answers for the rare
-    repeat, where a read before every insert would cost each request a
-    round trip (and `earlier` is built only then)."""
+def insert_unless_there(session: Session, row: SQLModel, unique: tuple[str, ...],
+                        earlier: Callable[[], Select]) -> SQLModel | None:
+    """Insert `row`, or return the row the query `earlier()` finds when the
+    unique index on the columns `unique` already holds its values (the same
+    action delivered again, a colleague at the same moment). None if `row`
+    was inserted; it is then in the session as if loaded. The insert is
+    tried first: a new row is the common case, and the index answers for
+    the rare repeat, where a read before every insert would cost each
+    request a round trip (and `earlier` is built only then). One INSERT ...
+    ON CONFLICT DO NOTHING, not the ORM's insert inside a savepoint: that
+    was two more statements (round trips on PostgreSQL) and a flush."""
     session.flush()  # the caller's other changes first: their own errors are not this insert's
-    try:
-        with session.begin_nested():
-            session.add(row)
-    except IntegrityError:
+    model = type(row)
+    statement = _insert_unless_there(model, unique, session.get_bind().dialect.name)
+    values = {c: getattr(row, c) for c in _inserted_columns(model)}
+    inserted = session.execute(statement, {f"v_{c}": v for c, v in values.items()}).scalar()
+    if inserted is None:
         found = session.exec(earlier()).one_or_none()
-        if found is None:
-            raise  # another constraint (a row it refers to is gone): not a repeat
+        if found is None:  # the row that was there is gone again: rare, and nothing was stored
+            raise RuntimeError(f"{model.__tablename__}: refused as a repeat, yet no earlier row")
         return found
+    row.id = inserted
+    make_transient_to_detached(row)  # its values are what was stored: no read back, no second insert
+    for column in values:  # a field left at its default was never set, and would be read back
+        set_committed_value(row, column, values[column])
+    session.add(row)
     return None
+
+
+_INSERTS: dict[tuple[type, tuple[str, ...], str], Any] = {}  # built once per table, key and database
+
+
+def _inserted_columns(model: type) -> list[str]:
+    return [c.key for c in model.__table__.columns if not c.primary_key]
+
+
+def _insert_unless_there(model: type, unique: tuple[str, ...], dialect: str):
+    statement = _INSERTS.get((model, unique, dialect))
+    if statement is None:
+        # ORM-enabled (the model, not its table): a watched table's version
+        # is bumped as for any ORM write (store.versions).
+        module = postgresql if dialect == "postgresql" else sqlite
+        statement = _INSERTS[(model, unique, dialect)] = (
+            module.insert(model).values({c: bindparam(f"v_{c}") for c in _inserted_columns(model)})
+            .on_conflict_do_nothing(index_elements=list(unique)).returning(model.id))
+    return statement
 
 
 def insert_once(session: Session, row: SQLModel) -> SQLModel | None:
     """Insert `row` unless one with its `request_key` exists; see `insert_unless_there`."""
     model = type(row)
-    return insert_unless_there(session, row, lambda: select(model).where(model.request_key == row.request_key))
+    return insert_unless_there(session, row, ("request_key",),
+                               lambda: select(model).where(model.request_key == row.request_key))
