@@ -67,7 +67,9 @@ def test_answers_change_until_the_start_and_the_counts_stay_current(bot):
     attend, absent = buttons(post.body)[0], buttons(post.body)[1]
     bot.sim.click(attend["action_id"], attend["value"], user="U0DEMONS1", channel="C0COUNCIL")
     bot.sim.click(attend["action_id"], attend["value"], user="U0DEMONS1", channel="C0COUNCIL")  # a double tap
-    assert "「出席」" in str(bot.responses()[-1])
+    assert "回答は「出席」のままです" in str(bot.responses()[-1])  # changed nothing, and said so
+    with bot.session() as s:
+        assert len(s.exec(select(AuditEvent).where(AuditEvent.action == "meeting.answer")).all()) == 1
     updated = bot.fake.wait_for("chat.update")[-1].body
     assert "出席 1" in str(updated)
     bot.sim.click(absent["action_id"], absent["value"], user="U0DEMONS1", channel="C0COUNCIL", message_ts="1.2")
