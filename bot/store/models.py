@@ -95,10 +95,12 @@ class PatientEvent(SQLModel, table=True):
 
 
 class CareTeamMember(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("patient_id", "member_id"),)
+    # A member's patients are read from the index alone (migration 0014).
+    __table_args__ = (UniqueConstraint("patient_id", "member_id"),
+                      Index("ix_careteammember_member_patient", "member_id", "patient_id"))
     id: int | None = Field(default=None, primary_key=True)
     patient_id: int = Field(foreign_key="patient.id", index=True)
-    member_id: int = Field(foreign_key="member.id", index=True)
+    member_id: int = Field(foreign_key="member.id")
     added_at: datetime = _ts()
 
 
