@@ -709,7 +709,8 @@ def _phase(port: int, per_client: list[list[bytes]], warm: int) -> list[tuple[li
 
 
 def _cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) of a process and its children so far."""
+    """CPU time (user + system) of a process and its children so far: those
+    alive, and those it has waited for (cutime, cstime)."""
     total = 0.0
     for each in [pid, *children_of(pid)]:
         try:
@@ -717,7 +718,7 @@ def _cpu_seconds(pid: int) -> float:
                 fields = f.read().rsplit(")", 1)[1].split()
         except OSError:  # ended meanwhile
             continue
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        total += sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
     return total
 
 

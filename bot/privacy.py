@@ -14,6 +14,7 @@ from sqlmodel import Session, select
 
 from bot.context import Context
 from bot.store.models import AuditEvent, CareTeamMember, Patient
+from bot.store.queries import team_patients
 
 GENESIS = "0" * 64
 
@@ -31,7 +32,7 @@ def may_register(ctx: Context) -> bool:
 
 
 # Built once (statements run on almost every request; see store.queries).
-_TEAMS_PATIENTS = select(CareTeamMember.patient_id).where(CareTeamMember.member_id == bindparam("member"))
+_TEAMS_PATIENTS = team_patients(bindparam("member"))
 _CHAIN_HEAD = select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
 _LOCKED_CHAIN_HEAD = text("SELECT renkei_audit_chain_head()")
 _INSERT_AUDIT = insert(AuditEvent.__table__)
@@ -89,9 +90,16 @@ def _forget_if_team_flushed(session: OrmSession, _context) -> None:
 
 
 @orm_event.listens_for(OrmSession, "after_soft_rollback")  # a rolled-back savepoint may have held a change
-@orm_event.listens_for(OrmSession, "after_commit")
 def _forget_care_teams(session: OrmSession, *_args) -> None:
     session.info.pop(_TEAMS, None)
+
+
+@orm_event.listens_for(OrmSession, "after_transaction_end")
+def _forget_care_teams_after(session: OrmSession, transaction) -> None:
+    # The transaction's end, not a savepoint's release (which fires
+    # "after_commit" too and changes nothing).
+    if transaction.parent is None:
+        session.info.pop(_TEAMS, None)
 
 
 def initials(patient: Patient) -> str:

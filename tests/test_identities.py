@@ -93,3 +93,23 @@ def test_admins_are_named_platform_qualified_and_bare_ids_mean_slack(bot):
 
     settings = load_settings(admins_csv="U1, slack:U2 ,teams:29:abc")
     assert settings.admins == {"slack:U1", "slack:U2", "teams:29:abc"}
+
+
+def test_the_acting_member_keeps_the_identity_they_act_with_when_a_listing_names_them(bot):
+    """Admin checks read the acting member's identities: only the one they
+    act with now. A care team that names them later in the same request
+    brings all their identities for the others, not for them."""
+    from bot.people import Handle
+    from bot.store.queries import acting_member, care_team
+
+    with session_scope(bot.runtime.engine) as s:
+        member_id = s.exec(select(Identity.member_id).where(Identity.external_id == "U0DEMOCM1")).one()
+        s.add(Identity(platform="teams", external_id="29:cm1", member_id=member_id))
+    with session_scope(bot.runtime.engine) as s:
+        acting = acting_member(s, Handle("slack", "U0DEMOCM1", ""), bot.clock())
+        patient = s.exec(select(Patient).where(Patient.name == "山田 太郎")).one()
+        team = care_team(s, patient)
+        assert acting.member in team
+        assert [(i.platform, i.external_id) for i in acting.member.identities] == [("slack", "U0DEMOCM1")]
+        others = [m for m in team if m is not acting.member]
+        assert others and all(m.identities for m in others)

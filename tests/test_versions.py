@@ -172,3 +172,48 @@ def test_the_acting_member_s_query_brings_the_versions_and_care_teams_a_request_
         s.add(CareTeamMember(patient_id=patient.id, member_id=acting, added_at=bot.clock()))
     shown = bot.sim.command("/patient", "show やまなか").text
     assert "山中 花江" in shown, shown
+
+
+def test_a_repeated_completion_bumps_no_version(bot):
+    """`/plan done` twice on one task: the second stores nothing, so the
+    plan's caches in every process stay as they are."""
+    bot.sim.command("/plan", "add F 市民公開講座を開催する due=12/1")
+    with session_scope(bot.runtime.engine) as s:
+        before = s.exec(select(TableVersion.version).where(TableVersion.name == "plancompletion")).one()
+    assert "完了として記録しました" in bot.sim.command("/plan", "done 講座").text
+    assert "すでに" in bot.sim.command("/plan", "done 講座").text
+    with session_scope(bot.runtime.engine) as s:
+        after = s.exec(select(TableVersion.version).where(TableVersion.name == "plancompletion")).one()
+    assert after == before + 1
+
+
+def test_versions_read_with_the_acting_member_outlive_a_savepoint(bot):
+    """Kept for the transaction: a savepoint's release (which SQLAlchemy also
+    reports as a commit) keeps them, the transaction's end does not."""
+    from bot.people import Handle
+    from bot.store.models import Patient as P
+    from bot.store.queries import acting_member
+    from bot.store.versions import version
+
+    statements: list[str] = []
+
+    def note(_conn, _cursor, statement, *_args) -> None:
+        statements.append(statement)
+
+    with session_scope(bot.runtime.engine) as s:
+        acting_member(s, Handle("slack", "U0DEMOCM1", ""), bot.clock())
+        with s.begin_nested():
+            pass
+        event.listen(bot.runtime.engine, "before_cursor_execute", note)
+        try:
+            assert version(s, P) is not None
+        finally:
+            event.remove(bot.runtime.engine, "before_cursor_execute", note)
+        assert not [x for x in statements if "tableversion" in x], statements
+    with session_scope(bot.runtime.engine) as s:
+        event.listen(bot.runtime.engine, "before_cursor_execute", note)
+        try:
+            version(s, P)
+        finally:
+            event.remove(bot.runtime.engine, "before_cursor_execute", note)
+    assert [x for x in statements if "tableversion" in x], "a new transaction reads the version again"

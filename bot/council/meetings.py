@@ -101,11 +101,11 @@ _UPCOMING = select(Meeting).where(Meeting.starts_at >= bindparam("now"), Meeting
 _COUNTS = select(MeetingInvite.meeting_id, MeetingInvite.answer, func.count(MeetingInvite.id)).where(
     MeetingInvite.meeting_id.in_(bindparam("meetings", expanding=True))).group_by(
     MeetingInvite.meeting_id, MeetingInvite.answer)
-_INVITE = select(MeetingInvite).where(MeetingInvite.meeting_id == bindparam("meeting"),
-                                      MeetingInvite.member_id == bindparam("member"))
 # An answer in one statement, changed only where it differs: a second tap
 # of the same button changes no row, and only then is the invitation read.
 _INVITES = MeetingInvite.__table__
+_INVITED = select(_INVITES.c.id).where(_INVITES.c.meeting_id == bindparam("meeting"),
+                                       _INVITES.c.member_id == bindparam("member"))
 _ANSWER = update(_INVITES).where(
     _INVITES.c.meeting_id == bindparam("meeting"), _INVITES.c.member_id == bindparam("member"),
     _INVITES.c.answer.is_distinct_from(bindparam("choice")),
@@ -148,11 +148,12 @@ def answer(ctx: Context, meeting: Meeting, choice: str) -> tuple[str, bool]:
     if meeting.starts_at <= ctx.now:
         return "started", False
     who = {"meeting": meeting.id, "member": ctx.member.id}
-    # Plain SQL on the session's connection: no invitation is loaded as an object in a press's transaction.
-    if ctx.session.connection().execute(_ANSWER, {**who, "choice": choice, "chosen": choice, "at": ctx.now}).first():
+    # Plain SQL on the session's connection: no invitation is held as an object in a press's transaction.
+    connection = ctx.session.connection()
+    if connection.execute(_ANSWER, {**who, "choice": choice, "chosen": choice, "at": ctx.now}).first():
         audit(ctx, "meeting.answer", target=f"meeting:{meeting.id}", detail=choice)
         return "", True
-    if ctx.session.exec(_INVITE, params=who).first() is None:
+    if connection.execute(_INVITED, who).first() is None:
         return "not_invited", False
     return "", False  # a second tap of the same button
 

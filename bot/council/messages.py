@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from sqlalchemy import bindparam, update
 from sqlmodel import Session
 
 from bot.council import meetings
@@ -66,10 +67,14 @@ def announce(session: Session, meeting: Meeting) -> Post | None:
         on_sent=lambda s, place, message_id, meeting_id=meeting.id: _remember(s, meeting_id, message_id))
 
 
+# One UPDATE of plain values, built once (as a note's, bot.liaison.posts):
+# the message id is no field a cache is built from (store.versions).
+_MEETINGS = Meeting.__table__
+_REMEMBER = update(_MEETINGS).where(_MEETINGS.c.id == bindparam("meeting")).values(message_id=bindparam("posted_as"))
+
+
 def _remember(session: Session, meeting_id: int, message_id: str) -> None:
-    meeting = session.get(Meeting, meeting_id)
-    meeting.message_id = message_id
-    session.add(meeting)
+    session.connection().execute(_REMEMBER, {"meeting": meeting_id, "posted_as": message_id})
 
 
 def redraw(meeting: Meeting, current: Message) -> list[Post]:

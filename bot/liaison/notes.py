@@ -9,14 +9,13 @@ import uuid
 from typing import Any
 
 from sqlalchemy import bindparam
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, func, select
 
 from bot.context import Context
 from bot.forms import Form, display_value
 from bot.privacy import audit, is_admin, may_access_notes
 from bot.store.models import Member, Note, NoteAck, NoteRevision, Patient
-from bot.store.queries import insert_once, linked_members
+from bot.store.queries import insert_once, insert_unless_there, linked_members
 
 
 class Refused(Exception):
@@ -103,10 +102,9 @@ def revisions(session: Session, note: Note) -> list[NoteRevision]:
 
 def acknowledge(ctx: Context, note: Note, patient: Patient) -> bool:
     """Record that this member read the note; True if they already had."""
-    try:
-        with ctx.session.begin_nested():
-            ctx.session.add(NoteAck(note_id=note.id, member_id=ctx.member.id, acked_at=ctx.now))
-    except IntegrityError:
+    ack = NoteAck(note_id=note.id, member_id=ctx.member.id, acked_at=ctx.now)
+    if insert_unless_there(ctx.session, ack, ("note_id", "member_id"), lambda: select(NoteAck).where(
+            NoteAck.note_id == note.id, NoteAck.member_id == ctx.member.id)) is not None:
         return True
     audit(ctx, "note.ack", patient=patient, target=f"note:{note.id}")
     return False

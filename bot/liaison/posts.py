@@ -54,11 +54,11 @@ def channel_post(env, note: Note, acks: int | None = None) -> Post:
 # One UPDATE of plain values, built once: every note's post runs it.
 _NOTES = Note.__table__
 _REMEMBER = update(_NOTES).where(_NOTES.c.id == bindparam("note")).values(
-    channel=bindparam("place"), message_id=bindparam("ts"))
+    channel=bindparam("place"), message_id=bindparam("posted_as"))
 
 
 def _remember(session: Session, note_id: int, place: Place, message_id: str) -> None:
-    session.connection().execute(_REMEMBER, {"note": note_id, "place": str(place), "ts": message_id})
+    session.connection().execute(_REMEMBER, {"note": note_id, "place": str(place), "posted_as": message_id})
 
 
 def posted_values(env, note: Note, acks: int | None = None) -> dict[str, Any]:

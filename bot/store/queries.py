@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable
 
-from sqlalchemy import Select, String, bindparam, cast, func
+from sqlalchemy import Select, String, bindparam, cast, func, inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import lazyload, make_transient_to_detached
@@ -20,22 +20,25 @@ from bot.store import versions
 from bot.store.models import CareTeamMember, Identity, Member, Patient
 from bot.store.versions import PerDatabase
 
+
+def team_patients(member) -> Select:
+    """The patients of the care teams of `member` (an id, a bound
+    parameter, or a column to correlate with)."""
+    return select(CareTeamMember.patient_id).where(CareTeamMember.member_id == member)
+
+
 # Built once: building a statement and its cache key costs about as much as
-# running it (0.14 of 0.22 ms here), and this one runs on every request.
+# running it (0.14 of 0.22 ms here). A member by a platform identity (a
+# first contact, a mention).
 _MEMBER_BY_IDENTITY = select(Member, Identity).join(Identity, Identity.member_id == Member.id).where(
     Identity.platform == bindparam("platform"), Identity.external_id == bindparam("external_id"),
 ).options(lazyload(Member.identities))
-
-
-# The same, with what nearly every command asks next, each a round trip of
-# its own before: the versions of the cached tables (store.versions) and the
-# patients of the member's care teams (for privacy.care_teams), as text that
-# both databases aggregate alike.
-_ACTING_MEMBER = select(Member, Identity, versions.ALL_VERSIONS, select(
-    func.aggregate_strings(cast(CareTeamMember.patient_id, String), ",")).where(
-    CareTeamMember.member_id == Member.id).scalar_subquery()).join(Identity, Identity.member_id == Member.id).where(
-    Identity.platform == bindparam("platform"), Identity.external_id == bindparam("external_id"),
-).options(lazyload(Member.identities))
+# The same for the person acting, on every request, with what nearly every
+# command asks next, each a round trip of its own before: the versions of
+# the cached tables (store.versions) and the patients of the member's care
+# teams (for privacy.care_teams), as text that both databases aggregate alike.
+_ACTING_MEMBER = _MEMBER_BY_IDENTITY.add_columns(versions.ALL_VERSIONS, team_patients(Member.id).with_only_columns(
+    func.aggregate_strings(cast(CareTeamMember.patient_id, String), ",")).scalar_subquery())
 
 
 @dataclass(frozen=True)
@@ -62,9 +65,9 @@ def _identity_params(handle: Handle) -> dict[str, str]:
 
 
 def get_or_create_member(session: Session, handle: Handle, now: datetime) -> Member:
-    """The member behind a platform identity, created on first contact.
-    Runs on every request, so it is one query: the member comes back with
-    just the identity acting now (enough for the actor and admin checks)."""
+    """The member behind a platform identity, created on first contact, in
+    one query: the member comes back with just the identity acting now
+    (enough for the actor and admin checks)."""
     params = _identity_params(handle)
     found = session.exec(_MEMBER_BY_IDENTITY, params=params).first()
     member = _with_identity(*found) if found else None
@@ -111,7 +114,10 @@ def member_query(query: Select) -> Select:
 def members(session: Session, query: Select, **params) -> list[Member]:
     """The members a `member_query` finds, in its order, each once, with
     their identities. Pairs of objects, not the ORM's joined loading: that
-    spent a quarter of `/plan`'s CPU making its thirty owners unique."""
+    spent a quarter of `/plan`'s CPU making its thirty owners unique. A
+    member the session already held keeps the identities it has (the acting
+    member: the one acting now, which the admin checks read), as the joined
+    loading kept them."""
     found: dict[int, tuple[Member, list[Identity]]] = {}
     for member, identity in session.execute(query, params):
         held = found.get(member.id)
@@ -120,7 +126,8 @@ def members(session: Session, query: Select, **params) -> list[Member]:
         if identity is not None:
             held[1].append(identity)
     for member, identities in found.values():
-        set_committed_value(member, "identities", identities)
+        if "identities" not in inspect(member).dict:
+            set_committed_value(member, "identities", identities)
     return [member for member, _ in found.values()]
 
 
@@ -256,13 +263,17 @@ def insert_unless_there(session: Session, row: SQLModel, unique: tuple[str, ...]
     session.flush()  # the caller's other changes first: their own errors are not this insert's
     model = type(row)
     statement = _insert_unless_there(model, unique, session.get_bind().dialect.name)
+    # Every column as the object holds it, its Python-side defaults included
+    # (a column with only a server-side default would be stored NULL: there
+    # is none on these tables).
     values = {c: getattr(row, c) for c in _inserted_columns(model)}
-    inserted = session.execute(statement, {f"v_{c}": v for c, v in values.items()}).scalar()
+    inserted = session.connection().execute(statement, {f"v_{c}": v for c, v in values.items()}).scalar()
     if inserted is None:
         found = session.exec(earlier()).one_or_none()
         if found is None:  # the row that was there is gone again: rare, and nothing was stored
             raise RuntimeError(f"{model.__tablename__}: refused as a repeat, yet no earlier row")
         return found
+    versions.changed(session, model)  # plain SQL: a watched table's version is bumped only for a row stored
     row.id = inserted
     make_transient_to_detached(row)  # its values are what was stored: no read back, no second insert
     for column in values:  # a field left at its default was never set, and would be read back
@@ -281,12 +292,13 @@ def _inserted_columns(model: type) -> list[str]:
 def _insert_unless_there(model: type, unique: tuple[str, ...], dialect: str):
     statement = _INSERTS.get((model, unique, dialect))
     if statement is None:
-        # ORM-enabled (the model, not its table): a watched table's version
-        # is bumped as for any ORM write (store.versions).
-        module = postgresql if dialect == "postgresql" else sqlite
+        dialects = {"postgresql": postgresql, "sqlite": sqlite}
+        if dialect not in dialects:
+            raise ValueError(f"no INSERT ... ON CONFLICT for the {dialect} database")
+        table = model.__table__
         statement = _INSERTS[(model, unique, dialect)] = (
-            module.insert(model).values({c: bindparam(f"v_{c}") for c in _inserted_columns(model)})
-            .on_conflict_do_nothing(index_elements=list(unique)).returning(model.id))
+            dialects[dialect].insert(table).values({c: bindparam(f"v_{c}") for c in _inserted_columns(model)})
+            .on_conflict_do_nothing(index_elements=list(unique)).returning(table.c.id))
     return statement
 
 

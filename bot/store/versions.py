@@ -46,7 +46,8 @@ _VERSIONS = select(TableVersion.name, TableVersion.version).where(
     TableVersion.name.in_(bindparam("names", expanding=True)))
 
 
-# Every table's version as one value ("patient:3,meeting:0,..."), a column
+# Every table's version as one value ("patient:3,meeting:0,..."; the names
+# are our table names, without "," or ":"), a column
 # of a statement each request runs first anyway (store.queries.acting_member):
 # the versions a command then asks are answered without a round trip.
 ALL_VERSIONS = select(func.aggregate_strings(TableVersion.name + ":" + cast(TableVersion.version, String), ",")
@@ -65,9 +66,12 @@ def remember(session: Session, all_versions: str | None) -> None:
                                 (pair.rpartition(":") for pair in all_versions.split(","))}
 
 
-@event.listens_for(OrmSession, "after_commit")
-def _forget_known(session: OrmSession) -> None:
-    session.info.pop(_KNOWN, None)
+@event.listens_for(OrmSession, "after_transaction_end")
+def _forget_known(session: OrmSession, transaction) -> None:
+    # The transaction itself, committed or rolled back; not a savepoint
+    # (its release fires "after_commit" too), which keeps the same reads.
+    if transaction.parent is None:
+        session.info.pop(_KNOWN, None)
 
 
 def version(session: Session, model: type) -> int | None:
@@ -91,6 +95,13 @@ def versions(session: Session, models: tuple[type, ...]) -> tuple[int, ...] | No
     if len(found) < len(models):
         return None
     return tuple(found[m.__tablename__] for m in models)
+
+
+def changed(session: Session, model: type) -> None:
+    """A row of `model` was written with plain SQL, which no ORM event
+    sees: bump its version at commit, if it is watched."""
+    if model in WATCHED:
+        session.info.setdefault(_TO_BUMP, set()).add(model.__tablename__)
 
 
 def _changed(obj: object) -> bool:
@@ -142,7 +153,6 @@ def _forget(session: OrmSession, rolled_back) -> None:
     # rebuilds a cache, one too few would serve a stale one.
     if not rolled_back.nested:
         session.info.pop(_TO_BUMP, None)
-        session.info.pop(_KNOWN, None)
 
 
 _BUMP = text("UPDATE tableversion SET version = version + 1 WHERE name = :name")
@@ -184,8 +194,11 @@ class PerDatabase(Generic[T]):
         if current is not None and not session.info.get(_TO_BUMP):
             with self._lock:
                 kept = self._values.setdefault(engine, {})
-                kept.pop(key, None)
-                kept[key] = (current, built)
+                held = kept.pop(key, None)
+                # Versions only grow: one built at a later version by a quicker
+                # request (the version is read at the request's start) stays.
+                newer = held is not None and held[0] != current and all(h >= c for h, c in zip(held[0], current))
+                kept[key] = held if newer else (current, built)
                 if self._keep is not None and len(kept) > self._keep:
                     del kept[next(iter(kept))]
         return built
