@@ -30,10 +30,10 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, Iterator
 
 from sqlalchemy import Connection, String, and_, bindparam, func, or_, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlmodel import Session
 
-from bot.store.db import session_scope
+from bot.store.db import insert_or_nothing, session_scope
 from bot.store.models import Delivery
 from bot.store.sqlite import commits_unsynced
 
@@ -77,11 +77,8 @@ def claim(conn: Connection, kind: str, subject: str, slot: str, at: datetime) ->
 
 
 def _insert_new(dialect: str):
-    """An INSERT that leaves a key already there alone. RETURNING (added by
-    the caller) says which rows were inserted: rowcount is -1 on psycopg
-    once SQLAlchemy adds its own RETURNING."""
-    module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(DELIVERY).on_conflict_do_nothing(index_elements=["kind", "subject", "slot"])
+    """An INSERT that leaves a key already there alone."""
+    return insert_or_nothing(DELIVERY, dialect, ["kind", "subject", "slot"])
 
 
 # Built once: a tick claims and records a thousand messages in a row.

@@ -5,7 +5,7 @@ caches are separate, their record is shared."""
 
 import pytest
 from sqlalchemy import event, text
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from bot.store.db import session_scope
 from bot.store.models import CareTeamMember, Identity, Patient, TableVersion
@@ -126,6 +126,33 @@ def test_a_cache_keyed_by_what_people_type_keeps_a_bounded_number_of_keys(bot):
     with session_scope(bot.runtime.engine) as s:
         assert [cache.get(s, k) for k in ("a", "b", "a", "c", "b", "a")] == ["A", "B", "A", "C", "B", "A"]
     assert built == ["a", "b", "c", "a"]  # "a" was the oldest built when "c" came: dropped, then built again
+
+
+def test_a_value_built_at_a_later_version_is_not_replaced_by_a_slower_request_s(bot):
+    """A request reads the versions when it starts. One that started before a
+    rename and builds after a quicker request built at the new version must
+    not put its older value back: the next request would rebuild again."""
+    from bot.people import Handle
+    from bot.store.queries import acting_member
+    from bot.store.sqlite import READS_ONLY
+    from bot.store.versions import PerDatabase
+
+    built = []
+    cache = PerDatabase(Patient, lambda _s, key: built.append(key) or f"{key}{len(built)}")
+    engine = bot.runtime.engine
+    slow = Session(engine, expire_on_commit=False)
+    try:
+        slow.connection(execution_options={READS_ONLY: True})  # SQLite: beside the writer, as a read may be
+        acting_member(slow, Handle("slack", "U0DEMOCM1", ""), bot.clock())  # reads the versions now
+        _rename(engine, "山田 太郎", "山中 太郎", "ヤマナカ タロウ")
+        with session_scope(engine) as quick:
+            assert cache.get(quick, "k") == "k1"  # built at the new version, kept
+        assert cache.get(slow, "k") == "k2"  # its own read is older: built for it alone
+    finally:
+        slow.close()
+    with session_scope(engine) as later:
+        assert cache.get(later, "k") == "k1"  # the newer one was kept
+    assert built == ["k", "k"]
 
 
 def test_a_bulk_update_of_a_watched_table_bumps_its_version(bot):

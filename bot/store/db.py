@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from sqlalchemy import event, text
+from sqlalchemy.dialects import postgresql as postgresql_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, InvalidatePoolError, OperationalError
 from sqlmodel import Session, create_engine
@@ -352,6 +354,19 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
+
+
+_DIALECT_INSERTS = {"postgresql": postgresql_dialect.insert, "sqlite": sqlite_dialect.insert}
+
+
+def insert_or_nothing(table: Any, dialect: str, unique: list[str]) -> Any:
+    """An INSERT into `table` that leaves a row whose `unique` columns are
+    already there alone (ON CONFLICT DO NOTHING), the same construct on
+    both databases. Add RETURNING to learn which rows were stored: rowcount
+    is -1 on psycopg once SQLAlchemy adds its own RETURNING."""
+    if dialect not in _DIALECT_INSERTS:
+        raise ValueError(f"no INSERT ... ON CONFLICT for the {dialect} database")
+    return _DIALECT_INSERTS[dialect](table).on_conflict_do_nothing(index_elements=unique)
 
 
 def is_reachable(engine: Engine) -> bool:

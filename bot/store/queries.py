@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any, Callable
 
 from sqlalchemy import Select, String, bindparam, cast, func, inspect
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import lazyload, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
@@ -17,6 +16,7 @@ from sqlmodel import Session, SQLModel, select
 from bot.lookup import FuzzyIndex, normalise
 from bot.people import Handle
 from bot.store import versions
+from bot.store.db import insert_or_nothing
 from bot.store.models import CareTeamMember, Identity, Member, Patient
 from bot.store.versions import PerDatabase
 
@@ -292,13 +292,9 @@ def _inserted_columns(model: type) -> list[str]:
 def _insert_unless_there(model: type, unique: tuple[str, ...], dialect: str):
     statement = _INSERTS.get((model, unique, dialect))
     if statement is None:
-        dialects = {"postgresql": postgresql, "sqlite": sqlite}
-        if dialect not in dialects:
-            raise ValueError(f"no INSERT ... ON CONFLICT for the {dialect} database")
         table = model.__table__
-        statement = _INSERTS[(model, unique, dialect)] = (
-            dialects[dialect].insert(table).values({c: bindparam(f"v_{c}") for c in _inserted_columns(model)})
-            .on_conflict_do_nothing(index_elements=list(unique)).returning(table.c.id))
+        statement = _INSERTS[(model, unique, dialect)] = insert_or_nothing(table, dialect, list(unique)).values(
+            {c: bindparam(f"v_{c}") for c in _inserted_columns(model)}).returning(table.c.id)
     return statement
 
 

@@ -47,9 +47,9 @@ _VERSIONS = select(TableVersion.name, TableVersion.version).where(
 
 
 # Every table's version as one value ("patient:3,meeting:0,..."; the names
-# are our table names, without "," or ":"), a column
-# of a statement each request runs first anyway (store.queries.acting_member):
-# the versions a command then asks are answered without a round trip.
+# are our table names, without "," or ":"), a column of a statement each
+# request runs first anyway (store.queries.acting_member): the versions a
+# command then asks are answered without a round trip.
 ALL_VERSIONS = select(func.aggregate_strings(TableVersion.name + ":" + cast(TableVersion.version, String), ",")
                       ).scalar_subquery()
 _KNOWN = "renkei_versions_known"  # in session.info: {table: version}, read in this transaction
@@ -98,8 +98,8 @@ def versions(session: Session, models: tuple[type, ...]) -> tuple[int, ...] | No
 
 
 def changed(session: Session, model: type) -> None:
-    """A row of `model` was written with plain SQL, which no ORM event
-    sees: bump its version at commit, if it is watched."""
+    """A row of `model` was written: bump its version at commit, if it is
+    watched. (Plain SQL, which no ORM event sees, calls it itself.)"""
     if model in WATCHED:
         session.info.setdefault(_TO_BUMP, set()).add(model.__tablename__)
 
@@ -122,9 +122,8 @@ def _note_changes(session: OrmSession, _flush_context) -> None:
 def _note_statements(state) -> None:
     """A bulk INSERT, UPDATE or DELETE on a watched table (「変わりなし」
     confirms every figure from tonight on in one statement) changes it too."""
-    if (state.is_insert or state.is_update or state.is_delete) and state.bind_mapper is not None \
-            and state.bind_mapper.class_ in WATCHED:
-        state.session.info.setdefault(_TO_BUMP, set()).add(state.bind_mapper.class_.__tablename__)
+    if (state.is_insert or state.is_update or state.is_delete) and state.bind_mapper is not None:
+        changed(state.session, state.bind_mapper.class_)
 
 
 @event.listens_for(OrmSession, "before_commit")
