@@ -20,6 +20,7 @@ it is too late to help.
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Callable, Iterable
@@ -56,6 +57,25 @@ class Due:
     # Past this instant the message is no use (a reminder once the meeting
     # has started): recorded as skipped instead of sent late.
     deadline: datetime | None = None
+
+
+def once(build: Callable[[], Any]) -> Callable[[], Any]:
+    """`build()` the first time it is asked for, the same value after: what
+    several items of a slot share (a facility's prompt to each of its staff)
+    is read when the first of them is sent, and not at all when none is.
+    A closure, not `functools.cache`: a tick makes thousands of these (one
+    per stale facility and look-back day), and cache's wrapper cost more
+    than the rest of the item."""
+    built: list[Any] = []
+    lock = threading.Lock()
+
+    def value() -> Any:
+        with lock:
+            if not built:
+                built.append(build())
+            return built[0]
+
+    return value
 
 
 @dataclass

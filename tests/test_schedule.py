@@ -237,6 +237,25 @@ def test_a_prompt_is_read_when_sent_and_not_again_by_the_ticks_that_follow(bot, 
     assert read == []
 
 
+def test_staff_changed_after_a_tick_are_prompted_by_the_next_one(bot):
+    """Each facility's staff are kept per process for the ticks
+    (bot.vacancy.jobs); a change through `/vacancy staff` is seen at once."""
+    prompt = "vacancy.freshness/{}/{}".format
+    assert tick(bot, at("2026-11-26T08:30")).sent == [prompt(prompt_subject(bot), "2026-11-26")]
+    bot.clock.set(at("2026-11-26T08:40"))
+    added = bot.sim.command("/vacancy", "staff あおば苑 add <@U0DEMONS1|suzuki>", user="U0DEMOADM")
+    assert "追加" in added.text, added.text
+    # the new staff member gets that morning's prompt; the one already told does not again
+    assert tick(bot, at("2026-11-26T08:41")).sent == [prompt(prompt_subject(bot, "U0DEMONS1"), "2026-11-26")]
+    (dm,) = dms(bot, "U0DEMONS1")
+    assert "特養 あおば苑" in dm.text() and "変わりなし" in dm.text()
+    bot.clock.set(at("2026-11-26T09:00"))
+    removed = bot.sim.command("/vacancy", "staff あおば苑 remove <@U0DEMOSS1|sato>", user="U0DEMOADM")
+    assert "外し" in removed.text or "削除" in removed.text, removed.text
+    assert tick(bot, at("2026-11-27T08:30")).sent == [prompt(prompt_subject(bot, "U0DEMONS1"), "2026-11-27")]
+    assert len(dms(bot)) == 1  # the removed member: only the first morning's
+
+
 def test_two_processes_racing_the_same_tick_send_once(bot):
     with bot.session() as s:  # more recipients: staff for every facility
         for user in ("U0DEMONS1", "U0DEMODR1"):

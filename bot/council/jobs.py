@@ -11,14 +11,14 @@ after that it is recorded as skipped."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from functools import cache
+from functools import lru_cache
 from typing import Iterator
 
 from sqlmodel import Session, select
 
 from bot.council import meetings, messages
 from bot.council.times import TimeError, offset_label, parse_offsets
-from bot.jobs import SEND, Due, Job, JobEnv
+from bot.jobs import SEND, Due, Job, JobEnv, once
 from bot.people import Place
 from bot.plan import recorded
 from bot.plan import tasks as plan_tasks
@@ -34,11 +34,18 @@ PERSONAL_FROM = timedelta(days=1)  # reminders this close go to each invitee too
 HORIZON = timedelta(days=60)  # no reminder offset is longer
 
 
-def _offsets(meeting: Meeting) -> list[timedelta]:
+def _offsets(meeting: Meeting) -> tuple[timedelta, ...]:
+    return _read_offsets(meeting.remind or DEFAULT)
+
+
+@lru_cache(maxsize=256)
+def _read_offsets(remind: str) -> tuple[timedelta, ...]:
+    # Every minute's tick reads the setting of each meeting ahead, and most
+    # share the default or a few others.
     try:
-        return parse_offsets(meeting.remind or DEFAULT)
+        return tuple(parse_offsets(remind))
     except TimeError:
-        return parse_offsets(DEFAULT)
+        return tuple(parse_offsets(DEFAULT))
 
 
 def due(env: JobEnv, at: datetime) -> Iterator[Due]:
@@ -51,7 +58,7 @@ def due(env: JobEnv, at: datetime) -> Iterator[Due]:
     due_now = []
     for meeting in rows:
         offsets = _offsets(meeting)  # largest first
-        for offset, following in zip(offsets, [*offsets[1:], timedelta(0)]):
+        for offset, following in zip(offsets, (*offsets[1:], timedelta(0))):
             due_at = meeting.starts_at - offset
             if since <= due_at <= at:
                 # A reminder is no use once the next one is due: after downtime
@@ -76,11 +83,11 @@ def _reminders(env: JobEnv, meeting: Meeting, silent: list[int], offset: timedel
     # reminders (counts, organiser, agenda, plan items) only to learn they
     # were sent long ago was most of an idle tick. The reminder serves the
     # channel and every invitee, and shares its reads with the organiser's
-    # notice (`cache`: built by the first sent).
+    # notice (`once`: built by the first sent).
     engine = env.session.get_bind()
     tz = env.settings.tz
 
-    @cache
+    @once
     def drawn() -> tuple[Message, Message | None]:
         with session_scope(engine, reads_only=True) as session:
             shared = messages.values(session, meeting)

@@ -238,7 +238,9 @@ class Delivery(SQLModel, table=True):
     """One timed message. The unique (kind, subject, slot) row is inserted
     before sending: whoever inserts it (or reclaims a failed one) sends."""
 
-    __table_args__ = (UniqueConstraint("kind", "subject", "slot"), Index("ix_delivery_status", "status"))
+    __table_args__ = (UniqueConstraint("kind", "subject", "slot"), Index("ix_delivery_status", "status"),
+                      # A slot's rows counted from the index alone (plan.jobs: every tick, each week looked back on).
+                      Index("ix_delivery_kind_slot", "kind", "slot", "status", "attempts"))
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=32)
     subject: str = Field(max_length=255)

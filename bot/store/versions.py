@@ -21,14 +21,23 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, select
 
-from bot.store.models import Facility, Meeting, Patient, PlanCompletion, PlanTask, TableVersion, VacancyFigure
+from bot.store.models import (
+    Facility,
+    FacilityStaff,
+    Meeting,
+    Patient,
+    PlanCompletion,
+    PlanTask,
+    TableVersion,
+    VacancyFigure,
+)
 
 T = TypeVar("T")
 
 # The tables whose rows are cached, and the fields a cache is built from:
 # a change to any other field (a patient's care level, a meeting's place)
 # leaves the caches as they are. Each has a row in `tableversion`
-# (migrations 0010 and 0011).
+# (migrations 0010, 0011, 0013 and 0015).
 WATCHED: dict[type, tuple[str, ...]] = {
     Patient: ("code", "name", "kana"),
     Meeting: ("title", "kind", "starts_at"),
@@ -36,6 +45,7 @@ WATCHED: dict[type, tuple[str, ...]] = {
     PlanCompletion: ("task_id", "period"),
     Facility: ("area", "kind", "accepts"),  # what the vacancy board filters on
     VacancyFigure: ("facility_id", "night", "beds", "sex", "confirmed_at"),
+    FacilityStaff: ("facility_id", "member_id"),  # who gets a facility's morning prompt
 }
 _TO_BUMP = "renkei_versions_to_bump"  # in session.info: the watched tables this transaction changed
 

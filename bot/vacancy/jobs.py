@@ -9,19 +9,18 @@ figure is not urgent) and never at night.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from functools import cache, partial
+from functools import partial
 from typing import Callable, Iterator
 
 from sqlalchemy import func, select
 from sqlmodel import Session
 
 from bot.calendar import daily_slots
-from bot.jobs import SKIP, Due, Job, JobEnv
+from bot.jobs import SKIP, Due, Job, JobEnv, once
 from bot.replies import Action, Post
 from bot.settings import Settings
 from bot.store.db import session_scope
 from bot.store.models import Facility, FacilityStaff, VacancyFigure
-from bot.store.queries import member_ids_by
 from bot.store.versions import PerDatabase
 from bot.vacancy import figures
 
@@ -50,22 +49,36 @@ def _find_stale(session: Session, key: tuple[date, datetime]) -> list[tuple[int,
 _stale = PerDatabase(VacancyFigure, _find_stale, keep=16)
 
 
+def _all_staff(session: Session, _key) -> dict[int, list[int]]:
+    staff = FacilityStaff.__table__
+    found: dict[int, list[int]] = {}
+    for facility_id, member_id in session.connection().execute(
+            select(staff.c.facility_id, staff.c.member_id).order_by(staff.c.id)):
+        found.setdefault(facility_id, []).append(member_id)
+    return found
+
+
+# Each facility's staff (member ids, in the order added), for the same
+# ticks: asked of the stale facilities of every look-back day, they were a
+# query of hundreds of ids each time; staff change seldom.
+_staff = PerDatabase(FacilityStaff, _all_staff)
+
+
 def freshness_prompts(env: JobEnv, at: datetime) -> Iterator[Due]:
     """One DM per staff member of each stale facility, for every morning slot
     already due. A slot is judged by the figures as they were due then, so
     a prompt sent late still names what was stale that morning."""
     settings = env.settings
     engine = env.session.get_bind()
+    staff = _staff.get(env.session)
     for day, due_at in daily_slots(at, settings.team.vacancy.morning_prompt, settings.tz, env.lookback_days):
-        stale = stale_at(env.session, settings, due_at)
-        staff = member_ids_by(env.session, FacilityStaff, "facility_id", [facility_id for facility_id, _ in stale])
-        for facility_id, oldest in stale:
+        for facility_id, oldest in stale_at(env.session, settings, due_at):
             # Read when the first of its prompts is sent, and shared by its
             # staff: every minute's tick finds the same stale facilities,
             # whose prompts went out that morning. Read here for each, they
             # were three queries a facility a minute (2,000 at 660 stale).
-            values = cache(partial(_values, engine, settings, facility_id, oldest, day, at))
-            for member_id in staff[facility_id]:
+            values = once(partial(_values, engine, settings, facility_id, oldest, day, at))
+            for member_id in staff.get(facility_id, ()):
                 yield Due(_subject(facility_id, member_id), day.isoformat(), due_at,
                           partial(_prompt, facility_id, member_id, values))
 
