@@ -34,9 +34,13 @@ def may_register(ctx: Context) -> bool:
 # Built once (statements run on almost every request; see store.queries).
 _TEAMS_PATIENTS = team_patients(bindparam("member"))
 _CHAIN_HEAD = select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
-_LOCKED_CHAIN_HEAD = text("SELECT renkei_audit_chain_head()")
 _INSERT_AUDIT = insert(AuditEvent.__table__)
 _AUDIT_COLUMNS = ("at", "actor", "action", "patient_code", "target", "allowed", "detail", "prev_hash", "hash")
+# PostgreSQL: lock, head, hashes and rows in one call (migration 0016).
+_APPEND_CHAINED = text(
+    "SELECT renkei_audit_append(CAST(:ats AS timestamptz[]), CAST(:actors AS varchar[]), "
+    "CAST(:actions AS varchar[]), CAST(:codes AS varchar[]), CAST(:targets AS varchar[]), "
+    "CAST(:alloweds AS boolean[]), CAST(:details AS varchar[]), CAST(:tails AS text[]), :genesis)")
 
 _TEAMS = "renkei_care_teams"  # in session.info: {member id: the patient ids of their care teams}
 
@@ -142,18 +146,25 @@ def _chain_pending(session: OrmSession) -> None:
     if not pending:
         return
     session.flush()  # everything else first, outside the lock
+    rows = [row for _savepoint, row in pending]
     if session.get_bind().dialect.name == "postgresql":
-        # Serialises chain writers until commit so no two rows share a
-        # parent, and reads the head under that lock (migration 0012).
-        last = session.execute(_LOCKED_CHAIN_HEAD).scalar()
-    else:  # SQLite: the transaction already holds the write lock
-        last = session.execute(_CHAIN_HEAD).scalar()
-    for _savepoint, row in pending:
+        # The server serialises chain writers until commit (so no two rows
+        # share a parent), reads the head under that lock and inserts the
+        # rows chained: one round trip, then only the commit holds the lock.
+        session.execute(_APPEND_CHAINED, {
+            "ats": [r.at for r in rows], "actors": [r.actor for r in rows], "actions": [r.action for r in rows],
+            "codes": [r.patient_code for r in rows], "targets": [r.target for r in rows],
+            "alloweds": [r.allowed for r in rows], "details": [r.detail for r in rows],
+            "tails": [_hashed_tail(r) for r in rows], "genesis": GENESIS})
+        return
+    # SQLite: the transaction already holds the write lock.
+    last = session.execute(_CHAIN_HEAD).scalar()
+    for row in rows:
         row.prev_hash = last or GENESIS
         row.hash = last = chain_hash(row)
     # One INSERT of plain values, not the ORM's unit of work for objects no
     # one reads back: its flush was a millisecond of every request's CPU.
-    session.execute(_INSERT_AUDIT, [{c: getattr(row, c) for c in _AUDIT_COLUMNS} for _sp, row in pending])
+    session.execute(_INSERT_AUDIT, [{c: getattr(row, c) for c in _AUDIT_COLUMNS} for row in rows])
 
 
 @orm_event.listens_for(OrmSession, "after_soft_rollback")
@@ -176,12 +187,21 @@ def _drop_rolled_back(session: OrmSession, rolled_back) -> None:
 
 
 def chain_hash(event: AuditEvent) -> str:
-    payload = json.dumps(
-        [event.prev_hash, event.at.astimezone(timezone.utc).isoformat(), event.actor, event.action, event.patient_code,
-         event.target, event.allowed, event.detail],
-        ensure_ascii=False,
-    )
+    """SHA-256 of the JSON list [previous hash, at, actor, action, patient
+    code, target, allowed, detail]."""
+    payload = json.dumps([event.prev_hash, *_hashed_fields(event)], ensure_ascii=False)
     return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _hashed_fields(event: AuditEvent) -> list:
+    return [event.at.astimezone(timezone.utc).isoformat(), event.actor, event.action, event.patient_code,
+            event.target, event.allowed, event.detail]
+
+
+def _hashed_tail(event: AuditEvent) -> str:
+    """The JSON `chain_hash` hashes, without the previous hash: PostgreSQL
+    puts that in front under the chain lock (migration 0016)."""
+    return json.dumps(_hashed_fields(event), ensure_ascii=False)
 
 
 def verify_chain(session: Session) -> tuple[int, int | None]:

@@ -361,6 +361,31 @@ def test_an_audit_row_in_a_rolled_back_savepoint_is_not_stored(bot):
         assert verify_chain(s)[1] is None
 
 
+def test_the_chain_verifies_whatever_an_audit_row_holds(bot):
+    """On PostgreSQL the server hashes the rows under the chain lock
+    (migration 0016); `renkei audit verify` checks them with Python's hash.
+    Both must agree on every character JSON escapes or keeps as it is."""
+    from bot.privacy import audit, verify_chain
+    from bot.replies import Reply
+    from bot.store.models import AuditEvent
+    from tests.conftest import who
+
+    odd = ['引用符"と\\バックスラッシュ', "改行\nとタブ\t", "絵文字🏥と半角ｶﾅ", "\u2028行区切り", "", "<@U123>&amp;"]
+
+    def action(ctx):
+        for i, text in enumerate(odd):
+            audit(ctx, "test.odd", target=text, detail=text[::-1], allowed=i % 2 == 0)
+        return Reply()
+
+    assert not bot.runtime.run(who("U0DEMOCM1"), action).error
+    assert not bot.runtime.run(who("U0DEMOCM1"), action).error  # chained onto the first transaction's rows
+    with bot.session() as s:
+        rows = s.exec(select(AuditEvent).where(AuditEvent.action == "test.odd").order_by(AuditEvent.id)).all()
+        assert [r.target for r in rows] == odd * 2 and [r.patient_code for r in rows] == [None] * 12
+        assert all(r.prev_hash == before.hash for before, r in zip(rows, rows[1:]))
+        assert verify_chain(s)[1] is None
+
+
 @pg_only
 def test_start_up_work_may_outlast_a_requests_limit_and_the_next_request_may_not(fake, clock):
     """The caches `renkei serve` fills at start (`WARM_UP_DEADLINE`): on a
