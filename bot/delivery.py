@@ -48,6 +48,10 @@ MAX_ATTEMPTS = 5
 RETRY_AFTER = timedelta(minutes=1)
 LEASE = timedelta(minutes=10)  # a `pending` claim older than this was abandoned by a crash
 DELIVERY = Delivery.__table__
+# A row no caller can claim any more: sent, skipped, or failed for good (a
+# `pending` row on its last attempt may still be taken over after the lease).
+SETTLED = or_(DELIVERY.c.status.in_(("sent", "skipped")),
+              and_(DELIVERY.c.status == "failed", DELIVERY.c.attempts >= MAX_ATTEMPTS))
 
 
 class Undeliverable(Exception):
@@ -135,12 +139,12 @@ def settled(session: Session, kind: str, keys: list[tuple[str, str]]) -> dict[tu
             DELIVERY.c.kind == kind, tuple_(DELIVERY.c.subject, DELIVERY.c.slot).in_(keys[start:start + 500])))
             for start in range(0, len(keys), 500)]
     for rows in batches:
-        for subject, slot, status, attempts in rows:
-            found[(subject, slot)] = status in ("sent", "skipped") or (status == "failed" and attempts >= MAX_ATTEMPTS)
+        for subject, slot, done in rows:
+            found[(subject, slot)] = bool(done)
     return found
 
 
-_SETTLED_COLUMNS = (DELIVERY.c.subject, DELIVERY.c.slot, DELIVERY.c.status, DELIVERY.c.attempts)
+_SETTLED_COLUMNS = (DELIVERY.c.subject, DELIVERY.c.slot, SETTLED)
 # On PostgreSQL the keys go as two arrays, joined as rows: an IN list of a
 # thousand pairs was a statement of 2,000 parameters, which psycopg parsed
 # anew each time (20 ms a statement, 30-40 ms a tick with 1,000 due).

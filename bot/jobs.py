@@ -20,7 +20,6 @@ it is too late to help.
 from __future__ import annotations
 
 import math
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Callable, Iterable
@@ -65,15 +64,17 @@ def once(build: Callable[[], Any]) -> Callable[[], Any]:
     is read when the first of them is sent, and not at all when none is.
     A closure, not `functools.cache`: a tick makes thousands of these (one
     per stale facility and look-back day), and cache's wrapper cost more
-    than the rest of the item."""
+    than the rest of the item. As with the cache, two threads asking at the
+    same moment could both build it (the tick sends one item at a time);
+    the first built is kept."""
     built: list[Any] = []
-    lock = threading.Lock()
 
     def value() -> Any:
-        with lock:
+        if not built:
+            made = build()
             if not built:
-                built.append(build())
-            return built[0]
+                built.append(made)
+        return built[0]
 
     return value
 

@@ -9,12 +9,14 @@ from datetime import timezone
 
 from sqlalchemy import bindparam, insert, text
 from sqlalchemy import event as orm_event
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, select
 
 from bot.context import Context
 from bot.store.models import AuditEvent, CareTeamMember, Patient
 from bot.store.queries import team_patients
+from bot.store.types import UTCDateTime
 
 GENESIS = "0" * 64
 
@@ -33,14 +35,17 @@ def may_register(ctx: Context) -> bool:
 
 # Built once (statements run on almost every request; see store.queries).
 _TEAMS_PATIENTS = team_patients(bindparam("member"))
+# SQLite: the head read and the rows inserted, chained in Python.
 _CHAIN_HEAD = select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
 _INSERT_AUDIT = insert(AuditEvent.__table__)
 _AUDIT_COLUMNS = ("at", "actor", "action", "patient_code", "target", "allowed", "detail", "prev_hash", "hash")
-# PostgreSQL: lock, head, hashes and rows in one call (migration 0016).
+# PostgreSQL: lock, head, hashes and rows in one call (migration 0016). The
+# instants go through the column's own type, which refuses a naive one.
 _APPEND_CHAINED = text(
-    "SELECT renkei_audit_append(CAST(:ats AS timestamptz[]), CAST(:actors AS varchar[]), "
+    "SELECT renkei_audit_append(:ats, CAST(:actors AS varchar[]), "
     "CAST(:actions AS varchar[]), CAST(:codes AS varchar[]), CAST(:targets AS varchar[]), "
-    "CAST(:alloweds AS boolean[]), CAST(:details AS varchar[]), CAST(:tails AS text[]), :genesis)")
+    "CAST(:alloweds AS boolean[]), CAST(:details AS varchar[]), CAST(:tails AS text[]), :genesis)"
+).bindparams(bindparam("ats", type_=postgresql.ARRAY(UTCDateTime())))
 
 _TEAMS = "renkei_care_teams"  # in session.info: {member id: the patient ids of their care teams}
 
@@ -121,7 +126,9 @@ def audit(ctx: Context, action: str, *, patient: Patient | None = None, allowed:
     """Append one audit row in the caller's transaction. It is chained to
     the last row only when the transaction commits (`_chain_pending`): the
     lock that serialises chain writers is then held for the commit alone,
-    not for the rest of the request, so it does not set every request's pace."""
+    not for the rest of the request, so it does not set every request's pace.
+    The row's hashes are in the database only: on PostgreSQL the server
+    computes them, and this object keeps them empty."""
     session = ctx.session
     row = AuditEvent(
         at=ctx.now, actor=ctx.actor, action=action,
@@ -188,7 +195,9 @@ def _drop_rolled_back(session: OrmSession, rolled_back) -> None:
 
 def chain_hash(event: AuditEvent) -> str:
     """SHA-256 of the JSON list [previous hash, at, actor, action, patient
-    code, target, allowed, detail]."""
+    code, target, allowed, detail]. Migration 0016's function builds the same
+    text on PostgreSQL (the previous hash first, then ", "): a change of
+    this format needs a migration that changes it there too."""
     payload = json.dumps([event.prev_hash, *_hashed_fields(event)], ensure_ascii=False)
     return hashlib.sha256(payload.encode()).hexdigest()
 

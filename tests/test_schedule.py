@@ -253,7 +253,7 @@ def test_staff_changed_after_a_tick_are_prompted_by_the_next_one(bot):
     removed = bot.sim.command("/vacancy", "staff あおば苑 remove <@U0DEMOSS1|sato>", user="U0DEMOADM")
     assert "外し" in removed.text or "削除" in removed.text, removed.text
     assert tick(bot, at("2026-11-27T08:30")).sent == [prompt(prompt_subject(bot, "U0DEMONS1"), "2026-11-27")]
-    assert len(dms(bot)) == 1  # the removed member: only the first morning's
+    assert len(dms(bot, "U0DEMOSS1")) == 1  # the removed member: only the first morning's
 
 
 def test_two_processes_racing_the_same_tick_send_once(bot):

@@ -8,11 +8,11 @@ from datetime import datetime
 from functools import partial
 from typing import Iterator
 
-from sqlalchemy import bindparam, func, or_
+from sqlalchemy import bindparam, func
 from sqlmodel import Session, select
 
 from bot.calendar import weekly_slots
-from bot.delivery import MAX_ATTEMPTS
+from bot.delivery import SETTLED
 from bot.jobs import NEXT_WORKING_DAY, Due, Job, JobEnv
 from bot.people import Place
 from bot.plan import digest
@@ -50,8 +50,7 @@ def _overdue_dm(member: Member, overdue: list[PlanTask]) -> Message:
 
 # Counted by the database: every minute's tick asks it of each week it
 # looks back on, and a week holds a row for each owner (2,500 at full size).
-_SETTLED = select(func.count(), func.count().filter(~or_(
-    Delivery.status.in_(("sent", "skipped")), Delivery.attempts >= MAX_ATTEMPTS))).where(
+_SETTLED = select(func.count(), func.count().filter(~SETTLED)).where(
     Delivery.kind == KIND, Delivery.slot == bindparam("slot"))
 
 

@@ -149,18 +149,21 @@ def linked_members(session: Session, link: type, owner: str, owner_id: int) -> l
     return members(session, query, owner=owner_id)
 
 
-def member_ids_by(session: Session, link: type, owner: str, owner_ids: list[int], *where) -> dict[int, list[int]]:
+def member_ids_by(session: Session, link: type, owner: str, owner_ids: list[int] | None, *where
+                  ) -> dict[int, list[int]]:
     """From a table linking owners to members (a meeting's invitations, a
     facility's staff): each owner's `member_id`s in the order linked, for a
     whole list of owners in one query of plain values, not objects (the
-    scheduler asks it every minute). Every owner asked has a list."""
+    scheduler asks it every minute). Every owner asked has a list; with
+    `owner_ids` None, every owner that has a link (kept per process, as
+    every facility's staff for the tick)."""
     table = link.__table__
-    found: dict[int, list[int]] = {i: [] for i in owner_ids}
-    if owner_ids:
+    found: dict[int, list[int]] = {i: [] for i in owner_ids or ()}
+    if owner_ids is None or owner_ids:
+        chosen = () if owner_ids is None else (table.c[owner].in_(owner_ids),)
         for owner_id, member_id in session.connection().execute(
-                select(table.c[owner], table.c.member_id).where(table.c[owner].in_(owner_ids), *where)
-                .order_by(table.c.id)):
-            found[owner_id].append(member_id)
+                select(table.c[owner], table.c.member_id).where(*chosen, *where).order_by(table.c.id)):
+            found.setdefault(owner_id, []).append(member_id)
     return found
 
 

@@ -21,6 +21,7 @@ from bot.replies import Action, Post
 from bot.settings import Settings
 from bot.store.db import session_scope
 from bot.store.models import Facility, FacilityStaff, VacancyFigure
+from bot.store.queries import member_ids_by
 from bot.store.versions import PerDatabase
 from bot.vacancy import figures
 
@@ -49,19 +50,10 @@ def _find_stale(session: Session, key: tuple[date, datetime]) -> list[tuple[int,
 _stale = PerDatabase(VacancyFigure, _find_stale, keep=16)
 
 
-def _all_staff(session: Session, _key) -> dict[int, list[int]]:
-    staff = FacilityStaff.__table__
-    found: dict[int, list[int]] = {}
-    for facility_id, member_id in session.connection().execute(
-            select(staff.c.facility_id, staff.c.member_id).order_by(staff.c.id)):
-        found.setdefault(facility_id, []).append(member_id)
-    return found
-
-
 # Each facility's staff (member ids, in the order added), for the same
 # ticks: asked of the stale facilities of every look-back day, they were a
 # query of hundreds of ids each time; staff change seldom.
-_staff = PerDatabase(FacilityStaff, _all_staff)
+_staff = PerDatabase(FacilityStaff, lambda session, _key: member_ids_by(session, FacilityStaff, "facility_id", None))
 
 
 def freshness_prompts(env: JobEnv, at: datetime) -> Iterator[Due]:

@@ -10,7 +10,11 @@ of the index.
 
 The same tick reads each stale facility's staff; that is now kept per
 process while `facilitystaff` is unchanged, so the table gets its row in
-`tableversion` (bot/store/versions.py).
+`tableversion` (bot/store/versions.py). A process of the previous version
+still serving during an upgrade changes staff without bumping it: until the
+next change made by the new version, a new process may prompt the staff as
+they were (one morning's prompt to someone who left, or none to someone
+just added). Restart every process together to avoid it.
 
 Revision ID: 0015
 Revises: 0014

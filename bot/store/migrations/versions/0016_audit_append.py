@@ -14,7 +14,9 @@ the JSON is written by one serialiser only. The previous hash is 64 hex
 digits, so putting it in front needs no escaping. `renkei audit verify`
 checks every row with Python's hash, whichever database wrote it.
 `renkei_audit_chain_head()` stays for a process of the previous version
-still serving during an upgrade.
+still serving during an upgrade: both functions take the same advisory lock
+(727001), so old and new writers still extend one chain in turn. A later
+migration may drop it.
 
 Revision ID: 0016
 Revises: 0015
