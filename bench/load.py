@@ -39,7 +39,9 @@ send to Slack itself is not timed, as in bench/council.py).
 Each phase measures for at most 8 s (a slow row sends fewer requests; n is
 printed). Errors (non-200, or a reply that is a failure or refusal) are
 counted per row with one sample reply; the bot's log is kept in
-$TMPDIR/renkei-bench-load-<database>.log and summarised.
+$TMPDIR/renkei-bench-load-<database>.log and summarised. The last column,
+`ran`, is when the bot's phase ran, in its log's clock: a p99 far above the
+p50 can be matched with what the log says happened then (a tick).
 
 Targets (issue 10): at 16 clients p99 < 100 ms for every command; at 1
 client p50 <= 2x bare Bolt; lookup p99 < 2 ms at 100,000 patients; bot peak
@@ -679,6 +681,9 @@ class Figures:
     sample: str = ""
     ok_with_warm_up: int = 0  # successful replies, warm-up included (the quick notes: what must be stored)
     cpu_ms: float = math.nan  # the server's CPU time per request sent, warm-up and work after the reply included
+    # When the phase ran, in the clock of the servers' logs: a tail is matched
+    # with what the log says happened then (a tick, a checkpoint).
+    ran: str = ""
 
 
 @dataclass
@@ -725,11 +730,12 @@ def _cpu_seconds(pid: int) -> float:
 def _measure(row: Row, server: "_Server", members: list[int], count: int, warm: int, real: bool) -> Figures:
     made = [[row.make(member, i, real) for i in range(warm + count)] for member in members]
     cpu_before = _cpu_seconds(server.proc.pid)
+    began = time.time()
     finished = _phase(server.port, [[body for body, _ in client] for client in made], warm)
     done = [results for results, _ in finished]
     if real and row.unsent:
         row.unsent([tag for client, results in zip(made, done) for _, tag in client[warm + len(results):]])
-    figures = Figures(n=sum(len(results) for results in done))
+    figures = Figures(n=sum(len(results) for results in done), ran=f"{_clock(began)}-{_clock(time.time())}")
     figures.p50, figures.p99 = _percentiles([ms for results in done for ms, _, _ in results])
     if real:
         figures.ok_with_warm_up = sum(
@@ -762,6 +768,10 @@ def _measure(row: Row, server: "_Server", members: list[int], count: int, warm: 
     sent = sum(len(results) + len(warmed) for results, warmed in finished) or 1
     figures.cpu_ms = (_cpu_seconds(server.proc.pid) - cpu_before) * 1000 / sent
     return figures
+
+
+def _clock(at: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(at)) + f".{int(at % 1 * 10)}"
 
 
 def _pick_names(engine, w: World) -> tuple[dict[int, list[tuple[str, str]]], list[str]]:
@@ -1105,12 +1115,12 @@ def _line(r: Result) -> str:
     return (f"{r.command[:52]:<52} {r.database:<10} {r.clients:>2} {r.bot.n:>4} {r.bot.errors:>4} "
             f"{r.bot.p50:8.1f} {r.bot.p99:8.1f} {r.bare.p50:6.1f} {r.bare.p99:6.1f} "
             f"{r.bot.p50 / r.bare.p50:6.1f}x {r.bot.p99 / r.bare.p99:6.1f}x {r.bot.cpu_ms:6.1f} {r.bare.cpu_ms:6.1f}"
-            f"  {_verdict(r)}")
+            f"  {_verdict(r):<22} {r.bot.ran}")
 
 
 def table() -> str:
     head = (f"{'command':<52} {'database':<10} {'cl':>2} {'n':>4} {'err':>4} {'p50 ms':>8} {'p99 ms':>8} "
-            f"{'bare50':>6} {'bare99':>6} {'p50 ×':>7} {'p99 ×':>7} {'cpu':>6} {'bcpu':>6}  target")
+            f"{'bare50':>6} {'bare99':>6} {'p50 ×':>7} {'p99 ×':>7} {'cpu':>6} {'bcpu':>6}  {'target':<22} ran")
     out = [head, "-" * len(head)]
     order = list(dict.fromkeys(r.command for r in RESULTS))  # the rows in the order they were measured
     for r in sorted(RESULTS, key=lambda r: (order.index(r.command), r.database != "SQLite", r.clients)):
@@ -1156,7 +1166,8 @@ def main() -> None:
               f"{S.solo} requests per row at 1 client, {CLIENTS}x{S.each} at {CLIENTS} clients "
               f"(client processes, keep-alive), machine: {os.cpu_count()} CPUs; code: {_revision()}", flush=True)
         print(f"{'command':<52} {'database':<10} {'cl':>2} {'n':>4} {'err':>4} {'p50 ms':>8} {'p99 ms':>8} "
-              f"{'bare50':>6} {'bare99':>6} {'p50 ×':>7} {'p99 ×':>7}  target", flush=True)
+              f"{'bare50':>6} {'bare99':>6} {'p50 ×':>7} {'p99 ×':>7} {'cpu':>6} {'bcpu':>6}  {'target':<22} ran",
+              flush=True)
         on_each_database(run)
     finally:
         POOL.close()
