@@ -200,6 +200,24 @@ def test_only_a_committed_write_waits_for_a_checkpoint_and_its_hook_cannot_fail_
         assert conn.execute(text("SELECT count(*) FROM t")).scalar() == 2
 
 
+def test_a_write_whose_commit_holds_every_writer_up_is_logged(engine, monkeypatch, caplog):
+    """A latency tail must be told apart from the code's own time: a COMMIT
+    that held the write turn past SLOW_COMMIT says so (the one that copies
+    the log back at its threshold). A read's commit holds no turn."""
+    from bot.store import sqlite
+    from bot.store.db import session_scope
+
+    monkeypatch.setattr(sqlite, "SLOW_COMMIT", 0.0)  # every commit counts as slow here
+    caplog.set_level("WARNING", logger="bot.store.sqlite")
+    with session_scope(engine, reads_only=True) as session:
+        session.execute(text("SELECT count(*) FROM t"))
+    assert not caplog.records
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO t VALUES (1)"))
+    (said,) = [r.getMessage() for r in caplog.records]
+    assert "held the write turn for" in said and str(sqlite.FORCED_CHECKPOINT_PAGES) in said
+
+
 def test_the_start_up_warm_up_reads_beside_a_long_writer(tmp_path, fake, clock, caplog):
     """`renkei serve` fills its caches while its first tick may write for
     seconds (after days down: 7,632 late digests recorded as skipped on the

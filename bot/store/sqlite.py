@@ -21,6 +21,8 @@ from sqlalchemy.exc import OperationalError
 FORCED_CHECKPOINT_PAGES = 10_000
 # Seconds without a commit after which the log is copied back.
 QUIET = 1.0
+# A write's COMMIT this long held up every writer queued for the turn: logged.
+SLOW_COMMIT = 0.1
 # Execution option of a transaction that only reads (`session_scope(reads_only=True)`).
 READS_ONLY = "renkei_reads_only"
 
@@ -134,13 +136,22 @@ class _WriteTurn:
                 self.give_back(dbapi_conn)
 
         def committed_then(dbapi_conn, _call=dialect.do_commit):
+            started = time.monotonic()
             try:
                 _call(dbapi_conn)
             except BaseException:
                 self.give_back(dbapi_conn)
                 raise
+            took = time.monotonic() - started
             # Only a transaction that held the turn wrote; reads commit too.
-            if self.give_back(dbapi_conn) and after_write is not None:
+            if not self.give_back(dbapi_conn):
+                return
+            if took > SLOW_COMMIT:
+                # Said so that a latency tail can be told apart from the code's own time.
+                log.warning("a commit held the write turn for %.0f ms, every writer waiting: most likely SQLite "
+                            "copying its log back into the file, which it does in the commit that crosses %d "
+                            "pages when no quiet second came first", took * 1000, FORCED_CHECKPOINT_PAGES)
+            if after_write is not None:
                 try:
                     after_write()
                 except Exception:  # the COMMIT itself succeeded: never report it as failed
