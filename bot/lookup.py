@@ -13,7 +13,6 @@ import re
 import unicodedata
 from array import array
 from bisect import bisect_left
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Generic, Iterable, TypeVar
 
@@ -275,12 +274,18 @@ class FuzzyIndex(Generic[T]):
         low to be offered); None: all of them."""
         if self._pieces is None or len(q) < 2:
             return None
-        shared: Counter[int] = Counter()
-        for piece in _pieces(q) - set(q):
-            shared.update(self._pieces.get(piece, ()))
-        if len(shared) > self.FUZZY_POOL:
-            return sorted(p for p, n in shared.items() if n >= 2)
-        return sorted(shared)
+        # Sets and their C-level union and intersections: counting every
+        # position in Python (a Counter, then a pass over it) was most of a
+        # typo's search at 100,000 patients (1.1 of 1.2 ms).
+        holding = [set(posting) for piece in _pieces(q) - set(q) if (posting := self._pieces.get(piece))]
+        anyone = set().union(*holding)
+        if len(anyone) <= self.FUZZY_POOL:
+            return sorted(anyone)
+        twice: set[int] = set()
+        for i, some in enumerate(holding):
+            for other in holding[i + 1:]:
+                twice |= some & other
+        return sorted(twice)
 
     def _decide(self, query: str, owners: list[int], limit: int) -> Match[T]:
         if len(owners) == 1:
