@@ -399,9 +399,9 @@ def seed(engine, w: World) -> dict[str, int]:
 
 def _client(port: int, bodies: list[bytes], warm: int, start_at: float, cap: float) -> tuple[list, list]:
     """One client in its own process: sends `bodies` over one keep-alive
-    connection, signing each as it goes. Returns ((ms, status, body) of each
-    request after the first `warm`, until `cap` seconds of measuring have
-    passed; (status, body) of the warm-up requests)."""
+    connection, signing each as it goes. Returns ((ms, status, body, sent at)
+    of each request after the first `warm`, until `cap` seconds of measuring
+    have passed; (status, body) of the warm-up requests)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     conn.connect()
     time.sleep(max(0.0, start_at - time.time()))
@@ -415,7 +415,7 @@ def _client(port: int, bodies: list[bytes], warm: int, start_at: float, cap: flo
         ts = int(time.time())
         headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": str(ts),
                    "X-Slack-Signature": sign(SECRET, body, ts)}
-        t0 = time.perf_counter()
+        t0, sent_at = time.perf_counter(), time.time()
         try:
             conn.request("POST", "/slack/events", body, headers)
             response = conn.getresponse()
@@ -426,7 +426,7 @@ def _client(port: int, bodies: list[bytes], warm: int, start_at: float, cap: flo
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         ms = (time.perf_counter() - t0) * 1000
         if i >= warm:
-            out.append((ms, status, data))
+            out.append((ms, status, data, sent_at))
         else:
             warmed.append((status, data))
     conn.close()
@@ -684,6 +684,7 @@ class Figures:
     # When the phase ran, in the clock of the servers' logs: a tail is matched
     # with what the log says happened then (a tick, a checkpoint).
     ran: str = ""
+    slowest: str = ""  # when the slowest 1 % were sent: together (a stall) or spread (the queue)
 
 
 @dataclass
@@ -736,14 +737,15 @@ def _measure(row: Row, server: "_Server", members: list[int], count: int, warm: 
     if real and row.unsent:
         row.unsent([tag for client, results in zip(made, done) for _, tag in client[warm + len(results):]])
     figures = Figures(n=sum(len(results) for results in done), ran=f"{_clock(began)}-{_clock(time.time())}")
-    figures.p50, figures.p99 = _percentiles([ms for results in done for ms, _, _ in results])
+    figures.p50, figures.p99 = _percentiles([ms for results in done for ms, _, _, _ in results])
+    figures.slowest = _slowest([(ms, at) for results in done for ms, _, _, at in results])
     if real:
         figures.ok_with_warm_up = sum(
             status == 200 and row.check(_reply_text(data), tag) == "ok"
             for client, (_, warmed) in zip(made, finished) for (_, tag), (status, data) in zip(client, warmed))
     tags = []
     for client, results in zip(made, done):
-        for (_, tag), (_ms, status, data) in zip(client[warm:], results):
+        for (_, tag), (_ms, status, data, _at) in zip(client[warm:], results):
             tags.append(tag)
             reply = _reply_text(data)
             if status != 200:
@@ -768,6 +770,19 @@ def _measure(row: Row, server: "_Server", members: list[int], count: int, warm: 
     sent = sum(len(results) + len(warmed) for results, warmed in finished) or 1
     figures.cpu_ms = (_cpu_seconds(server.proc.pid) - cpu_before) * 1000 / sent
     return figures
+
+
+def _slowest(timed: list[tuple[float, float]]) -> str:
+    """Whether the slowest 1 % of a phase's requests were sent together (one
+    stall held them all) or across the phase (the queue's own variance)."""
+    if len(timed) < 100:
+        return ""
+    timed.sort(reverse=True)
+    worst = timed[:len(timed) // 100]
+    sent = [at for _, at in worst]
+    return (f"the {len(worst)} slowest ({worst[-1][0]:.0f}-{worst[0][0]:.0f} ms) were sent within "
+            f"{max(sent) - min(sent):.2f} s of each other, {_clock(min(sent))}-{_clock(max(sent))}, of a phase of "
+            f"{max(at for _, at in timed) - min(at for _, at in timed):.1f} s")
 
 
 def _clock(at: float) -> str:
@@ -1133,6 +1148,8 @@ def table() -> str:
         if r.bot.already:
             notes.append(f"  {r.command} [{r.database}, {r.clients} cl]: {r.bot.already} answered 'already done' or "
                          f"'unchanged' (counted as answered, not as errors)")
+        if r.clients > 1 and r.bot.slowest:
+            notes.append(f"  {r.command} [{r.database}, {r.clients} cl]: {r.bot.slowest}")
         if r.bot.n and r.bot.n < (S.solo if r.clients == 1 else S.each * CLIENTS):
             notes.append(f"  {r.command} [{r.database}, {r.clients} cl]: only {r.bot.n} requests within the "
                          f"{S.cap:.0f} s cap")
