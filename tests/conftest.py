@@ -6,13 +6,15 @@ from __future__ import annotations
 import io
 import json
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Iterator
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlmodel import select
 
 from bot.app import create_app
@@ -216,3 +218,19 @@ def race_ticks(bot: Bot, instant: datetime, what) -> list:
         rt.engine.dispose()
         rt.background.shutdown()
     return sent
+
+
+@contextmanager
+def statements_run(engine) -> Iterator[list[str]]:
+    """The SQL `engine` runs inside the block, whitespace folded: for tests
+    that say which statements a request makes, and which it no longer does."""
+    seen: list[str] = []
+
+    def note(_conn, _cursor, statement, *_args) -> None:
+        seen.append(" ".join(statement.split()))
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", note)

@@ -3,11 +3,10 @@
 import json
 
 import pytest
-from sqlalchemy import event
 from sqlmodel import select
 
 from bot.store.models import AuditEvent, Note, NoteAck
-from tests.conftest import PG_URL, make_bot, without_echo
+from tests.conftest import PG_URL, make_bot, statements_run, without_echo
 
 
 def _post_for(bot, count=1):
@@ -96,17 +95,9 @@ def test_retried_command_delivery_stores_the_quick_note_once(bot):
 def test_a_quick_note_is_one_insert_that_a_repeat_finds_refused(bot):
     """Stored by one INSERT ... ON CONFLICT DO NOTHING (no savepoint around
     it); the same trigger again inserts nothing and reads the row stored."""
-    statements: list[str] = []
-
-    def note(_conn, _cursor, statement, *_args) -> None:
-        statements.append(" ".join(statement.split()))
-
-    event.listen(bot.runtime.engine, "before_cursor_execute", note)
-    try:
+    with statements_run(bot.runtime.engine) as statements:
         first = bot.sim.command("/liaison", "山田 本日訪問、食欲あり", trigger_id="trig.once")
         again = bot.sim.command("/liaison", "山田 本日訪問、食欲あり", trigger_id="trig.once")
-    finally:
-        event.remove(bot.runtime.engine, "before_cursor_execute", note)
     assert "登録しました" in first.text and "登録済み" in again.text, (first.text, again.text)
     inserts = [s for s in statements if s.startswith("INSERT INTO note ")]
     assert len(inserts) == 2 and all("ON CONFLICT (request_key) DO NOTHING" in s for s in inserts), inserts

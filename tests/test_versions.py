@@ -4,13 +4,13 @@ runtimes on one database stand in for two `renkei serve` processes: their
 caches are separate, their record is shared."""
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlmodel import Session, select
 
 from bot.store.db import session_scope
 from bot.store.models import CareTeamMember, Identity, Patient, TableVersion
 from bot.store.queries import insert_patient, patient_index
-from tests.conftest import make_bot
+from tests.conftest import make_bot, statements_run
 
 
 def _version(engine) -> int:
@@ -178,16 +178,8 @@ def test_the_acting_member_s_query_brings_the_versions_and_care_teams_a_request_
     so finding a patient makes no read of its own for either; a patient
     another process adds is still found at once."""
     assert "山田 太郎" in bot.sim.command("/patient", "show やまだ").text  # the member exists, the index is built
-    statements: list[str] = []
-
-    def note(_conn, _cursor, statement, *_args) -> None:
-        statements.append(" ".join(statement.split()))
-
-    event.listen(bot.runtime.engine, "before_cursor_execute", note)
-    try:
+    with statements_run(bot.runtime.engine) as statements:
         shown = bot.sim.command("/patient", "show やまだ").text
-    finally:
-        event.remove(bot.runtime.engine, "before_cursor_execute", note)
     assert "山田 太郎" in shown, shown
     own_reads = [s for s in statements if s.startswith(("SELECT tableversion.", "SELECT careteammember.patient_id"))]
     assert own_reads == [], own_reads
@@ -222,25 +214,14 @@ def test_versions_read_with_the_acting_member_outlive_a_savepoint(bot):
     from bot.store.queries import acting_member
     from bot.store.versions import version
 
-    statements: list[str] = []
-
-    def note(_conn, _cursor, statement, *_args) -> None:
-        statements.append(statement)
-
     with session_scope(bot.runtime.engine) as s:
         acting_member(s, Handle("slack", "U0DEMOCM1", ""), bot.clock())
         with s.begin_nested():
             pass
-        event.listen(bot.runtime.engine, "before_cursor_execute", note)
-        try:
+        with statements_run(bot.runtime.engine) as statements:
             assert version(s, P) is not None
-        finally:
-            event.remove(bot.runtime.engine, "before_cursor_execute", note)
         assert not [x for x in statements if "tableversion" in x], statements
     with session_scope(bot.runtime.engine) as s:
-        event.listen(bot.runtime.engine, "before_cursor_execute", note)
-        try:
+        with statements_run(bot.runtime.engine) as statements:
             version(s, P)
-        finally:
-            event.remove(bot.runtime.engine, "before_cursor_execute", note)
     assert [x for x in statements if "tableversion" in x], "a new transaction reads the version again"
