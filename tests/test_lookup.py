@@ -104,6 +104,27 @@ def test_the_inverted_index_finds_what_comparing_every_key_finds(query):
     assert (got.kind, got.items) == (want.kind, want.items), query
 
 
+@pytest.mark.parametrize("pool", [10 ** 6, 100])  # all sharing one run; past the pool, those sharing two
+@pytest.mark.parametrize("query", ["山田太朗", "佐藤ミツ2", "サトウ 1〇", "森田 花了", "ヤマダ 2"])
+def test_a_typos_candidates_are_the_keys_sharing_its_runs(pool, query):
+    """The keys a typo is scored against, found with sets (bot.lookup): the
+    same positions as counting every shared run per key, both below the
+    pool size and past it."""
+    from collections import Counter
+
+    from bot.lookup import _pieces
+
+    index = _big(2_000)
+    index.FUZZY_POOL = pool
+    q = normalise(query)
+    shared: Counter[int] = Counter()
+    for piece in _pieces(q) - set(q):
+        shared.update(index._pieces.get(piece, ()))
+    want = sorted(p for p, n in shared.items() if n >= 2) if len(shared) > pool else sorted(shared)
+    got = index._fuzzy_pool(q)
+    assert got == want and got, query
+
+
 def test_only_cuts_some_items_out_without_losing_their_keys_or_codes():
     mine = _big(2_000).only([2, 12, 22, 4000])  # 4000 does not exist
     assert [p[0] for p in mine.items] == ["P-0002", "P-0012", "P-0022"]
