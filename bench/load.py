@@ -9,11 +9,11 @@ identity each. Then starts the real bot (`renkei serve`: waitress, 8
 threads, the scheduler ticking every minute) and, in the same run, a bare
 Bolt app that only acks (`bench/_bare_bolt.py`, the same server and thread
 count, `process_before_response=True`), both as separate processes, with
-the fake Slack Web API (`tests/slackfake.py`) on loopback. On PostgreSQL
-a third server, `renkei serve --processes 2` (two serving processes on one
-port), is measured at 16 clients right after the one process on each row,
-so both meet the same machine; its rows are labelled "PG 2 proc" and
-compared with the same bare Bolt figures.
+the fake Slack Web API (`tests/slackfake.py`) on loopback. A third server,
+`renkei serve --processes 2` (two serving processes on one port), is
+measured at 16 clients right after the one process on each row, so both
+meet the same machine; its rows are labelled "SQLite 2 proc" or "PG 2
+proc" and compared with the same bare Bolt figures.
 
 Clients send signed requests over real HTTP with keep-alive connections,
 each with a unique trigger_id: 1 client, then 16 concurrent clients. The
@@ -89,8 +89,7 @@ SECRET = "bench-load-secret"
 QUICK = os.environ.get("RENKEI_BENCH_QUICK", "") not in ("", "0")
 CLIENTS = 16
 SERVE = "import sys; from bot.cli import main; sys.exit(main(sys.argv[1:]))"
-# `renkei serve --processes N` measured beside the one process on PostgreSQL
-# (SQLite serves from one process); 1 leaves that pass out.
+# `renkei serve --processes N` measured beside the one process; 1 leaves that pass out.
 PROCESSES = int(os.environ.get("RENKEI_BENCH_PROCESSES", "2"))
 
 
@@ -685,6 +684,9 @@ class Figures:
     # with what the log says happened then (a tick, a checkpoint).
     ran: str = ""
     slowest: str = ""  # when the slowest 1 % were sent: together (a stall) or spread (the queue)
+    # Several serving processes: the CPU seconds each spent in the phase (an
+    # uneven split means one process's interpreter queued more of the requests).
+    split: str = ""
 
 
 @dataclass
@@ -731,12 +733,15 @@ def _cpu_seconds(pid: int) -> float:
 def _measure(row: Row, server: "_Server", members: list[int], count: int, warm: int, real: bool) -> Figures:
     made = [[row.make(member, i, real) for i in range(warm + count)] for member in members]
     cpu_before = _cpu_seconds(server.proc.pid)
+    serving = children_of(server.proc.pid) if server.processes > 1 else []
+    serving_before = [_cpu_seconds(pid) for pid in serving]
     began = time.time()
     finished = _phase(server.port, [[body for body, _ in client] for client in made], warm)
     done = [results for results, _ in finished]
     if real and row.unsent:
         row.unsent([tag for client, results in zip(made, done) for _, tag in client[warm + len(results):]])
     figures = Figures(n=sum(len(results) for results in done), ran=f"{_clock(began)}-{_clock(time.time())}")
+    figures.split = " / ".join(f"{_cpu_seconds(pid) - before:.2f}" for pid, before in zip(serving, serving_before))
     figures.p50, figures.p99 = _percentiles([ms for results in done for ms, _, _, _ in results])
     figures.slowest = _slowest([(ms, at) for results in done for ms, _, _, at in results])
     if real:
@@ -980,11 +985,11 @@ def run(url: str, label: str) -> None:
 
     fake = FakeSlack().start()
     reqs = Requests(w, fake, names)
-    # On PostgreSQL the same bot as several processes on one port (`renkei
-    # serve --processes`), measured at 16 clients right after the one
-    # process on each row, so both meet the same machine.
-    processes = PROCESSES if label != "SQLite" else 1
-    several_label = f"PG {processes} proc"
+    # The same bot as several processes on one port (`renkei serve
+    # --processes`), measured at 16 clients right after the one process on
+    # each row, so both meet the same machine.
+    processes = PROCESSES
+    several_label = f"{'PG' if label == 'PostgreSQL' else label} {processes} proc"
     with tempfile.TemporaryDirectory() as tmp:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("RENKEI_", "SLACK_"))}
         env.update(PYTHONPATH=str(ROOT), SLACK_BOT_TOKEN="xoxb-bench", SLACK_SIGNING_SECRET=SECRET,
@@ -1127,18 +1132,19 @@ def _verdict(r: Result) -> str:
 
 
 def _line(r: Result) -> str:
-    return (f"{r.command[:52]:<52} {r.database:<10} {r.clients:>2} {r.bot.n:>4} {r.bot.errors:>4} "
+    return (f"{r.command[:52]:<52} {r.database:<13} {r.clients:>2} {r.bot.n:>4} {r.bot.errors:>4} "
             f"{r.bot.p50:8.1f} {r.bot.p99:8.1f} {r.bare.p50:6.1f} {r.bare.p99:6.1f} "
             f"{r.bot.p50 / r.bare.p50:6.1f}x {r.bot.p99 / r.bare.p99:6.1f}x {r.bot.cpu_ms:6.1f} {r.bare.cpu_ms:6.1f}"
             f"  {_verdict(r):<22} {r.bot.ran}")
 
 
 def table() -> str:
-    head = (f"{'command':<52} {'database':<10} {'cl':>2} {'n':>4} {'err':>4} {'p50 ms':>8} {'p99 ms':>8} "
+    head = (f"{'command':<52} {'database':<13} {'cl':>2} {'n':>4} {'err':>4} {'p50 ms':>8} {'p99 ms':>8} "
             f"{'bare50':>6} {'bare99':>6} {'p50 ×':>7} {'p99 ×':>7} {'cpu':>6} {'bcpu':>6}  {'target':<22} ran")
     out = [head, "-" * len(head)]
     order = list(dict.fromkeys(r.command for r in RESULTS))  # the rows in the order they were measured
-    for r in sorted(RESULTS, key=lambda r: (order.index(r.command), r.database != "SQLite", r.clients)):
+    for r in sorted(RESULTS, key=lambda r: (order.index(r.command), not r.database.startswith("SQLite"), r.clients,
+                                            "proc" in r.database)):
         out.append(_line(r))
     notes = []
     for r in RESULTS:
@@ -1150,6 +1156,9 @@ def table() -> str:
                          f"'unchanged' (counted as answered, not as errors)")
         if r.clients > 1 and r.bot.slowest:
             notes.append(f"  {r.command} [{r.database}, {r.clients} cl]: {r.bot.slowest}")
+        if r.bot.split:
+            notes.append(f"  {r.command} [{r.database}, {r.clients} cl]: CPU of each serving process in the phase: "
+                         f"{r.bot.split} s")
         if r.bot.n and r.bot.n < (S.solo if r.clients == 1 else S.each * CLIENTS):
             notes.append(f"  {r.command} [{r.database}, {r.clients} cl]: only {r.bot.n} requests within the "
                          f"{S.cap:.0f} s cap")
@@ -1182,7 +1191,7 @@ def main() -> None:
               f"{S.tasks:,} tasks / {S.completions:,} completions, {S.meetings:,} meetings; "
               f"{S.solo} requests per row at 1 client, {CLIENTS}x{S.each} at {CLIENTS} clients "
               f"(client processes, keep-alive), machine: {os.cpu_count()} CPUs; code: {_revision()}", flush=True)
-        print(f"{'command':<52} {'database':<10} {'cl':>2} {'n':>4} {'err':>4} {'p50 ms':>8} {'p99 ms':>8} "
+        print(f"{'command':<52} {'database':<13} {'cl':>2} {'n':>4} {'err':>4} {'p50 ms':>8} {'p99 ms':>8} "
               f"{'bare50':>6} {'bare99':>6} {'p50 ×':>7} {'p99 ×':>7} {'cpu':>6} {'bcpu':>6}  {'target':<22} ran",
               flush=True)
         on_each_database(run)

@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--host", default="0.0.0.0")
         p.add_argument("--port", type=int, default=3000)
         p.add_argument("--processes", type=int, default=None,
-                       help="serving processes on the one port (PostgreSQL only; about one per core; "
+                       help="serving processes on the one port (about one per core; "
                             "default RENKEI_PROCESSES or 1)")
     p = sub.add_parser("console", help="type commands as in Slack, read replies as text")
     p.add_argument("--user", default=None, help="Slack user id to act as")
@@ -99,12 +99,6 @@ def cmd_serve(settings: Settings, args) -> int:
     processes = args.processes if args.processes is not None else settings.processes
     if processes > 1 and settings.slack_app_token:
         print("Socket Mode は 1 プロセスで動かします（--processes は HTTP で受けるときだけ）。", file=sys.stderr)
-        return 2
-    if processes > 1 and settings.database_url.startswith("sqlite"):
-        # SQLite lets one writer in at a time per file; between processes
-        # its busy wait (growing sleeps) is what the write turn in
-        # bot.store.sqlite replaced within one process.
-        print("複数プロセスで動かすには PostgreSQL を使ってください（SQLite は 1 プロセス）。", file=sys.stderr)
         return 2
     if processes < 1:
         print("--processes は 1 以上にしてください。", file=sys.stderr)

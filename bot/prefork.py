@@ -4,10 +4,12 @@
 One Python process serves on one core at a time (one GIL): under 16
 clients its requests queue for that core. Several processes that accept
 from one socket, as gunicorn's workers do, use every core without a load
-balancer in front. Each process is a whole bot (its own connections,
-caches, scheduler); what they share is the database, which already keeps
-them apart: idempotency keys, the scheduler's leased claims and the
-tables' versions are rows, not memory (tests/test_two_processes.py).
+balancer in front (`bot.listener` decides which accepts a connection).
+Each process is a whole bot (its own connections, caches, scheduler);
+what they share is the database, which already keeps them apart:
+idempotency keys, the scheduler's leased claims and the tables' versions
+are rows, not memory (tests/test_two_processes.py), and on SQLite the
+write turn is a lock on a file (`bot.store.sqlite`).
 
 The parent only watches: it forks before it opens any connection or
 starts any thread (a fork copies only the thread that calls it, and a
@@ -29,6 +31,8 @@ import time
 import traceback
 from typing import Callable
 
+from bot.listener import Connections
+
 log = logging.getLogger("renkei.prefork")
 
 _STOPS = {signal.SIGTERM, signal.SIGINT}
@@ -38,13 +42,8 @@ _STOPS = {signal.SIGTERM, signal.SIGINT}
 # neither give up on its first hiccup nor become a fork loop.
 RESTART_PAUSES_S = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 60.0)
 
-Serve = Callable[[Callable[[], None]], None]  # serve(ready): build the bot, call ready(), serve until stopped
-
-
-def listen(host: str, port: int, backlog: int = 1024) -> socket.socket:
-    """The listening socket every serving process accepts from."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    return socket.create_server((host, port), family=family, backlog=backlog)
+# serve(ready, listening): build the bot, call ready(), serve on `listening` until stopped
+Serve = Callable[[Callable[[], None], socket.socket], None]
 
 
 def children_of(pid: int) -> list[int]:
@@ -53,8 +52,9 @@ def children_of(pid: int) -> list[int]:
         return [int(child) for child in f.read().split()]
 
 
-def supervise(count: int, serve: Serve) -> int:
-    """Fork `count` processes that each call `serve(ready)`; keep `count`
+def supervise(count: int, sock: socket.socket, serve: Serve) -> int:
+    """Fork `count` processes that each call `serve(ready, listening)`, the
+    listening socket `sock` as that process shares it; keep `count`
     alive until SIGTERM or SIGINT, then stop them and return 0.
 
     A process that ends before it called `ready()` in the first start
@@ -63,9 +63,13 @@ def supervise(count: int, serve: Serve) -> int:
     and supervise returns 1. A replacement that ends before it is ready is
     tried again after a longer pause, as is one that ends later."""
     children: dict[int, int] = {}  # pid -> the read end of its ready pipe
+    slots: dict[int, int] = {}  # pid -> its slot in `connections`
+    connections = Connections(count)
     stopping = False
 
     def start() -> None:
+        slot = min(set(range(count)) - set(slots.values()))
+        connections.set(slot, -1)  # its last holder's count, if it died: not a process to defer to
         readable, writable = os.pipe()
         parent = os.getpid()
         # Held back across the fork: the child must not run the parent's
@@ -78,9 +82,10 @@ def supervise(count: int, serve: Serve) -> int:
                 os.close(readable)
                 for other in children.values():
                     os.close(other)
-                _run_child(serve, writable, parent)
+                _run_child(lambda ready: serve(ready, connections.listener(sock, slot)), writable, parent)
             os.close(writable)
             children[pid] = readable
+            slots[pid] = slot
         finally:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPS)
         if stopping:  # a stop that came while this one was being forked did not see it
@@ -110,6 +115,7 @@ def supervise(count: int, serve: Serve) -> int:
             readable = children.pop(pid, None)
             if readable is None:
                 continue
+            connections.set(slots.pop(pid), -1)
             was_ready = _was_ready(readable)
             if stopping:
                 continue
@@ -137,7 +143,7 @@ def supervise(count: int, serve: Serve) -> int:
     return 1 if failed else 0
 
 
-def _run_child(serve: Serve, ready_fd: int, parent: int) -> None:
+def _run_child(serve: Callable[[Callable[[], None]], None], ready_fd: int, parent: int) -> None:
     """In the forked child: serve until stopped, never return into the
     parent's code (its loop and its signal handlers are not ours)."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -11,7 +11,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Callable
 
-from bot import prefork
+from bot import listener, prefork
 from bot.runtime import Runtime
 from bot.settings import Settings
 
@@ -24,13 +24,13 @@ WARM_UP_DEADLINE = 120.0  # seconds per statement for the caches filled at start
 
 def http(settings: Settings, host: str, port: int, processes: int) -> int:
     """Serve POST /slack/events and GET /healthz until stopped."""
-    sock = prefork.listen(host, port)
+    sock = listener.listen(host, port)
     log.info("POST /slack/events and GET /healthz on %s:%s, %d serving process%s", host, port,
              processes, "" if processes == 1 else "es")
     if processes == 1:
         _start_and_serve_http(settings, sock, ready=lambda: None)
         return 0
-    return prefork.supervise(processes, lambda ready: _start_and_serve_http(settings, sock, ready))
+    return prefork.supervise(processes, sock, lambda ready, listening: _start_and_serve_http(settings, listening, ready))
 
 
 def socket_mode(settings: Settings) -> None:
@@ -83,19 +83,30 @@ class OnceAMinute(logging.Filter):
 
 
 def _start_and_serve_http(settings: Settings, sock, ready: Callable[[], None]) -> None:
-    import waitress
-
-    from bot.web import MAX_BODY, make_wsgi
+    from bot.web import make_wsgi
 
     logging.getLogger("waitress.queue").addFilter(OnceAMinute())
     app, runtime = start_bot(settings)
-    # waitress reads a body whole before the app sees it: its own limit
-    # refuses an oversized one at the socket (413), not only in memory.
-    server = waitress.create_server(make_wsgi(app, runtime), sockets=[sock], threads=8, ident="renkei",
-                                    max_request_body_size=MAX_BODY)
+    server = http_server(make_wsgi(app, runtime), sock)
     ready()
     server.print_listen("Serving on http://{}:{}")
     server.run()
+
+
+def http_server(wsgi, sock):
+    """waitress serving `wsgi` on the listening socket `sock`, which it may
+    share with other serving processes (`listener.SharedListener`: it is
+    told how many connections this server holds open)."""
+    import waitress
+
+    from bot.web import MAX_BODY
+
+    # waitress reads a body whole before the app sees it: its own limit
+    # refuses an oversized one at the socket (413), not only in memory.
+    server = waitress.create_server(wsgi, sockets=[sock], threads=8, ident="renkei", max_request_body_size=MAX_BODY)
+    if isinstance(sock, listener.SharedListener):
+        sock.open_connections = lambda: len(server.active_channels)
+    return server
 
 
 def migrate_in_child() -> None:

@@ -120,10 +120,12 @@ def _until(what, timeout: float = 30):
     return found
 
 
-@pytest.mark.skipif(not PG_URL, reason="several processes serve only on PostgreSQL")
-def test_two_serving_processes_share_the_port_see_each_others_writes_and_a_killed_one_is_replaced(tmp_path, fake):
+@pytest.mark.parametrize("database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(
+    not PG_URL, reason="RENKEI_TEST_DATABASE_URL not set"))])
+def test_two_serving_processes_share_the_port_see_each_others_writes_and_a_killed_one_is_replaced(
+        tmp_path, fake, database):
     port = _free_port()
-    proc = _serve_two(tmp_path, port, fake.api_url, RENKEI_ADMINS="U0SERVE01")
+    proc = _serve_two(tmp_path, port, fake.api_url, database=database, RENKEI_ADMINS="U0SERVE01")
     try:
         first, second = _until(lambda: len(kids := children_of(proc.pid)) == 2 and kids)
         _until(lambda: _healthy(port))
@@ -155,30 +157,33 @@ def _healthy(port: int) -> bool:
         return False
 
 
-def test_several_processes_are_refused_on_sqlite_and_in_socket_mode(tmp_path, monkeypatch, capsys):
+def test_several_processes_are_refused_in_socket_mode(tmp_path, monkeypatch, capsys):
     from bot.cli import main
 
-    for key, value in {"SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": "s",
+    for key, value in {"SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": "s", "SLACK_APP_TOKEN": "xapp-1",
                        "RENKEI_DATABASE_URL": f"sqlite:///{tmp_path}/one.db"}.items():
         monkeypatch.setenv(key, value)
     assert main(["serve", "--processes", "2"]) == 2
-    assert "PostgreSQL" in capsys.readouterr().err
+    assert "Socket Mode" in capsys.readouterr().err
     monkeypatch.setenv("RENKEI_PROCESSES", "2")  # as `make run` would be told
     assert main(["run"]) == 2
-    assert "PostgreSQL" in capsys.readouterr().err
-    monkeypatch.setenv("SLACK_APP_TOKEN", "xapp-1")
-    assert main(["serve", "--processes", "2"]) == 2
     assert "Socket Mode" in capsys.readouterr().err
     assert not (tmp_path / "one.db").exists()  # refused before anything was migrated
 
 
-def _serve_two(tmp_path, port: int, api_url: str, output=subprocess.DEVNULL, **env_extra: str) -> subprocess.Popen:
-    """`renkei serve --processes 2` on a fresh PostgreSQL database (a pipe
-    for `output` only if it is read: a full pipe would stop the server)."""
-    _fresh_postgres(PG_URL)
+def _serve_two(tmp_path, port: int, api_url: str, output=subprocess.DEVNULL, database: str = "postgresql",
+               **env_extra: str) -> subprocess.Popen:
+    """`renkei serve --processes 2` on a fresh database, PostgreSQL or a
+    SQLite file (a pipe for `output` only if it is read: a full pipe would
+    stop the server)."""
+    if database == "postgresql":
+        _fresh_postgres(PG_URL)
+        url = PG_URL or ""
+    else:
+        url = f"sqlite:///{tmp_path / 'renkei.db'}"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "RENKEI_"))}
     env.update({"SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": "serve-secret", "RENKEI_SLACK_API_URL": api_url,
-                "RENKEI_DATABASE_URL": PG_URL or "", "RENKEI_CONFIG": str(ROOT / "config"), **env_extra})
+                "RENKEI_DATABASE_URL": url, "RENKEI_CONFIG": str(ROOT / "config"), **env_extra})
     return subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
                              "--processes", "2"], cwd=tmp_path, env=env, text=True, stdout=output,
                             stderr=subprocess.STDOUT)

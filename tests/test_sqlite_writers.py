@@ -1,6 +1,10 @@
 """SQLite: a process's threads take the write lock in turn (`_WriteTurn` in
-bot/store/db.py), and however a transaction ends, the turn is handed on."""
+bot/store/sqlite.py), and so do processes on one file (`_ProcessTurn`);
+however a transaction ends, the turn is handed on."""
 
+import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -9,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from bot.store.db import Limits, make_engine
+from tests.conftest import ROOT
 
 
 @pytest.fixture
@@ -32,7 +37,8 @@ def _write_in_thread(engine, n: int) -> dict:
             result["ok"] = True
         except OperationalError as e:
             result["error"] = str(e)
-        result["waited"] = time.monotonic() - t0
+        result["finished_at"] = time.monotonic()
+        result["waited"] = result["finished_at"] - t0
 
     thread = threading.Thread(target=run)
     thread.start()
@@ -246,3 +252,57 @@ def test_the_start_up_warm_up_reads_beside_a_long_writer(tmp_path, fake, clock, 
     finally:
         bot.runtime.background.shutdown(wait=True)
         bot.runtime.engine.dispose()
+
+
+# Holds the write turn in another process for argv[2] seconds, then commits
+# and says when (time.monotonic is one clock for every process on Linux).
+_HOLDER = """
+import sys, time
+from sqlalchemy import text
+from bot.store.db import make_engine
+engine = make_engine(sys.argv[1])
+with engine.begin() as conn:
+    conn.execute(text("INSERT INTO t VALUES (1)"))
+    print("holding", flush=True)
+    time.sleep(float(sys.argv[2]))
+print(time.monotonic(), flush=True)
+"""
+
+
+def _holding_in_another_process(engine, seconds: float) -> subprocess.Popen:
+    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(engine.url), str(seconds)], cwd=ROOT,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "holding"
+    return holder
+
+
+def test_a_writer_in_another_process_goes_as_soon_as_the_holder_commits(engine):
+    """Serving processes on one file (`renkei serve --processes 2`) take the
+    turn in turn too. Left to SQLite's busy wait, the writer would sleep in
+    steps of up to 100 ms and find the file free up to that late."""
+    holder = _holding_in_another_process(engine, 0.45)
+    other = _write_in_thread(engine, 2)
+    other["thread"].join(5)
+    committed_at = float(holder.stdout.readline())
+    assert holder.wait(5) == 0
+    assert other.get("ok"), other
+    assert other["finished_at"] - committed_at < 0.05, other["finished_at"] - committed_at
+    with engine.connect() as check:
+        assert sorted(r[0] for r in check.execute(text("SELECT n FROM t"))) == [1, 2]
+
+
+def test_a_writer_waiting_past_the_busy_limit_for_another_process_is_told_so(engine):
+    holder = _holding_in_another_process(engine, 30)
+    try:
+        other = _write_in_thread(engine, 2)
+        other["thread"].join(5)
+        assert "another process" in other.get("error", ""), other
+        assert 0.9 < other["waited"] < 2.0
+    finally:
+        holder.kill()  # its turn ends with it: the next writer goes at once
+        holder.wait(5)
+    after = _write_in_thread(engine, 3)
+    after["thread"].join(5)
+    assert after.get("ok") and after["waited"] < 0.5, after
+    with engine.connect() as check:
+        assert [r[0] for r in check.execute(text("SELECT n FROM t"))] == [3]

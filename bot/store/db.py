@@ -89,7 +89,7 @@ def make_engine(url: str, limits: Limits | None = None) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": limits.busy},
                                pool_size=SQLITE_POOL_SIZE, max_overflow=CONNECTIONS - SQLITE_POOL_SIZE,
                                pool_timeout=limits.pool)
-        sqlite.configure(engine, limits.busy)
+        sqlite.configure(engine, limits.busy, unbounded=UNBOUNDED)
         return engine
     # A short connect timeout: when the database is down the user is told to
     # retry within Slack's 3 s window instead of the request hanging.
