@@ -1,4 +1,4 @@
-"""Two bot processes, one PostgreSQL database, both running the scheduler.
+"""Two bot processes, one database, both running the scheduler.
 
 `renkei serve` runs the scheduler tick once a minute on the wall clock
 (`bot.schedule.start`), which cannot be moved to another week. So each
@@ -9,8 +9,8 @@ the very function serve's APScheduler job calls,
 at simulated instants. The processes are real OS processes with their own
 connections, against one database and the fake Slack Web API.
 
-PostgreSQL only (RENKEI_TEST_DATABASE_URL): the race is between processes
-sharing a database server."""
+On PostgreSQL (RENKEI_TEST_DATABASE_URL) and on one SQLite file, which
+several serving processes share as well (`renkei serve --processes`)."""
 
 from __future__ import annotations
 
@@ -32,8 +32,6 @@ from bot.delivery import LEASE
 from bot.store.models import Delivery, Facility, Meeting, Note
 from tests.conftest import JST, PG_URL, ROOT, FakeClock, _fresh_postgres, member_of
 
-pytestmark = pytest.mark.skipif(not PG_URL, reason="PostgreSQL only: set RENKEI_TEST_DATABASE_URL")
-
 # Set up on the Sunday evening before the simulated week (the demo figures
 # are dated relative to this clock when seeded).
 SET_UP_AT = datetime(2026, 11, 29, 20, 0, tzinfo=JST)
@@ -44,9 +42,11 @@ NOTES = [(datetime(2026, 11, 30, 10, 5, tzinfo=JST), "山田 退院後初回訪�
          (datetime(2026, 12, 5, 22, 40, tzinfo=JST), "山田 夜間に発熱 37.8℃")]
 
 
-@pytest.fixture
-def db_url():
-    """Overrides conftest's: this module runs on PostgreSQL only."""
+@pytest.fixture(params=["sqlite"] + (["postgresql"] if PG_URL else []))
+def db_url(request, tmp_path):
+    """Overrides conftest's: a SQLite file every process can open."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'renkei.db'}"
     _fresh_postgres(PG_URL)
     return PG_URL
 
