@@ -69,7 +69,6 @@ def supervise(count: int, sock: socket.socket, serve: Serve) -> int:
 
     def start() -> None:
         slot = min(set(range(count)) - set(slots.values()))
-        connections.set(slot, -1)  # its last holder's count, if it died: not a process to defer to
         readable, writable = os.pipe()
         parent = os.getpid()
         # Held back across the fork: the child must not run the parent's
@@ -115,7 +114,7 @@ def supervise(count: int, sock: socket.socket, serve: Serve) -> int:
             readable = children.pop(pid, None)
             if readable is None:
                 continue
-            connections.set(slots.pop(pid), -1)
+            connections.vacate(slots.pop(pid))  # a count it said is no process's to defer to
             was_ready = _was_ready(readable)
             if stopping:
                 continue

@@ -105,7 +105,7 @@ def http_server(wsgi, sock):
     # refuses an oversized one at the socket (413), not only in memory.
     server = waitress.create_server(wsgi, sockets=[sock], threads=8, ident="renkei", max_request_body_size=MAX_BODY)
     if isinstance(sock, listener.SharedListener):
-        sock.open_connections = lambda: len(server.active_channels)
+        sock.serving(lambda: len(server.active_channels))
     return server
 
 

@@ -70,8 +70,8 @@ class Settings(BaseSettings):
     # The public HTTPS address of `renkei serve` (calendar feed URLs); empty
     # behind a firewall (Socket Mode): the calendar is then sent as a file.
     public_url: str = Field("", alias="RENKEI_PUBLIC_URL")
-    # Serving processes of `renkei serve` on its one port (PostgreSQL only;
-    # `--processes` wins): about one per core.
+    # Serving processes of `renkei serve` on its one port (HTTP only, not
+    # Socket Mode; `--processes` wins): about one per core.
     processes: int = Field(1, ge=1, alias="RENKEI_PROCESSES")
     # How long any one database wait may last, in seconds (0: no limit), so a
     # slow, locked or frozen database gets the person a "please retry" well

@@ -4,14 +4,13 @@ and minutes. The demo clock is 2026-11-24 10:00 JST."""
 
 from datetime import datetime
 
-import pytest
 from sqlmodel import select
 
 from bot import schedule
 from bot.slack.deliver import scheduler_sender
 from bot.store.db import session_scope
 from bot.store.models import AuditEvent, Delivery, Meeting, MeetingInvite
-from tests.conftest import JST, PG_URL, console, member_of, race_ticks
+from tests.conftest import JST, console, member_of, race_ticks
 
 
 def at(text: str) -> datetime:
@@ -408,17 +407,15 @@ def test_the_day_before_a_council_the_reminder_carries_a_draft_agenda_from_the_p
     assert "議題案" in text and "連携シートを改訂する" in text and "公開講座" not in text
 
 
-@pytest.mark.skipif(not PG_URL, reason="several serving processes share a database only on PostgreSQL")
-def test_with_several_processes_an_answer_stored_by_another_during_a_redraw_is_drawn_again(fake, clock):
+def test_with_several_processes_an_answer_stored_by_another_during_a_redraw_is_drawn_again(db_url, fake, clock):
     """`renkei serve --processes 2`: an answer stored by the other process
     after this redraw was drawn, while its chat.update is on its way, comes
     with that process's own redraw, which may reach Slack first. This one
     reads the counts again once sent and draws them once more."""
-    from tests.conftest import _fresh_postgres, make_bot
+    from tests.conftest import make_bot
 
-    _fresh_postgres(PG_URL)
     fake.clear()
-    bot = make_bot(PG_URL, fake, clock, processes=2)
+    bot = make_bot(db_url, fake, clock, processes=2)
     try:
         post = add_meeting(bot)
         attend = buttons(post.body)[0]

@@ -2,11 +2,10 @@
 
 import json
 
-import pytest
 from sqlmodel import select
 
 from bot.store.models import AuditEvent, Note, NoteAck
-from tests.conftest import PG_URL, make_bot, statements_run, without_echo
+from tests.conftest import make_bot, statements_run, without_echo
 
 
 def _post_for(bot, count=1):
@@ -500,8 +499,7 @@ def test_a_note_is_corrected_never_overwritten(bot):
                                                AuditEvent.allowed == True)).one()  # noqa: E712
 
 
-@pytest.mark.skipif(not PG_URL, reason="several processes share a database only on PostgreSQL")
-def test_an_older_redraw_that_reaches_slack_last_is_drawn_again(fake, clock):
+def test_an_older_redraw_that_reaches_slack_last_is_drawn_again(db_url, fake, clock):
     """Two processes on one database each redraw a note's post after an
     acknowledgement. Process A drew one acknowledgement; before its
     chat.update lands, B stores the second, draws both and sends first.
@@ -511,11 +509,10 @@ def test_an_older_redraw_that_reaches_slack_last_is_drawn_again(fake, clock):
     from bot.liaison.posts import announcement_when_sent
     from bot.runtime import Runtime
     from bot.store.db import session_scope
-    from tests.conftest import _fresh_postgres, member_of
+    from tests.conftest import member_of
 
-    _fresh_postgres(PG_URL)
     fake.clear()
-    bot = make_bot(PG_URL, fake, clock, processes=2)
+    bot = make_bot(db_url, fake, clock, processes=2)
     other = Runtime.build(bot.runtime.settings, clock=clock)  # the second process
     try:
         bot.sim.command("/liaison", "山田 薬の変更あり")

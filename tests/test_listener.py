@@ -10,6 +10,7 @@ import textwrap
 import time
 from collections import Counter
 
+from bot.listener import FRESH_S, Connections
 from bot.prefork import children_of
 from tests.conftest import ROOT
 from tests.test_serve import _free_port, _until
@@ -66,7 +67,6 @@ def test_a_process_holding_more_connections_lets_the_other_take_the_new_ones():
         # defers to the second until they hold about as many.
         new = Counter(connected() for _ in range(8))
         assert new[second] >= 7, new
-        assert all(_answering_pid(conn) in (first, second) for conn in connections)
     finally:
         for conn in connections:
             conn.close()
@@ -82,3 +82,27 @@ def _answers(port: int) -> bool:
         return True
     except OSError:
         return False
+
+
+def test_a_process_is_deferred_to_once_serving_and_while_its_count_is_fresh(monkeypatch):
+    """Not while it starts (its bot not yet built), nor once its count is
+    old: it may be stuck, and every accept of the others would wait for it."""
+    import socket
+
+    import bot.listener as listener
+
+    now = [1000.0]
+    monkeypatch.setattr(listener.time, "monotonic", lambda: now[0])
+    connections = Connections(2)
+    with socket.create_server(("127.0.0.1", 0)) as sock:
+        starting = connections.listener(sock, 0)
+        assert connections.fewest_besides(1) is None
+        starting.serving(lambda: 3)
+        assert connections.fewest_besides(1) == 3
+        now[0] += FRESH_S + 0.1
+        assert connections.fewest_besides(1) is None
+        connections.say(0, 2)
+        assert connections.fewest_besides(1) == 2 and connections.fewest_besides(0) is None
+        connections.vacate(0)
+        assert connections.fewest_besides(1) is None
+        starting.close()

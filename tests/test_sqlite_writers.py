@@ -35,7 +35,7 @@ def _write_in_thread(engine, n: int) -> dict:
             with engine.begin() as conn:
                 conn.execute(text("INSERT INTO t VALUES (:n)"), {"n": n})
             result["ok"] = True
-        except OperationalError as e:
+        except (OperationalError, OSError) as e:
             result["error"] = str(e)
         result["finished_at"] = time.monotonic()
         result["waited"] = result["finished_at"] - t0
@@ -306,3 +306,22 @@ def test_a_writer_waiting_past_the_busy_limit_for_another_process_is_told_so(eng
     assert after.get("ok") and after["waited"] < 0.5, after
     with engine.connect() as check:
         assert [r[0] for r in check.execute(text("SELECT n FROM t"))] == [3]
+
+
+def test_a_failure_while_waiting_for_another_process_hands_the_turn_on(engine, monkeypatch):
+    """The lock file could not be opened (a full descriptor table, another
+    user's file): that write fails, and the next one is not left waiting
+    for a turn nobody holds."""
+    from bot.store import sqlite
+
+    def cannot(self, deadline, patient=False):
+        raise PermissionError("turn file")
+
+    monkeypatch.setattr(sqlite._ProcessTurn, "take", cannot)
+    failed = _write_in_thread(engine, 1)
+    failed["thread"].join(5)
+    assert "ok" not in failed
+    monkeypatch.undo()
+    after = _write_in_thread(engine, 2)
+    after["thread"].join(5)
+    assert after.get("ok") and after["waited"] < 0.5, after

@@ -10,6 +10,7 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -62,7 +63,7 @@ def configure(engine: Engine, busy: float, unbounded: str) -> None:
             conn.exec_driver_sql("BEGIN")
             return
         dbapi_conn = conn.connection.dbapi_connection
-        turn.take(dbapi_conn, waits=conn.get_execution_options().get(unbounded, False))
+        turn.take(dbapi_conn, unbounded=conn.get_execution_options().get(unbounded, False))
         try:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         except BaseException:
@@ -107,19 +108,24 @@ class _WriteTurn:
         self._lock = threading.Lock()
         self._wait = wait if wait > 0 else -1
         self._holder: tuple[int, int] | None = None  # (connection, thread)
-        self._between = _ProcessTurn(path) if path is not None else None
+        self._across_processes = _ProcessTurn(path) if path is not None else None
 
-    def take(self, dbapi_conn: Any, waits: bool = False) -> None:
-        """Take the turn, waiting at most the busy timeout for it (without
-        limit if `waits`: a migration)."""
+    def take(self, dbapi_conn: Any, unbounded: bool = False) -> None:
+        """Take the turn, waiting at most the busy timeout for it (a
+        migration, `unbounded`: MIGRATION_WAIT_S, as long as any before)."""
         holder = self._holder
         if holder is not None and holder[1] == threading.get_ident():
             return  # this thread already writes on another connection: SQLite's busy wait decides, as before
-        wait = -1 if waits else self._wait
+        wait = MIGRATION_WAIT_S if unbounded else self._wait
         deadline = None if wait < 0 else time.monotonic() + wait
         if not self._lock.acquire(timeout=wait):
             raise OperationalError("BEGIN IMMEDIATE", None, Exception("database is locked (writers queued)"))
-        if self._between is not None and not self._between.take(deadline):
+        try:
+            taken = self._across_processes is None or self._across_processes.take(deadline, patient=unbounded)
+        except BaseException:
+            self._lock.release()  # nothing else would: this thread is not the holder
+            raise
+        if not taken:
             self._lock.release()
             raise OperationalError("BEGIN IMMEDIATE", None, Exception("database is locked (another process writes)"))
         self._holder = (id(dbapi_conn), threading.get_ident())
@@ -131,9 +137,11 @@ class _WriteTurn:
         holder = self._holder
         if holder is not None and holder[0] == id(dbapi_conn):
             self._holder = None
-            if self._between is not None:
-                self._between.give_back()
-            self._lock.release()
+            try:
+                if self._across_processes is not None:
+                    self._across_processes.give_back()
+            finally:
+                self._lock.release()
             return True
         return False
 
@@ -179,8 +187,13 @@ class _WriteTurn:
             self.give_back(dbapi_conn)
 
 
-# How often a process waiting for another's write turn looks again.
+# How often a process waiting for another's write turn looks again; a
+# migration, which may wait minutes, less often.
 PROCESS_TURN_POLL_S = 0.0002
+MIGRATION_POLL_S = 0.05
+# How long a migration waits for the write turn (SQLite's busy wait before
+# the turn was a lock of ours: 600 s).
+MIGRATION_WAIT_S = 600.0
 
 
 class _ProcessTurn:
@@ -194,35 +207,49 @@ class _ProcessTurn:
     wait past the busy timeout; so a bounded wait looks every
     PROCESS_TURN_POLL_S (a write holds the turn for a few milliseconds,
     so a handful of looks; at 1 ms between looks the 16-client tails of
-    the benchmark's writing rows were longer). Only a migration blocks."""
+    the benchmark's writing rows were longer). Looking is not queueing: a
+    process whose threads hand the turn on among themselves can keep it
+    from one that looks, up to that one's busy timeout (in the benchmark's
+    16-client writing rows no writer timed out; a blocking flock in a
+    thread of its own would queue)."""
 
     def __init__(self, path: Path):
+        self._database = path
         self._path = path.with_name(path.name + "-turn")
-        self._fd: int | None = None
+        self._fd = -1
+        self._close: weakref.finalize | None = None
         self._pid = 0
 
     def _file(self) -> int:
-        if self._pid != os.getpid():  # forked: the parent's descriptor would share the parent's lock
-            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+        if self._pid != os.getpid():
+            if self._close is not None:
+                # Forked: the parent's descriptor shares the parent's lock, and
+                # kept here would hold it after the parent ended.
+                self._close()
+            try:  # readable by whoever may read the database (a command run as another user)
+                mode = self._database.stat().st_mode & 0o666
+            except OSError:
+                mode = 0o644
+            self._fd = os.open(self._path, os.O_RDONLY | os.O_CREAT, mode)  # flock needs no more
+            self._close = weakref.finalize(self, os.close, self._fd)
             self._pid = os.getpid()
         return self._fd
 
-    def take(self, deadline: float | None) -> bool:
-        """Whether the turn was taken by `deadline` (None: wait for it)."""
+    def take(self, deadline: float | None, patient: bool = False) -> bool:
+        """Whether the turn was taken by `deadline` (None: no limit);
+        `patient`: looking less often."""
         fd = self._file()
-        if deadline is None:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            return True
+        pause = MIGRATION_POLL_S if patient else PROCESS_TURN_POLL_S
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 return True
             except BlockingIOError:
                 pass
-            left = deadline - time.monotonic()
+            left = pause if deadline is None else deadline - time.monotonic()
             if left <= 0:
                 return False
-            time.sleep(min(PROCESS_TURN_POLL_S, left))
+            time.sleep(min(pause, left))
 
     def give_back(self) -> None:
         fcntl.flock(self._fd, fcntl.LOCK_UN)
