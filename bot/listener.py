@@ -63,13 +63,12 @@ class Connections:
         """The fewest connections a serving process other than `slot`'s
         said it held within FRESH_S; None if none did."""
         now = time.monotonic()
-        counts = [count for other in range(self.count) if other != slot
-                  for count, said in [_SLOT.unpack_from(self._slots, _SLOT.size * other)]
-                  if count >= 0 and now - said < FRESH_S]
-        return min(counts, default=None)
-
-    def listener(self, sock: socket.socket, slot: int) -> SharedListener:
-        return SharedListener(sock, self, slot)
+        fewest = None
+        for other in range(self.count):
+            count, said = _SLOT.unpack_from(self._slots, _SLOT.size * other)
+            if other != slot and count >= 0 and now - said < FRESH_S and (fewest is None or count < fewest):
+                fewest = count
+        return fewest
 
 
 class SharedListener(socket.socket):

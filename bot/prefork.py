@@ -31,7 +31,7 @@ import time
 import traceback
 from typing import Callable
 
-from bot.listener import Connections
+from bot.listener import Connections, SharedListener
 
 log = logging.getLogger("renkei.prefork")
 
@@ -81,7 +81,7 @@ def supervise(count: int, sock: socket.socket, serve: Serve) -> int:
                 os.close(readable)
                 for other in children.values():
                     os.close(other)
-                _run_child(lambda ready: serve(ready, connections.listener(sock, slot)), writable, parent)
+                _run_child(lambda ready: serve(ready, SharedListener(sock, connections, slot)), writable, parent)
             os.close(writable)
             children[pid] = readable
             slots[pid] = slot

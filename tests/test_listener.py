@@ -10,7 +10,7 @@ import textwrap
 import time
 from collections import Counter
 
-from bot.listener import FRESH_S, Connections
+from bot.listener import FRESH_S, Connections, SharedListener
 from bot.prefork import children_of
 from tests.conftest import ROOT
 from tests.test_serve import _free_port, _until
@@ -95,7 +95,7 @@ def test_a_process_is_deferred_to_once_serving_and_while_its_count_is_fresh(monk
     monkeypatch.setattr(listener.time, "monotonic", lambda: now[0])
     connections = Connections(2)
     with socket.create_server(("127.0.0.1", 0)) as sock:
-        starting = connections.listener(sock, 0)
+        starting = SharedListener(sock, connections, 0)
         assert connections.fewest_besides(1) is None
         starting.serving(lambda: 3)
         assert connections.fewest_besides(1) == 3

@@ -378,16 +378,12 @@ def test_the_board_is_kept_between_requests_until_a_change_or_the_clock_makes_it
     the board comes without it; a figure it counted fresh that grows stale
     (あおば苑, confirmed 11/24 07:00, limit 48 h), a facility moved to another
     area and a bed count set each show in the very next board."""
-    from sqlalchemy import event
+    from tests.conftest import statements_run
 
-    grouped = []
+    with statements_run(bot.runtime.engine) as statements:
+        def grouped() -> list[str]:  # the board's grouped query over the figures, each time it ran
+            return [s for s in statements if "GROUP BY" in s and "vacancyfigure" in s]
 
-    def count(conn, cursor, statement, *_):
-        if "GROUP BY" in statement and "vacancyfigure" in statement:
-            grouped.append(statement)
-
-    event.listen(bot.runtime.engine, "before_cursor_execute", count)
-    try:
         def board(text: str = "") -> str:
             r = bot.sim.command("/vacancy", text)
             assert r.status == 200
@@ -395,27 +391,26 @@ def test_the_board_is_kept_between_requests_until_a_change_or_the_clock_makes_it
 
         nights = "11/27-11/30"  # the same nights asked on every day below
         free = board(nights).split("未確認")[0]
-        assert "特養 あおば苑" in free and "老健 みなと" in free and len(grouped) == 1
+        assert "特養 あおば苑" in free and "老健 みなと" in free and len(grouped()) == 1
         bot.clock.set(bot.clock.now.replace(day=26, hour=4, minute=59))
         free = board(nights).split("未確認")[0]
         assert "特養 あおば苑" in free and "老健 みなと" in free
-        assert len(grouped) == 1  # kept: nothing it counted fresh grew stale
+        assert len(grouped()) == 1  # kept: nothing it counted fresh grew stale
         bot.clock.advance(minutes=2)  # 05:01: みなと's figures (11/24 05:00) are 48 h old
         free, _, unconfirmed = board(nights).partition("未確認")
-        assert "特養 あおば苑" in free and "みなと" in unconfirmed and len(grouped) == 2
+        assert "特養 あおば苑" in free and "みなと" in unconfirmed and len(grouped()) == 2
         bot.clock.advance(hours=2)  # 07:01: あおば苑's too
-        assert "あおば苑" in board(nights).split("未確認")[1] and len(grouped) == 3
+        assert "あおば苑" in board(nights).split("未確認")[1] and len(grouped()) == 3
 
-        assert "老健 みなと" in board("吸引") and len(grouped) == 4
-        assert "老健 みなと" in board("吸引") and len(grouped) == 4  # kept
+        assert "老健 みなと" in board("吸引") and len(grouped()) == 4
+        assert "老健 みなと" in board("吸引") and len(grouped()) == 4  # kept
         r = bot.sim.command("/vacancy", "facility edit みなと accepts=胃ろう", user="U0DEMOADM")
         assert "経管栄養" in r.text
-        assert "みなと" not in board("吸引") and len(grouped) == 5
+        assert "みなと" not in board("吸引") and len(grouped()) == 5
 
         before = board()
         bot.sim.command("/vacancy", "set あおば苑 4 11/26-11/30", user="U0DEMOSS1")
         text = board()
         assert "4床" not in before and "4床" in text and "特養 あおば苑" in text.split("未確認")[0]
-        assert len(grouped) == 7
-    finally:
-        event.remove(bot.runtime.engine, "before_cursor_execute", count)
+        assert len(grouped()) == 7
+

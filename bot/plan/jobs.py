@@ -50,13 +50,13 @@ def _overdue_dm(member: Member, overdue: list[PlanTask]) -> Message:
 
 # Counted by the database: every minute's tick asks it of each week it
 # looks back on, and a week holds a row for each owner (2,500 at full size).
-_SETTLED = select(func.count(), func.count().filter(~SETTLED)).where(
+_WEEK_ROWS_AND_OPEN = select(func.count(), func.count().filter(~SETTLED)).where(
     Delivery.kind == KIND, Delivery.slot == bindparam("slot"))
 
 
 def _settled(session: Session, slot: str) -> bool:
     """That week's digest and DMs all went out, were skipped, or were given up."""
-    rows, open_ = session.exec(_SETTLED, params={"slot": slot}).one()
+    rows, open_ = session.exec(_WEEK_ROWS_AND_OPEN, params={"slot": slot}).one()
     return rows > 0 and open_ == 0
 
 
